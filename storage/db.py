@@ -1,0 +1,139 @@
+"""Engine construction, Alembic migrations and session scope.
+
+The embedded default is SQLite (a file); production uses PostgreSQL through psycopg 3
+(`postgresql+psycopg://user:pass@host/db`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+__all__ = ["MIGRATIONS_DIR", "make_engine", "alembic_config", "migrate", "session_scope"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Any 64-bit number, shared by every process that migrates the same PostgreSQL database.
+_MIGRATION_LOCK_ID = 0x5749544E455353  # "WITNESS"
+
+
+def _normalise_url(url: str) -> sa.URL:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str, **engine_kwargs: Any) -> Engine:
+    """Create an engine for a SQLite or PostgreSQL URL.
+
+    SQLite: creates the database file's parent directory, allows use from several threads
+    (`check_same_thread=False`), and turns on WAL journaling, foreign keys and a busy timeout.
+    PostgreSQL: a plain `postgresql://` URL is switched to the psycopg 3 driver; connections
+    are pinged before use.
+
+    Args:
+        url: SQLAlchemy URL, e.g. `sqlite:///data/witness.db` or
+            `postgresql+psycopg://postgres@127.0.0.1:5432/witness`.
+        **engine_kwargs: extra keyword arguments for `sqlalchemy.create_engine`.
+
+    Returns:
+        The engine (no connection is opened yet).
+
+    Raises:
+        ValueError: if the URL's backend is neither SQLite nor PostgreSQL.
+    """
+    parsed = _normalise_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"check_same_thread": False, **engine_kwargs.pop("connect_args", {})}
+        engine = sa.create_engine(parsed, connect_args=connect_args, **engine_kwargs)
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    if backend == "postgresql":
+        engine_kwargs.setdefault("pool_pre_ping", True)
+        return sa.create_engine(parsed, **engine_kwargs)
+    raise ValueError(f"unsupported database URL {parsed.render_as_string()!r}: expected sqlite or postgresql")
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic configuration pointing at the packaged migrations (no `alembic.ini` needed).
+
+    Use it to drive Alembic commands from Python, e.g.
+    `command.revision(alembic_config(url), autogenerate=True, message="...")`.
+
+    Args:
+        url: database URL for standalone runs (env.py builds its own engine from it);
+            `None` when a connection is passed through `config.attributes["connection"]`.
+
+    Returns:
+        The Alembic `Config`.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        # ConfigParser interpolation: a literal % must be doubled.
+        rendered = _normalise_url(url).render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database to `revision` (idempotent: a no-op when already there).
+
+    On PostgreSQL a transaction-scoped advisory lock serialises concurrent migrators
+    (several Ray workers starting at once).
+
+    Args:
+        engine: engine of the target database.
+        revision: Alembic revision to upgrade to.
+    """
+    config = alembic_config()
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises.
+
+    Args:
+        engine: engine to bind the session to.
+
+    Yields:
+        The open `Session`; objects stay readable after the block (`expire_on_commit=False`).
+
+    Raises:
+        Exception: whatever the block raised, after rolling back.
+    """
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

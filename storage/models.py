@@ -1,0 +1,318 @@
+"""SQLModel tables and API schemas for bulk video-analysis jobs and their results.
+
+Families follow the `XBase` (shared fields) / `X` (table) / `XPublic` (with id) /
+`XsPublic` (`data` + `count`) convention. Every table here is created by the Alembic
+migration `storage/migrations/versions/0001_initial.py`; change both together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "JobStatus",
+    "VideoStatus",
+    "UTCDateTime",
+    "utcnow",
+    "new_id",
+    "JobBase",
+    "Job",
+    "JobPublic",
+    "JobsPublic",
+    "VideoBase",
+    "Video",
+    "VideoPublic",
+    "VideosPublic",
+    "TrackBase",
+    "Track",
+    "TrackPublic",
+    "TrackPointBase",
+    "TrackPoint",
+    "TrackPointPublic",
+    "EventBase",
+    "Event",
+    "EventPublic",
+    "EventsPublic",
+    "ClipBase",
+    "ClipCreate",
+    "Clip",
+    "ClipPublic",
+    "ClipsPublic",
+]
+
+
+def utcnow() -> datetime:
+    """Current time as a timezone-aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    """A fresh random id: a uuid4 as 32 hex characters."""
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """`DateTime(timezone=True)` that always returns aware UTC datetimes.
+
+    SQLite stores no offset, so values read back from it are naive; this type tags them UTC.
+    Naive datetimes written are taken to be UTC already.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class JobStatus(str, Enum):
+    """Lifecycle of a bulk job."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    PARTIAL = "partial"  # finished, but some (not all) videos failed
+    CANCELLED = "cancelled"
+
+
+class VideoStatus(str, Enum):
+    """Lifecycle of one video within a job."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def _enum_type(enum: type[Enum]) -> sa.Enum:
+    # Stored as VARCHAR(16) (no native PG enum, no CHECK), loaded back as the Enum member.
+    return sa.Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+# A BIGINT primary key that still auto-increments on SQLite (only INTEGER PRIMARY KEY does).
+_BIG_PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+# --------------------------------------------------------------------------------------- Job
+class JobBase(SQLModel):
+    status: JobStatus = Field(default=JobStatus.PENDING, sa_type=_enum_type(JobStatus), index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    frames_total: int = 0
+    frames_done: int = 0
+    progress: float = Field(default=0.0, ge=0.0, le=1.0)
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    videos_total: int = 0
+    videos_failed: int = 0
+
+
+class Job(JobBase, table=True):
+    """A bulk analysis job over one or more videos. `params` holds fps, imgsz, site, inputs..."""
+
+    __tablename__ = "job"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+
+
+class JobPublic(JobBase):
+    id: str
+
+
+class JobsPublic(SQLModel):
+    data: list[JobPublic]
+    count: int
+
+
+# ------------------------------------------------------------------------------------- Video
+class VideoBase(SQLModel):
+    job_id: str = Field(foreign_key="job.id", ondelete="CASCADE", index=True, max_length=32)
+    position: int = 0  # index of this input in the job's `inputs`
+    uri: str = Field(sa_type=sa.Text)  # as the user gave it: a path or s3://bucket/key
+    name: str = Field(max_length=512)
+    camera_id: str | None = Field(default=None, max_length=128, index=True)
+    status: VideoStatus = Field(default=VideoStatus.PENDING, sa_type=_enum_type(VideoStatus), index=True)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    fps: float | None = None
+    frame_count: int | None = None
+    width: int | None = None
+    height: int | None = None
+    codec: str | None = Field(default=None, max_length=16)  # fourcc, e.g. "avc1"
+    duration_s: float | None = None
+    size_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    frames_analysed: int = 0
+    people_count: int = 0
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Video(VideoBase, table=True):
+    """One input video of a job, with its probe facts and outcome."""
+
+    __tablename__ = "video"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+
+
+class VideoPublic(VideoBase):
+    id: str
+
+
+class VideosPublic(SQLModel):
+    data: list[VideoPublic]
+    count: int
+
+
+# ------------------------------------------------------------------------------------- Track
+class TrackBase(SQLModel):
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="CASCADE", index=True, max_length=32)
+    video_id: str = Field(foreign_key="video.id", ondelete="CASCADE", index=True, max_length=32)
+    track_id: int  # per-video track id
+    first_t_s: float
+    last_t_s: float
+    first_frame: int
+    last_frame: int
+    frame_count: int  # detected (not interpolated) points
+    mean_confidence: float
+
+
+class Track(TrackBase, table=True):
+    """Summary of one person's trajectory through one video; its points are `TrackPoint`s."""
+
+    __tablename__ = "track"
+    __table_args__ = (sa.UniqueConstraint("video_id", "track_id", name="uq_track_video_id_track_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class TrackPublic(TrackBase):
+    id: int
+
+
+# -------------------------------------------------------------------------------- TrackPoint
+class TrackPointBase(SQLModel):
+    track_pk: int = Field(foreign_key="track.id", ondelete="CASCADE", index=True)
+    frame_index: int
+    t_s: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    foot_x: float
+    foot_y: float
+    confidence: float
+    interpolated: bool = False
+    keypoints: list[list[float]] | None = Field(default=None, sa_type=sa.JSON)  # [17][3] or None
+
+
+class TrackPoint(TrackPointBase, table=True):
+    """One box of a track in original-video pixels (`x1, y1, x2, y2`), with the foot point."""
+
+    __tablename__ = "track_point"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_PK)
+
+
+class TrackPointPublic(TrackPointBase):
+    id: int
+
+
+# ------------------------------------------------------------------------------------- Event
+class EventBase(SQLModel):
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="CASCADE", index=True, max_length=32)
+    video_id: str | None = Field(default=None, foreign_key="video.id", ondelete="CASCADE", index=True, max_length=32)
+    camera_id: str = Field(max_length=128, index=True)
+    # A plain string (not an Enum column) so later event kinds need no migration.
+    type: str = Field(max_length=32, index=True)
+    rule: str = Field(max_length=128)
+    track_id: int | None = None
+    zone: str | None = Field(default=None, max_length=128)
+    t_start_s: float = Field(index=True)
+    t_end_s: float
+    frame_start: int
+    frame_end: int
+    confidence: float
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Event(EventBase, table=True):
+    """A stored rule firing. `id` is `domain.events.event_id(scope, event)`, so writes are idempotent."""
+
+    __tablename__ = "event"
+
+    id: str = Field(primary_key=True, max_length=64)
+
+
+class EventPublic(EventBase):
+    id: str
+
+
+class EventsPublic(SQLModel):
+    data: list[EventPublic]
+    count: int
+
+
+# -------------------------------------------------------------------------------------- Clip
+class ClipBase(SQLModel):
+    event_id: str = Field(foreign_key="event.id", ondelete="CASCADE", index=True, max_length=64)
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="CASCADE", index=True, max_length=32)
+    video_id: str | None = Field(default=None, foreign_key="video.id", ondelete="CASCADE", index=True, max_length=32)
+    key: str = Field(max_length=1024)  # object-store key
+    t_start_s: float
+    t_end_s: float
+    frame_count: int
+    fps: float
+    width: int
+    height: int
+    size_bytes: int = Field(default=0, sa_type=sa.BigInteger)
+    content_type: str = Field(default="video/mp4", max_length=128)
+
+
+class ClipCreate(ClipBase):
+    """Input for a clip; `id` defaults to a deterministic id of `(event_id, key)`."""
+
+    id: str | None = None
+
+
+class Clip(ClipBase, table=True):
+    """An evidence clip of an event, stored in the object store under `key`."""
+
+    __tablename__ = "clip"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ClipPublic(ClipBase):
+    id: str
+    created_at: datetime
+
+
+class ClipsPublic(SQLModel):
+    data: list[ClipPublic]
+    count: int
