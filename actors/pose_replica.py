@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from domain.appearance import EMBEDDING_DIM, color_embeddings
+
 __all__ = ["FrameDetections", "PoseReplica", "load_pose_model"]
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ class FrameDetections:
         xyxy: `(N, 4)` float32 `[x1, y1, x2, y2]`.
         confidence: `(N,)` float32, 0–1.
         keypoints: `(N, 17, 3)` float32 COCO-17 `[x, y, visibility]`.
-        feats: `(N, D)` float32 appearance vectors (the detector's own neck features), `D = 0` if off.
+        feats: `(N, D)` float32 L2-normalised appearance vectors (`domain.appearance`), `D = 0` if off.
     """
 
     xyxy: npt.NDArray[np.float32]
@@ -99,7 +101,7 @@ class PoseReplica:
         half: FP16 (GPU only).
         batch_size: frames per forward pass.
         torch_threads: intra-op threads (0 leaves torch's default).
-        with_feats: also return each detection's appearance vector (detector neck features).
+        with_appearance: also return each detection's appearance vector (`domain.appearance`).
         cache_dir: download cache for `s3://` weights.
         fetch: `s3://` downloader, see `load_pose_model`.
     """
@@ -115,7 +117,7 @@ class PoseReplica:
         half: bool = False,
         batch_size: int = 1,
         torch_threads: int = 0,
-        with_feats: bool = True,
+        with_appearance: bool = True,
         cache_dir: str | Path = "data/cache",
         fetch: Any = None,
     ) -> None:
@@ -129,25 +131,8 @@ class PoseReplica:
         if half:
             self.predict_args["half"] = True
         self.batch_size = batch_size
-        self.with_feats = with_feats
-        self._feats: list[Any] | None = None
-        self._hooked = False
-        self.feat_dim = 0
-
-    def _hook_feats(self) -> None:
-        """Capture the detection head's inputs so the predictor pools per-object features (BoT-SORT 'auto' ReID)."""
-        predictor = self.model.predictor
-        head = getattr(getattr(predictor.model, "model", None), "model", None)
-        if head is None or not hasattr(head[-1], "register_forward_pre_hook") or getattr(head[-1], "end2end", False):
-            self.with_feats = False  # exported (.onnx/.engine) or end-to-end models expose no features
-            return
-
-        def pre_hook(_module: Any, inputs: Any) -> None:
-            predictor._feats = list(inputs[0])
-
-        head[-1].register_forward_pre_hook(pre_hook)
-        predictor._feats = []  # non-None: tells the predictor to keep NMS indices and attach `feats`
-        self._hooked = True
+        self.with_appearance = with_appearance
+        self.feat_dim = EMBEDDING_DIM if with_appearance else 0
 
     def predict(self, frames: list[npt.NDArray[np.uint8]]) -> list[FrameDetections]:
         """Detect people and their keypoints.
@@ -160,15 +145,12 @@ class PoseReplica:
         """
         out: list[FrameDetections] = []
         for start in range(0, len(frames), self.batch_size):
-            results = self.model.predict(frames[start : start + self.batch_size], **self.predict_args)
-            if self.with_feats and not self._hooked:
-                self._hook_feats()
-                if self._hooked:  # the first call ran before the hook existed: redo it with features
-                    results = self.model.predict(frames[start : start + self.batch_size], **self.predict_args)
-            out.extend(self._to_detections(r) for r in results)
+            batch = frames[start : start + self.batch_size]
+            results = self.model.predict(batch, **self.predict_args)
+            out.extend(self._to_detections(r, frame) for r, frame in zip(results, batch))
         return out
 
-    def _to_detections(self, result: Any) -> FrameDetections:
+    def _to_detections(self, result: Any, frame: npt.NDArray[np.uint8]) -> FrameDetections:
         boxes = result.boxes
         n = len(boxes)
         if n == 0:
@@ -179,17 +161,10 @@ class PoseReplica:
             if kpts is not None and kpts.data.shape[-1] == 3
             else np.zeros((n, 17, 3), np.float32)
         )
-        feats = getattr(result, "feats", None)
-        if self.with_feats and feats is not None and len(feats) == n:
-            f = feats.float().cpu().numpy() if hasattr(feats, "cpu") else np.asarray(feats, np.float32)
-            self.feat_dim = f.shape[1]
-        else:
-            f = np.zeros((n, self.feat_dim), np.float32)
+        xyxy = boxes.xyxy.cpu().numpy().astype(np.float32)
+        feats = color_embeddings(frame, xyxy) if self.with_appearance else np.zeros((n, 0), np.float32)
         return FrameDetections(
-            xyxy=boxes.xyxy.cpu().numpy().astype(np.float32),
-            confidence=boxes.conf.cpu().numpy().astype(np.float32),
-            keypoints=keypoints,
-            feats=f.astype(np.float32),
+            xyxy=xyxy, confidence=boxes.conf.cpu().numpy().astype(np.float32), keypoints=keypoints, feats=feats
         )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:

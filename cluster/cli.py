@@ -20,8 +20,8 @@ app = typer.Typer(help="Digital Witness: video intelligence for retail loss prev
 export_app = typer.Typer(help="Export results.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _settings() -> Settings:

@@ -45,6 +45,7 @@ def init_ray(settings: Settings) -> None:
         ray.init(num_cpus=settings.ray_num_cpus, include_dashboard=False, **kwargs)
     import ray.data
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the CLI draws its own
     ctx.print_on_execution_start = False

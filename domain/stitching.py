@@ -36,8 +36,9 @@ class StitchParams:
     Attributes:
         max_gap_s: longest gap between A's last and B's first point. Longer bridges longer occlusions
             but lets unrelated people be joined.
-        max_speed_px_s: how far (px/s) a foot point may plausibly move across the gap, beyond the
-            position extrapolated from A's velocity.
+        max_residual_h_s: how far the junction may miss the constant-velocity extrapolation, in
+            body heights per second of gap (plus half a body height for box jitter). Larger
+            forgives turns and stops; smaller refuses more wrong joins across busy areas.
         min_similarity: minimum cosine similarity of the mean appearance vectors (ignored when either
             tracklet has none). Raising it prevents identity swaps but joins fewer fragments.
         max_height_ratio: box heights at the junction may differ by at most this factor.
@@ -45,8 +46,8 @@ class StitchParams:
     """
 
     max_gap_s: float = 4.0
-    max_speed_px_s: float = 250.0
-    min_similarity: float = 0.6
+    max_residual_h_s: float = 0.75
+    min_similarity: float = 0.75
     max_height_ratio: float = 1.6
     velocity_window_s: float = 1.0
 
@@ -86,7 +87,7 @@ def _link_cost(a: Trajectory, b: Trajectory, p: StitchParams) -> float | None:
     end_a = a.foot_xy[-1] + _velocity(a, p.velocity_window_s, at_end=True) * gap / 2
     start_b = b.foot_xy[0] - _velocity(b, p.velocity_window_s, at_end=False) * gap / 2
     distance = float(np.linalg.norm(end_a - start_b))
-    reach = p.max_speed_px_s * gap + 0.5 * max(h_a, h_b)  # slack of half a body for box jitter
+    reach = max(h_a, h_b) * (0.5 + p.max_residual_h_s * gap)
     if distance > reach:
         return None
     similarity = _cosine(a.embedding, b.embedding)

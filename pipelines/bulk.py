@@ -349,7 +349,7 @@ def _finalise(
             if e.clip
         ]
         clips = _write_clips(v, windows, trajectories, job_id=job_id, store=store, options=options, work_dir=work_dir)
-        analysed = sum(len(c.frame_indices) for c in v.chunks)
+        analysed = len({f for c in v.chunks for f in c.frame_indices})
         with session_scope(engine) as s:
             crud.save_video_results(
                 s, video_id=vid, trajectories=trajectories, events=keyed, clips=clips,

@@ -128,8 +128,8 @@ def cut_clips(
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     boxes = _boxes_by_frame(trajectories, stride)
-    box_annotator = sv.BoxAnnotator(thickness=2)
-    label_annotator = sv.LabelAnnotator(text_scale=0.5, text_padding=3)
+    box_annotator = sv.BoxAnnotator(thickness=2, color_lookup=sv.ColorLookup.TRACK)
+    label_annotator = sv.LabelAnnotator(text_scale=0.5, text_padding=3, color_lookup=sv.ColorLookup.TRACK)
     highlight = sv.BoxAnnotator(color=sv.Color.RED, thickness=3, color_lookup=sv.ColorLookup.INDEX)
     cap = cv2.VideoCapture(video_path)
     writers: dict[str, _Writer] = {}

@@ -59,7 +59,7 @@ def build_trajectories(
     joined = join_chunks(chunk_tracklets, overlaps)
     params = StitchParams(
         max_gap_s=tracker_params.stitch_max_gap_s,
-        max_speed_px_s=tracker_params.stitch_max_speed_px_s,
+        max_residual_h_s=tracker_params.stitch_max_residual_h_s,
         min_similarity=tracker_params.stitch_min_similarity,
     )
     step_s = stride / video_fps

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import urllib3
 from minio import Minio
@@ -321,6 +321,11 @@ class S3ObjectStore:
         self.endpoint = endpoint.rstrip("/")
         self.bucket = bucket
         self.secure = secure
+        # Kept so the store can be pickled (sent to Ray workers) and rebuilt there.
+        self._init_kwargs = dict(
+            endpoint=self.endpoint, access_key=access_key, secret_key=secret_key, bucket=bucket, secure=secure,
+            region=region, timeout_s=timeout_s,
+        )
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s * 10),
             retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
@@ -344,6 +349,10 @@ class S3ObjectStore:
 
     def __repr__(self) -> str:
         return f"S3ObjectStore(endpoint={self.endpoint!r}, bucket={self.bucket!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the constructor call (the HTTP client holds sockets that cannot travel)."""
+        return (_rebuild_s3_store, (self._init_kwargs,))
 
     def _describe(self, bucket: str | None = None) -> str:
         scheme = "https" if self.secure else "http"
@@ -507,3 +516,7 @@ def open_object_store(
         bucket=s3_bucket,  # type: ignore[arg-type]
         secure=s3_secure,
     )
+
+
+def _rebuild_s3_store(kwargs: dict[str, Any]) -> S3ObjectStore:
+    return S3ObjectStore(**kwargs)

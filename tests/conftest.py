@@ -221,3 +221,15 @@ def s3_store(s3_server: S3Server) -> S3ObjectStore:
 def local_store(tmp_path: Path) -> LocalObjectStore:
     """A `LocalObjectStore` rooted in `tmp_path`."""
     return LocalObjectStore(tmp_path / "objects")
+
+
+# ------------------------------------------------------------------------------ sample footage
+VTEST_AVI = Path(os.environ.get("VTEST_AVI", "/usr/share/doc/opencv-doc/examples/data/vtest.avi"))
+
+
+@pytest.fixture(scope="session")
+def vtest_path() -> Path:
+    """The real sample footage (Debian `opencv-doc`): 768×576, 10 fps, people walking."""
+    if not VTEST_AVI.is_file():
+        pytest.fail(f"{VTEST_AVI} not found: install Debian's opencv-doc (apt-get install opencv-doc) or set VTEST_AVI")
+    return VTEST_AVI

@@ -135,3 +135,13 @@ def test_open_object_store(tmp_path: Path, s3_server) -> None:  # noqa: ANN001
     s3 = open_object_store(local_dir=tmp_path, s3_endpoint=s3_server.endpoint, s3_access_key=s3_server.access_key,
                            s3_secret_key=s3_server.secret_key, s3_bucket="factory-bucket")  # fmt: skip
     assert isinstance(s3, S3ObjectStore) and s3.bucket == "factory-bucket"
+
+
+def test_s3_store_survives_pickling(s3_store):
+    """Ray ships the store to workers by pickling: the copy must reach the same bucket."""
+    import pickle
+
+    s3_store.put_bytes("pickled/a.txt", b"hello", "text/plain")
+    clone = pickle.loads(pickle.dumps(s3_store))
+    assert clone.bucket == s3_store.bucket
+    assert clone.get_bytes("pickled/a.txt") == b"hello"
