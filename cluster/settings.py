@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ModelSettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights"]
+__all__ = ["ModelSettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -62,7 +62,7 @@ class ModelSettings(BaseModel):
     half: bool = Field(False, title="FP16 inference (GPU only)")
     batch_size: int = Field(1, ge=1, le=256, title="Frames per forward pass (1 is fastest on CPU; 16+ on GPU)")
     torch_threads: int = Field(
-        0, ge=0, title="Torch intra-op threads per replica", description="0: the replica's num_cpus, at least 1"
+        0, ge=0, title="Torch intra-op threads per replica", description="0: the node's cores divided by the number of replicas"
     )
 
 
@@ -128,7 +128,6 @@ class JobSettings(BaseModel):
     replica_num_gpus: float = Field(0.0, ge=0, title="GPUs per detector replica (fractional allowed)")
     decode_num_cpus: float = Field(0.25, gt=0, title="CPUs per decode task")
     frames_per_block: int = Field(8, ge=1, title="Decoded frames per Ray Data block")
-    max_upload_mb: int = Field(2048, ge=1, title="Largest accepted input video (MiB)")
 
 
 class ClipSettings(BaseModel):
@@ -191,6 +190,26 @@ class Settings(BaseSettings):
             "YOLO_CONFIG_DIR": str(self.yolo_config_dir),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
         }
+
+
+def settings_table_markdown() -> str:
+    """The README's configuration table: every environment variable, its default and meaning."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+
+    def add(prefix: str, model: type[BaseModel], defaults: BaseModel) -> None:
+        for name, field in model.model_fields.items():
+            value = getattr(defaults, name)
+            if isinstance(value, BaseModel):
+                add(f"{prefix}{name.upper()}__", type(value), value)
+                continue
+            text = ": ".join(t for t in (field.title, field.description) if t).replace("|", "\\|")
+            shown = "(none)" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+            rows.append(f"| `{prefix}{name.upper()}` | `{shown}` | {text} |")
+
+    add("", Settings, Settings.model_construct(**{
+        name: f.get_default(call_default_factory=True) for name, f in Settings.model_fields.items()
+    }))
+    return "\n".join(rows)
 
 
 settings = Settings()

@@ -10,6 +10,7 @@ and leaves no partial rows; the other videos go on.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -233,7 +234,8 @@ def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore):
         for c in chunks
     ]
     m, j = options.model, options.job
-    threads = m.torch_threads or max(1, int(j.replica_num_cpus))
+    # Default: the node's cores shared by the replicas (decoding is light and overlaps inference).
+    threads = m.torch_threads or max(1, (os.cpu_count() or 1) // j.replicas)
     fetch = getattr(store, "download_uri", None)
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
     ds = ds.map_batches(

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what Digital Witness needs on a Debian machine with Python 3.11: the sample footage
+# (opencv-doc), a virtual environment in .venv with the project and its test tools, and the
+# headless OpenCV build. Safe to run again: it skips what is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> apt-get install ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# Sample footage (vtest.avi) and, for a system Python, venv support.
+apt_install opencv-doc
+"$PY" -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv
+
+stamp=".venv/.installed-$(sha1sum pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"
+if [ -f "$stamp" ]; then
+  exit 0
+fi
+echo "==> creating .venv and installing the project (first run takes a few minutes)"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+python -m pip install -q --upgrade pip wheel
+python -m pip install -q torch==2.14.1 torchvision==0.29.1
+python -m pip install -q -e ".[test]"
+# Ultralytics pulls opencv-python (GUI build): the headless build must be the cv2 that stays.
+cv_version=$(python -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))")
+python -m pip uninstall -q -y opencv-python opencv-contrib-python >/dev/null 2>&1 || true
+python -m pip install -q --force-reinstall --no-deps "opencv-python-headless==${cv_version}"
+python -c "import cv2, torch, ultralytics, ray; print('cv2', cv2.__version__, '| torch', torch.__version__, '| ultralytics', ultralytics.__version__, '| ray', ray.__version__)"
+rm -f .venv/.installed-*
+touch "$stamp"
