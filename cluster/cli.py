@@ -86,11 +86,15 @@ def analyze(
         rate = done / (now - clock["t0"]) if now > clock["t0"] and done else 0.0
         progress.update(task, completed=done, total=total, fps=rate)
 
-    with progress:
-        outcome = run_job(
-            inputs, site=site_cfg, engine=engine, store=store, options=options, progress=on_progress,
-            on_job_created=lambda jid: progress.console.print(f"job [bold]{jid}[/] started") if not as_json else None,
-        )
+    try:
+        with progress:
+            outcome = run_job(
+                inputs, site=site_cfg, engine=engine, store=store, options=options, progress=on_progress,
+                on_job_created=lambda jid: progress.console.print(f"job [bold]{jid}[/] started") if not as_json else None,
+            )
+    except KeyboardInterrupt:
+        err.print("[yellow]cancelled:[/] the job and its unfinished videos are marked cancelled / failed")
+        raise typer.Exit(130) from None
     if as_json:
         out.print_json(json.dumps(_outcome_dict(outcome)))
     else:

@@ -144,7 +144,7 @@ def stitch_tracklets(tracklets: list[Trajectory], params: StitchParams) -> list[
         >>> [t.track_id for t in stitch_tracklets([a, b], StitchParams())]
         [1]
     """
-    order = sorted(tracklets, key=lambda t: (int(t.frame_index[0]), t.track_id))
+    order = sorted((t for t in tracklets if len(t)), key=lambda t: (int(t.frame_index[0]), t.track_id))
     links: list[tuple[float, int, int]] = []
     for i, a in enumerate(order):
         for j, b in enumerate(order):
@@ -220,8 +220,8 @@ def prune_short(trajectories: list[Trajectory], *, min_detected_s: float, step_s
 
 
 def renumber(trajectories: list[Trajectory]) -> list[Trajectory]:
-    """Give ids 1, 2, … in order of first appearance (stable, human-friendly ids)."""
-    ordered = sorted(trajectories, key=lambda t: (int(t.frame_index[0]), t.track_id))
+    """Give ids 1, 2, … in order of first appearance (stable, human-friendly ids); empty ones are dropped."""
+    ordered = sorted((t for t in trajectories if len(t)), key=lambda t: (int(t.frame_index[0]), t.track_id))
     return [replace(t, track_id=i) for i, t in enumerate(ordered, start=1)]
 
 
@@ -259,7 +259,8 @@ def join_chunks(
 
     In each overlap `[lo, hi)` the tracks of chunk `k` and chunk `k+1` saw the same frames; pairs
     whose boxes agree (mean IoU ≥ `min_iou`, Hungarian assignment) are the same person. Each side
-    keeps its points on its half of the overlap (cut at the middle), so no frame is counted twice.
+    keeps its points on its half of the overlap (cut at the middle), so no frame is counted twice;
+    a tracklet with no partner keeps all its points.
 
     Args:
         chunks: per chunk, its tracklets (ids unique across all chunks).
@@ -287,17 +288,16 @@ def join_chunks(
         if iou.size:
             rows, cols = linear_sum_assignment(-iou)
             pairs = {r: c for r, c in zip(rows, cols) if iou[r, c] >= min_iou}
-        head = [select(a, a.frame_index < cut) for a in current]
-        tail = [select(b, b.frame_index >= cut) for b in nxt]
         new_current: list[Trajectory] = []
-        for i, a in enumerate(head):
+        for i, a in enumerate(current):
             j = pairs.get(i)
-            parts = [p for p in (a, tail[j] if j is not None else None) if p is not None and len(p)]
-            if j is not None and parts:
-                new_current.append(concat_trajectories(parts, current[i].track_id))
-            elif len(a):
-                closed.append(a)
+            if j is None:  # nobody in the next chunk is this person: keep every point it has
+                (new_current if a.frame_index[-1] >= lo else closed).append(a)
+                continue
+            b = nxt[j]
+            parts = [p for p in (select(a, a.frame_index < cut), select(b, b.frame_index >= cut)) if len(p)]
+            new_current.append(concat_trajectories(parts, a.track_id))
         matched = set(pairs.values())
-        new_current.extend(b for j, b in enumerate(tail) if j not in matched and len(b))
+        new_current.extend(b for j, b in enumerate(nxt) if j not in matched and len(b))
         current = new_current
     return closed + current

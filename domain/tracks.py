@@ -76,8 +76,9 @@ def densify(
         max_gap_frames: longest gap (in frames) to fill.
 
     Returns:
-        `(frame_index (F,), xyxy (F, 4) float32, confidence (F,) float32)`; filled frames get the
-        mean confidence of the two neighbouring points.
+        `(frame_index (F,), xyxy (F, 4) float32, confidence (F,) float32)`; confidence is
+        interpolated linearly too, a stored interpolated point counting as the track's mean
+        detected confidence.
 
     Example:
         >>> t = Trajectory(1, np.array([0, 2]), np.array([0.0, 0.2]), np.array([[0, 0, 2, 2], [2, 0, 4, 2]], np.float32),

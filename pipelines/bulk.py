@@ -178,6 +178,13 @@ def run_job(
     try:
         _prepare(videos, site=site, engine=engine, store=store, options=options, fps_target=fps_target, work_dir=work_dir)
         _analyse(videos, job_id=job_id, engine=engine, store=store, options=options, progress=progress, work_dir=work_dir)
+    except KeyboardInterrupt:  # stopped by the user: nothing may stay looking "running"
+        for v in videos.values():
+            if v.outcome.status not in ("done", "failed"):
+                _fail(engine, store, job_id, v, "cancelled by the user")
+        with session_scope(engine) as s:
+            crud.cancel_job(s, job_id)
+        raise
     except Exception as exc:  # the cluster or the model failed: every unfinished video fails with the reason
         log.exception("job %s failed", job_id)
         for v in videos.values():
@@ -249,7 +256,7 @@ def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore):
             fetch=fetch,
         ),
         batch_size=j.frames_per_block,
-        concurrency=j.replicas,
+        compute=ray.data.ActorPoolStrategy(size=j.replicas),
         num_cpus=j.replica_num_cpus,
         num_gpus=j.replica_num_gpus,
     )
@@ -286,23 +293,25 @@ def _analyse(
                 with session_scope(engine) as s:
                     crud.update_job_progress(s, job_id, frames_done=done, frames_total=total)
                 last_db = time.monotonic()
-    # Chunks that came up short: the video stopped decoding early (truncated or corrupt).
+    # Chunks that came up short: the video stopped decoding early (truncated or corrupt). A few
+    # missing frames are tolerated: some containers declare a frame count slightly too high.
     for v in live.values():
         if v.outcome.status != "running":
             continue
-        got = sum(len(f) for f in v.frames.values())
-        last = max((f[0] for fr in v.frames.values() for f in fr), default=-1)
         assert v.info is not None
-        if v.info.frame_count - 1 - last <= max(3 * v.stride, v.info.frame_count // 100):
-            for c in v.chunks:  # tolerate a container that over-declares its frame count by a few frames
+        got = sum(len(f) for f in v.frames.values()) + sum(
+            len(c.frame_indices) for c in v.chunks if c.index in v.tracklets
+        )
+        if v.expected - got <= max(3, v.expected // 100):
+            for c in v.chunks:
                 if c.index not in v.tracklets:
                     _track(v, c.index, options)
             _finalise(v, job_id=job_id, engine=engine, store=store, options=options, work_dir=work_dir)
         else:
+            last = max((f[0] for fr in v.frames.values() for f in fr), default=-1)
             _fail(engine, store, job_id, v,
-                  f"{v.outcome.uri}: truncated or corrupt video: decoding stopped at frame {last + 1} of "
-                  f"{v.info.frame_count} ({got} of {v.expected} sampled frames analysed)")
-        done += v.expected - got
+                  f"{v.outcome.uri}: truncated or corrupt video: decoding stopped near frame {last + 1} of "
+                  f"{v.info.frame_count} ({got} of {v.expected} sampled frames decoded)")
     with session_scope(engine) as s:
         crud.update_job_progress(s, job_id, frames_done=total, frames_total=total)
     if progress:

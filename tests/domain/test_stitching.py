@@ -231,16 +231,16 @@ Q1 = list(range(20, 35))  # chunk 2: frames 20..34, overlap [20, 25), cut at 22
             [[walk(1, P0), walk(2, [0, 1, 2], x0=400)], [walk(101, P1), walk(102, [20, 21], x0=600)]], [(10, 15)],
             [(1, list(range(25))), (2, [0, 1, 2]), (102, [20, 21])], DoesNotRaise(),
         ),
-        (  # disagreeing boxes in the overlap (IoU 0): two tracks, split at the cut with no frame twice
-            [[walk(1, P0)], [walk(101, P1, x0=300)]], [(10, 15)], [(1, list(range(12))), (101, list(range(12, 25)))],
+        (  # disagreeing boxes in the overlap (IoU 0): two people, each keeps every point it has
+            [[walk(1, P0)], [walk(101, P1, x0=300)]], [(10, 15)], [(1, P0), (101, P1)],
             DoesNotRaise(),
         ),
         (  # three chunks: the joined track keeps the id of its earliest part
             [[walk(1, P0)], [walk(101, P1)], [walk(201, Q1)]], [(10, 15), (20, 25)], [(1, list(range(35)))],
             DoesNotRaise(),
         ),
-        (  # an empty chunk: the earlier track keeps its half of the overlap
-            [[walk(1, P0)], []], [(10, 15)], [(1, list(range(12)))], DoesNotRaise(),
+        (  # an empty chunk: the earlier track has no partner and keeps all its points
+            [[walk(1, P0)], []], [(10, 15)], [(1, P0)], DoesNotRaise(),
         ),
         ([[walk(1, P0)], [walk(101, P1)]], [], None, pytest.raises(ValueError, match="overlaps")),  # overlap missing
         ([[walk(1, P0)]], [(10, 15)], None, pytest.raises(ValueError, match="overlaps")),  # one overlap too many
