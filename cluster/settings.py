@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ModelSettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
+__all__ = ["ApiSettings", "ModelSettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -139,6 +139,27 @@ class ClipSettings(BaseModel):
     crf: int = Field(26, ge=0, le=51, title="H.264 quality (lower is better and larger)")
 
 
+class ApiSettings(BaseModel):
+    """The REST / WebSocket ingress."""
+
+    host: str = Field("127.0.0.1", title="Bind address of the HTTP proxy")
+    port: int = Field(8000, ge=1, le=65535, title="HTTP port (REST under /api/v1, /docs, /health, /metrics)")
+    jwt_secret: str = Field(
+        "change-me-local-only",
+        min_length=16,
+        title="JWT signing secret",
+        description="Must be changed outside local development (a warning is printed locally).",
+    )
+    access_token_ttl_s: int = Field(900, ge=60, title="Access-token lifetime (s)")
+    refresh_token_ttl_s: int = Field(7 * 24 * 3600, ge=300, title="Refresh-token lifetime (s)")
+    rate_limit_per_user_per_min: int = Field(600, ge=1, title="Requests per user per minute before 429")
+    rate_limit_per_ip_per_min: int = Field(1200, ge=1, title="Requests per client IP per minute before 429")
+    login_attempts_per_ip_per_min: int = Field(20, ge=1, title="Login attempts per client IP per minute before 429")
+    max_upload_mb: int = Field(2048, ge=1, title="Largest accepted upload (MiB); larger is refused with 413")
+    replicas: int = Field(1, ge=1, title="Ingress replicas")
+    num_cpus: float = Field(0.25, gt=0, title="CPUs per ingress replica")
+
+
 class Settings(BaseSettings):
     """Every process setting, from environment variables with embedded defaults."""
 
@@ -156,12 +177,14 @@ class Settings(BaseSettings):
     s3_secret_key: str | None = Field(None, title="S3 secret key")
     s3_bucket: str = Field("witness", title="S3 bucket for clips and models")
     s3_secure: bool = Field(False, title="Use HTTPS for S3")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", title="Redis (pub/sub fan-out, rate limits, token revocation)")
     ray_address: str | None = Field(None, title="Ray cluster to join (default: start a local one)")
     ray_num_cpus: int | None = Field(None, ge=1, title="CPUs of the local Ray instance (default: all)")
     model: ModelSettings = Field(default_factory=ModelSettings)
     tracker: TrackerSettings = Field(default_factory=TrackerSettings)
     job: JobSettings = Field(default_factory=JobSettings)
     clip: ClipSettings = Field(default_factory=ClipSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
