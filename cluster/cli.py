@@ -13,12 +13,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cluster.settings import Settings
+from storage.models import UserRole
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Digital Witness: video intelligence for retail loss prevention.", no_args_is_help=True)
 export_app = typer.Typer(help="Export results.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+user_app = typer.Typer(help="Manage API users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -235,6 +238,67 @@ def export_tracks_cmd(
             raise typer.Exit(1) from None
     for f in files:
         out.print(str(f))
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Login name (3-64 of letters, digits, _ . @ -).")],
+    role: Annotated[UserRole, typer.Option("--role", help="admin | supervisor | operator | viewer")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    camera_group: Annotated[Optional[list[str]], typer.Option("--camera-group", help="Camera group the user may see (repeat; none: all cameras).")] = None,
+) -> None:
+    """Create an API user (the password is prompted for, or read from stdin)."""
+    from pydantic import ValidationError
+
+    from deployments.api.security import hash_password
+    from storage.models import UserCreate
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    try:
+        data = UserCreate(username=username, password=password, role=role.value, camera_groups=camera_group or [])
+    except ValidationError as exc:
+        for e in exc.errors(include_input=False):
+            err.print(f"[red]error:[/] {'.'.join(map(str, e['loc']))}: {e['msg']}")
+        raise typer.Exit(2) from None
+    settings = _settings()
+    from cluster.runtime import open_database
+    from storage import crud
+    from storage.db import session_scope
+
+    with session_scope(open_database(settings)) as s:
+        try:
+            user = crud.create_user(s, data=data, password_hash=hash_password(password))
+        except ValueError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        out.print(f"user [bold]{user.username}[/] created: role {_v(user.role)}, id {user.id}")
+
+
+@user_app.command("list")
+def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List API users."""
+    settings = _settings()
+    from cluster.runtime import open_database
+    from storage import crud
+    from storage.db import session_scope
+
+    with session_scope(open_database(settings)) as s:
+        rows, count = crud.list_users(s, limit=10_000)
+    if as_json:
+        out.print_json(json.dumps({"count": count, "data": [
+            {"id": u.id, "username": u.username, "role": _v(u.role), "camera_groups": u.camera_groups,
+             "is_active": u.is_active, "created_at": u.created_at.isoformat()} for u in rows]}))
+        return
+    table = Table(title=f"users ({count})")
+    for col in ("username", "role", "camera groups", "active", "created", "id"):
+        table.add_column(col)
+    for u in rows:
+        table.add_row(u.username, _v(u.role), ", ".join(u.camera_groups) or "(all)", "yes" if u.is_active else "no",
+                      f"{u.created_at:%Y-%m-%d %H:%M:%S}", u.id)
+    out.print(table)
 
 
 def main() -> None:  # pragma: no cover - console entry

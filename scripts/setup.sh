@@ -20,8 +20,10 @@ apt_install() {
   fi
 }
 
-# Sample footage (vtest.avi) and, for a system Python, venv support.
-apt_install opencv-doc
+# Sample footage (vtest.avi); Redis (embedded default of the live platform); GStreamer's RTSP
+# server (the tests' live RTSP camera, run with the system python3); venv support for a system Python.
+apt_install opencv-doc redis-server gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-good \
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 "$PY" -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv
 
 stamp=".venv/.installed-$(sha1sum pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"

@@ -7,25 +7,33 @@ and re-raises). Read functions never commit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from domain.events import Event as DomainEvent
 from domain.events import EventType
 from domain.tracks import Trajectory
 from storage.models import (
+    AuditLog,
+    AuditLogCreate,
     Clip,
     ClipCreate,
     Event,
     Job,
     JobStatus,
+    RefreshToken,
     Track,
     TrackPoint,
+    User,
+    UserCreate,
+    UserUpdate,
     Video,
     VideoStatus,
     utcnow,
@@ -521,6 +529,7 @@ def list_events(
     t_to: float | None = None,
     limit: int = 100,
     offset: int = 0,
+    zone: str | None = None,
 ) -> tuple[list[Event], int]:
     """Events matching every given filter, ordered by start time.
 
@@ -534,6 +543,7 @@ def list_events(
         t_to: only events starting before this many seconds.
         limit: page size.
         offset: rows to skip.
+        zone: only events in this zone.
 
     Returns:
         `(events, total)`: the page and the number of matching events in all.
@@ -551,6 +561,8 @@ def list_events(
         conditions.append(col(Event.t_start_s) >= t_from)
     if t_to is not None:
         conditions.append(col(Event.t_start_s) < t_to)
+    if zone is not None:
+        conditions.append(col(Event.zone) == zone)
     total = session.exec(select(func.count()).select_from(Event).where(*conditions)).one()
     stmt = (
         select(Event)
@@ -597,3 +609,254 @@ def list_clips(session: Session, *, job_id: str | None = None, event_id: str | N
     if event_id is not None:
         stmt = stmt.where(Clip.event_id == event_id)
     return list(session.exec(stmt.order_by(col(Clip.t_start_s), col(Clip.id))).all())
+
+
+# ============================================================================ users and auth
+# Password hashing lives with the API (`deployments.api.security`); functions here take the
+# hash, or a `verify(hash, password)` callable, so storage never imports the layer above.
+
+
+def create_user(session: Session, *, data: UserCreate, password_hash: str) -> User:
+    """Create a user.
+
+    Args:
+        session: open session.
+        data: the new user (its plain `password` is ignored: pass the hash).
+        password_hash: the password's hash (e.g. argon2 PHC string).
+
+    Returns:
+        The committed `User`.
+
+    Raises:
+        ValueError: if the username is already taken.
+    """
+    if get_user_by_username(session, data.username) is not None:
+        raise ValueError(f"username {data.username!r} already exists")
+    user = User.model_validate(data.model_dump(exclude={"password"}) | {"password_hash": password_hash})
+    session.add(user)
+    try:
+        _commit(session, user)
+    except IntegrityError:  # a concurrent insert of the same username
+        raise ValueError(f"username {data.username!r} already exists") from None
+    return user
+
+
+def get_user(session: Session, user_id: str) -> User | None:
+    """The user with this id, or `None`."""
+    return session.get(User, user_id)
+
+
+def get_user_by_username(session: Session, username: str) -> User | None:
+    """The user with this username (exact match), or `None`."""
+    return session.exec(select(User).where(User.username == username)).first()
+
+
+def list_users(session: Session, *, limit: int = 100, offset: int = 0) -> tuple[list[User], int]:
+    """Users ordered by username.
+
+    Returns:
+        `(users, total)`: the page and the number of users in all.
+    """
+    total = session.exec(select(func.count()).select_from(User)).one()
+    stmt = select(User).order_by(col(User.username)).offset(offset).limit(limit)
+    return list(session.exec(stmt).all()), total
+
+
+def update_user(session: Session, user_id: str, *, data: UserUpdate, password_hash: str | None = None) -> User:
+    """Apply the fields set in `data` (its plain `password` is ignored: pass `password_hash`).
+
+    Deactivating a user also revokes their refresh tokens.
+
+    Raises:
+        NotFoundError: if the user does not exist.
+    """
+    user = _require(session, User, user_id)
+    for name, value in data.model_dump(exclude_unset=True, exclude={"password"}).items():
+        if value is not None:
+            setattr(user, name, value)
+    if password_hash is not None:
+        user.password_hash = password_hash
+    if not user.is_active:
+        _revoke_user_tokens(session, user_id)
+    session.add(user)
+    _commit(session, user)
+    return user
+
+
+def delete_user(session: Session, user_id: str) -> None:
+    """Delete a user and their refresh tokens (audit rows keep their id and username).
+
+    Raises:
+        NotFoundError: if the user does not exist.
+    """
+    user = _require(session, User, user_id)
+    session.execute(sa.delete(RefreshToken).where(col(RefreshToken.user_id) == user_id))
+    session.delete(user)
+    _commit(session)
+
+
+def authenticate(
+    session: Session, *, username: str, password: str, verify: Callable[[str, str], bool], dummy_hash: str
+) -> User | None:
+    """The user whose username and password match, or `None`.
+
+    An unknown username still costs one `verify` call (against `dummy_hash`), so response
+    time does not reveal which usernames exist. Inactive users are returned too: the caller
+    decides how to refuse them.
+
+    Args:
+        session: open session.
+        username: as typed.
+        password: as typed.
+        verify: `verify(hash, password) -> bool`, never raising for a mismatch.
+        dummy_hash: a valid hash of some random password.
+    """
+    user = get_user_by_username(session, username)
+    if user is None:
+        verify(dummy_hash, password)
+        return None
+    return user if verify(user.password_hash, password) else None
+
+
+def store_refresh_token(session: Session, *, jti: str, user_id: str, expires_at: datetime) -> RefreshToken:
+    """Record an issued refresh token."""
+    row = RefreshToken(jti=jti, user_id=user_id, expires_at=expires_at)
+    session.add(row)
+    _commit(session, row)
+    return row
+
+
+def get_refresh_token(session: Session, jti: str) -> RefreshToken | None:
+    """The refresh token with this `jti`, or `None`."""
+    return session.get(RefreshToken, jti)
+
+
+def revoke_refresh_token(session: Session, jti: str) -> bool:
+    """Revoke a refresh token atomically.
+
+    Returns:
+        `True` if this call revoked it; `False` if it was unknown or already revoked (so of
+        two concurrent rotations of the same token, exactly one wins).
+    """
+    stmt = (
+        sa.update(RefreshToken)
+        .where(col(RefreshToken.jti) == jti, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    try:
+        revoked = session.execute(stmt).rowcount == 1
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return revoked
+
+
+def is_refresh_token_revoked(session: Session, jti: str) -> bool:
+    """`True` if the token is unknown, revoked or expired."""
+    row = session.get(RefreshToken, jti)
+    return row is None or row.revoked_at is not None or row.expires_at <= utcnow()
+
+
+def _revoke_user_tokens(session: Session, user_id: str) -> int:
+    stmt = (
+        sa.update(RefreshToken)
+        .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return session.execute(stmt).rowcount
+
+
+def revoke_user_refresh_tokens(session: Session, user_id: str) -> int:
+    """Revoke every active refresh token of a user (e.g. on detected token reuse).
+
+    Returns:
+        Number of tokens revoked.
+    """
+    try:
+        count = _revoke_user_tokens(session, user_id)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return count
+
+
+# ------------------------------------------------------------------------------------ audit
+def add_audit(session: Session, entry: AuditLogCreate) -> AuditLog:
+    """Append one audit row."""
+    row = AuditLog.model_validate(entry)
+    session.add(row)
+    _commit(session, row)
+    return row
+
+
+def list_audit(
+    session: Session,
+    *,
+    user_id: str | None = None,
+    username: str | None = None,
+    action: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[AuditLog], int]:
+    """Audit rows matching every given filter, newest first.
+
+    Args:
+        session: open session.
+        user_id: only this user's requests.
+        username: only requests by (or login attempts as) this username.
+        action: only this action, e.g. `"job.cancel"`.
+        resource_type: only this resource type, e.g. `"job"`.
+        resource_id: only this resource.
+        since: only rows at or after this time.
+        limit: page size.
+        offset: rows to skip.
+
+    Returns:
+        `(rows, total)`: the page and the number of matching rows in all.
+    """
+    conditions = []
+    for column, value in (
+        (AuditLog.user_id, user_id),
+        (AuditLog.username, username),
+        (AuditLog.action, action),
+        (AuditLog.resource_type, resource_type),
+        (AuditLog.resource_id, resource_id),
+    ):
+        if value is not None:
+            conditions.append(col(column) == value)
+    if since is not None:
+        conditions.append(col(AuditLog.at) >= since)
+    total = session.exec(select(func.count()).select_from(AuditLog).where(*conditions)).one()
+    stmt = select(AuditLog).where(*conditions).order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())
+    return list(session.exec(stmt.offset(offset).limit(limit)).all()), total
+
+
+__all__ += [
+    "create_user",
+    "get_user",
+    "get_user_by_username",
+    "list_users",
+    "update_user",
+    "delete_user",
+    "authenticate",
+    "store_refresh_token",
+    "get_refresh_token",
+    "revoke_refresh_token",
+    "is_refresh_token_revoked",
+    "revoke_user_refresh_tokens",
+    "add_audit",
+    "list_audit",
+]
+
+
+def get_event(session: Session, event_id: str) -> Event | None:
+    """The event with this id, or `None`."""
+    return session.get(Event, event_id)
+
+
+__all__ += ["get_event"]

@@ -2,7 +2,8 @@
 
 Families follow the `XBase` (shared fields) / `X` (table) / `XPublic` (with id) /
 `XsPublic` (`data` + `count`) convention. Every table here is created by the Alembic
-migration `storage/migrations/versions/0001_initial.py`; change both together.
+migrations `storage/migrations/versions/0001_initial.py` (jobs and results) and
+`0002_auth_audit.py` (users, refresh tokens, audit log); change both together.
 """
 
 from __future__ import annotations
@@ -316,3 +317,137 @@ class ClipPublic(ClipBase):
 class ClipsPublic(SQLModel):
     data: list[ClipPublic]
     count: int
+
+
+# ==================================================================== auth and audit (0002)
+# Tables below are created by `storage/migrations/versions/0002_auth_audit.py`.
+class UserRole(str, Enum):
+    """API roles, most privileged first: admin > supervisor > operator > viewer."""
+
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{3,64}$"
+
+
+# -------------------------------------------------------------------------------------- User
+class UserBase(SQLModel):
+    username: str = Field(unique=True, index=True, max_length=64, schema_extra={"pattern": USERNAME_PATTERN})
+    role: UserRole = Field(default=UserRole.VIEWER, sa_type=_enum_type(UserRole))
+    # Camera groups this user may see; an empty list means every camera.
+    camera_groups: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    is_active: bool = True
+
+
+class UserCreate(UserBase):
+    """Input for a new user: the plain password is hashed before storing."""
+
+    password: str = Field(min_length=8, max_length=128)
+
+
+class UserUpdate(SQLModel):
+    """Partial update of a user; every field is optional."""
+
+    role: UserRole | None = None
+    camera_groups: list[str] | None = None
+    is_active: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=128)
+
+
+class User(UserBase, table=True):
+    """An API account; `password_hash` is an argon2 PHC string and never leaves the server."""
+
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    password_hash: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UserPublic(UserBase):
+    id: str
+    created_at: datetime
+
+
+class UsersPublic(SQLModel):
+    data: list[UserPublic]
+    count: int
+
+
+# ------------------------------------------------------------------------------ RefreshToken
+class RefreshToken(SQLModel, table=True):
+    """A refresh token issued to a user, keyed by its JWT `jti`; rotation revokes it."""
+
+    __tablename__ = "refresh_token"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True, max_length=32)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# ---------------------------------------------------------------------------------- AuditLog
+class AuditLogBase(SQLModel):
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    user_id: str | None = Field(default=None, max_length=32, index=True)  # no FK: rows outlive users
+    username: str | None = Field(default=None, max_length=64)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=1024)
+    action: str = Field(max_length=64, index=True)  # e.g. "camera.update", "auth.login"
+    resource_type: str = Field(max_length=64, index=True)
+    resource_id: str | None = Field(default=None, max_length=128)
+    status_code: int
+    client_ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class AuditLogCreate(AuditLogBase):
+    """Input for one audit row."""
+
+
+class AuditLog(AuditLogBase, table=True):
+    """One mutating API request (allowed or refused): who, what, on which resource, outcome."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_PK)
+
+
+class AuditLogPublic(AuditLogBase):
+    id: int
+
+
+class AuditLogsPublic(SQLModel):
+    data: list[AuditLogPublic]
+    count: int
+
+
+# ------------------------------------------------------------------------------- API schemas
+class JobDetailPublic(JobPublic):
+    """A job with its videos (status, progress facts and errors)."""
+
+    videos: list[VideoPublic]
+
+
+__all__ += [
+    "UserRole",
+    "USERNAME_PATTERN",
+    "UserBase",
+    "UserCreate",
+    "UserUpdate",
+    "User",
+    "UserPublic",
+    "UsersPublic",
+    "RefreshToken",
+    "AuditLogBase",
+    "AuditLogCreate",
+    "AuditLog",
+    "AuditLogPublic",
+    "AuditLogsPublic",
+    "JobDetailPublic",
+]

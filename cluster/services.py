@@ -1,0 +1,111 @@
+"""Local services for the embedded defaults: a Redis server and a Ray head that outlive the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+__all__ = ["redis_alive", "ensure_redis", "stop_redis", "start_ray_head", "stop_ray_head", "ServiceError"]
+
+
+class ServiceError(RuntimeError):
+    """A service the platform needs is unreachable and could not be started; the message says which."""
+
+
+def redis_alive(url: str, timeout_s: float = 1.0) -> bool:
+    """True when a Redis server answers PING at `url`."""
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def ensure_redis(url: str, data_dir: Path) -> bool:
+    """Make sure Redis answers at `url`; start a local `redis-server` for a loopback URL if needed.
+
+    Returns:
+        True when this call started a server (its pid file is `data_dir/redis/redis.pid`).
+
+    Raises:
+        ServiceError: Redis is unreachable and cannot be started here (not loopback, or no
+            `redis-server` installed).
+    """
+    if redis_alive(url):
+        return False
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
+    server = shutil.which("redis-server")
+    if host not in ("127.0.0.1", "localhost") or server is None:
+        raise ServiceError(f"Redis is not reachable at {url}" + ("" if server else " and redis-server is not installed"))
+    folder = data_dir.resolve() / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(folder),
+         "--daemonize", "yes", "--pidfile", str(folder / "redis.pid"), "--logfile", str(folder / "redis.log")],
+        check=True,
+    )
+    for _ in range(50):
+        if redis_alive(url):
+            return True
+        time.sleep(0.1)
+    raise ServiceError(f"started redis-server on port {port} but it does not answer; see {folder / 'redis.log'}")
+
+
+def stop_redis(data_dir: Path) -> bool:
+    """Stop a Redis server that `ensure_redis` started (by its pid file). Returns True if one was stopped."""
+    pid_file = data_dir.resolve() / "redis" / "redis.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        os.kill(int(pid_file.read_text().strip()), 15)
+    except (ProcessLookupError, ValueError):
+        pass
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def start_ray_head(*, num_cpus: int | None, env: dict[str, str], marker: Path) -> str:
+    """Start a detached local Ray head (`ray start --head`) that outlives this process.
+
+    Args:
+        num_cpus: CPUs to offer (None: all).
+        env: extra environment for the Ray processes (offline Ultralytics etc.).
+        marker: file recording that this project started the head (for `stop_ray_head`).
+
+    Returns:
+        The address to connect to.
+
+    Raises:
+        ServiceError: `ray start` failed (its output is in the message).
+    """
+    import socket
+
+    with socket.socket() as sock:  # Ray's default GCS port is Redis's 6379: take a free one
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = ["ray", "start", "--head", "--disable-usage-stats", "--include-dashboard=false", f"--port={port}",
+           "--node-ip-address=127.0.0.1"]
+    if num_cpus:
+        cmd.append(f"--num-cpus={num_cpus}")
+    proc = subprocess.run(cmd, env=os.environ | env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ServiceError(f"ray start failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    address = f"127.0.0.1:{port}"
+    marker.write_text(address + "\n")
+    return address
+
+
+def stop_ray_head(marker: Path) -> bool:
+    """`ray stop` if `start_ray_head` started the head (its marker exists). Returns True if stopped."""
+    if not marker.exists():
+        return False
+    subprocess.run(["ray", "stop", "--force"], capture_output=True, text=True)
+    marker.unlink(missing_ok=True)
+    return True

@@ -1,0 +1,1 @@
+"""Ray Serve applications: the FastAPI ingress (`deployments.api`) and the model deployments."""
