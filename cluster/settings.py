@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ApiSettings", "ModelSettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
+__all__ = ["ApiSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -139,6 +139,36 @@ class ClipSettings(BaseModel):
     crf: int = Field(26, ge=0, le=51, title="H.264 quality (lower is better and larger)")
 
 
+class CameraSettings(BaseModel):
+    """Live camera actors (one per camera). Clip lengths and quality come from `CLIP__*`."""
+
+    detection_fps: float = Field(5.0, gt=0, title="Detection rate per camera (frames/s)",
+                                 description="Operators need 5-10; each camera's `fps` in the site file overrides it.")
+    max_width: int = Field(1280, ge=64, title="Frames wider than this are downscaled before detection (px)")
+    buffer_max_mb: int = Field(64, ge=1, title="Ring buffer of recent JPEG frames per camera (MiB), for clip pre-roll")
+    open_timeout_ms: int = Field(10000, ge=100, title="Source open timeout (ms)")
+    read_timeout_ms: int = Field(5000, ge=100, title="Source read timeout (ms)")
+    backoff_initial_s: float = Field(0.5, gt=0, title="First reconnect delay (s), doubled per failure")
+    backoff_max_s: float = Field(30.0, gt=0, title="Longest reconnect delay (s)")
+    error_after_failures: int = Field(10, ge=1, title="Consecutive reconnect failures before the camera shows `error`")
+    detect_timeout_s: float = Field(30.0, gt=0, title="Longest wait for the detector per frame (s)")
+    num_cpus: float = Field(0.25, gt=0, title="CPUs per camera actor")
+
+
+class DetectorSettings(BaseModel):
+    """The detection + pose Serve deployment (live cameras); the model itself is `MODEL__*`."""
+
+    num_replicas: int = Field(1, ge=1, title="Replicas (fixed) when autoscaling is off")
+    autoscale_max_replicas: int = Field(0, ge=0, title="0: no autoscaling; else scale 1..N on queue length")
+    target_ongoing_requests: float = Field(8.0, gt=0, title="Autoscaling target of queued frames per replica")
+    num_cpus: float = Field(1.0, ge=0, title="CPUs per replica")
+    num_gpus: float = Field(0.0, ge=0, title="GPUs per replica (fractional, e.g. 0.125)")
+    max_batch_size: int = Field(8, ge=1, title="Frames batched across cameras per forward pass")
+    batch_wait_timeout_s: float = Field(
+        0.02, ge=0, title="Longest wait to fill a batch (s)", description="Longer: bigger batches, more latency."
+    )
+
+
 class ApiSettings(BaseModel):
     """The REST / WebSocket ingress."""
 
@@ -185,6 +215,8 @@ class Settings(BaseSettings):
     job: JobSettings = Field(default_factory=JobSettings)
     clip: ClipSettings = Field(default_factory=ClipSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    camera: CameraSettings = Field(default_factory=CameraSettings)
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
