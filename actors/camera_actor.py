@@ -78,7 +78,8 @@ class CameraActor:
             actor's method `.remote(...)`; `clip_path` is on THIS node's disk.
         autostart: start streaming in the constructor (so a restarted actor resumes).
         **loop_kwargs: passed to `CameraLoop`: `tracker_params` (required, e.g. `settings.tracker`),
-            `detection_fps`, `max_width`, `clip_pre_s`, `clip_post_s`, `clips_dir`, `source`, …
+            `detection_fps`, `max_width`, `clip_pre_s`, `clip_post_s`, `clips_dir`, `source`, …;
+            `detect_timeout_s` (default 30) bounds each detector call.
     """
 
     def __init__(
@@ -97,7 +98,7 @@ class CameraActor:
         self._on_event = on_event
         config = camera if isinstance(camera, CameraConfig) else CameraConfig.model_validate(camera)
         self._loop = CameraLoop(
-            camera_id, config, detect_via(detector),
+            camera_id, config, detect_via(detector, timeout_s=loop_kwargs.pop("detect_timeout_s", 30.0)),
             on_tracking=self._publish_tracking, on_event=self._event, on_health=self._publish_health,
             **loop_kwargs,
         )  # fmt: skip

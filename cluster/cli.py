@@ -137,6 +137,41 @@ def _print_outcome(outcome) -> None:
 
 
 @app.command()
+def up(
+    site: Annotated[Optional[Path], typer.Option(help="Site file whose cameras to store and start.")] = None,
+) -> None:
+    """Start the live platform: Redis, Ray, the Serve app (API + detector), event sink and cameras."""
+    settings = _settings()
+    site_cfg = _load_site(site) if site is not None else None
+    from cluster.live import up as live_up
+    from cluster.services import ServiceError
+
+    with err.status("starting the platform (Ray, Serve, model replicas, cameras)…"):
+        try:
+            result = live_up(settings, site=site_cfg)
+        except (ServiceError, TimeoutError) as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    out.print(f"platform up at {result.url} (docs: {result.url}/docs), Ray at {result.ray_address}")
+    out.print(f"cameras streaming: {', '.join(result.cameras) or 'none'}")
+    if result.admin_password:
+        out.print(f"first admin created: user [bold]admin[/], password [bold]{result.admin_password}[/]")
+        out.print(f"  log in: curl -s -X POST {result.url}/api/v1/auth/login -H 'content-type: application/json' "
+                  f"-d '{{\"username\": \"admin\", \"password\": \"{result.admin_password}\"}}'")
+    out.print("stop with: witness down")
+
+
+@app.command()
+def down() -> None:
+    """Stop the live platform (cameras, Serve app, sink, and the local Ray / Redis that `up` started)."""
+    settings = _settings()
+    from cluster.live import down as live_down
+
+    stopped = live_down(settings)
+    out.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command()
 def jobs(job_id: Annotated[Optional[str], typer.Argument(help="Show one job in detail.")] = None,
          limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
     """List jobs, or show one job with its videos."""

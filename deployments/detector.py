@@ -26,7 +26,7 @@ REPLICA_STATS_KEY = "witness:metrics:detector"  # Redis hash: replica id -> JSON
 
 @serve.deployment(name="PoseDetector", max_ongoing_requests=256, ray_actor_options={"num_cpus": 1})
 class PoseDetector:
-    """Serve deployment: `await handle.predict.remote(frame)` → `FrameDetections` for that frame.
+    """Serve deployment: `await handle.predict.remote(frames)` → one `FrameDetections` per frame.
 
     Args:
         replica_kwargs: keyword arguments of `PoseReplica` (weights, imgsz, conf, device, …).
@@ -68,14 +68,14 @@ class PoseDetector:
         self._report()
         return result
 
-    async def predict(self, frame: np.ndarray) -> FrameDetections:
-        """Detect people in one BGR frame `(H, W, 3)` uint8."""
-        self._waiting += 1
+    async def predict(self, frames: list[np.ndarray]) -> list[FrameDetections]:
+        """Detect people in BGR frames `(H, W, 3)` uint8; each frame joins the cross-camera batch."""
+        self._waiting += len(frames)
         self.stats["queue_depth"] = self._waiting
         try:
-            return await self.predict_batch(frame)
+            return list(await asyncio.gather(*(self.predict_batch(f) for f in frames)))
         finally:
-            self._waiting -= 1
+            self._waiting -= len(frames)
 
     def _report(self) -> None:
         now = time.monotonic()

@@ -1,0 +1,210 @@
+"""The camera manager: one named actor that runs a `CameraActor` per enabled camera.
+
+Its state is rebuilt from storage: the constructor (first start, or Ray's restart after a crash)
+starts every enabled camera of the database, so cameras resume by themselves. Each camera actor
+is itself restarted by Ray when it dies (`max_restarts=-1`). Routes call `start`, `stop`,
+`status`, `reconfigure` (reload the camera's config from the database and apply it live, without a
+restart) and `latest_frame`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors.camera_actor import CameraActor
+from actors.live_io import EventForwarder, RedisPublisher
+from actors.sources import Backoff, open_source
+
+__all__ = ["CameraManager", "MANAGER_NAME", "CameraManagerConfig"]
+
+log = logging.getLogger(__name__)
+
+MANAGER_NAME = "witness-camera-manager"
+
+
+class _Opener:
+    """Picklable `open_source` with the configured timeouts."""
+
+    def __init__(self, open_timeout_ms: int, read_timeout_ms: int) -> None:
+        self.open_timeout_ms, self.read_timeout_ms = open_timeout_ms, read_timeout_ms
+
+    def __call__(self, uri: str):
+        return open_source(uri, open_timeout_ms=self.open_timeout_ms, read_timeout_ms=self.read_timeout_ms)
+
+
+class CameraManagerConfig(dict):
+    """Plain settings the manager needs (a dict, so it pickles): see `CameraManager`."""
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class CameraManager:
+    """Runs and supervises the camera actors.
+
+    Args:
+        database_url: where cameras (and their zones / rules) are stored.
+        redis_url: tracking updates, health and metrics.
+        store: object store for event clips (picklable).
+        namespace: Ray namespace of the platform's named actors.
+        detector: the detector (a Serve `DeploymentHandle`); `None` looks up the deployment
+            `detector_deployment` of Serve application `app_name`.
+        tracker_params: `TrackerSettings` fields.
+        camera: `CameraSettings` fields.
+        clip: `ClipSettings` fields.
+        clips_dir: local folder where camera actors write clips before upload.
+        autostart: start every enabled camera now.
+    """
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        redis_url: str,
+        store: Any,
+        namespace: str,
+        tracker_params: Any,
+        camera: dict[str, Any],
+        clip: dict[str, Any],
+        clips_dir: str,
+        detector: Any = None,
+        app_name: str = "witness",
+        detector_deployment: str = "PoseDetector",
+        autostart: bool = True,
+    ) -> None:
+        from storage.db import make_engine
+
+        self.engine = make_engine(database_url)
+        self.redis_url, self.store, self.namespace = redis_url, store, namespace
+        self.tracker_params, self.camera_opts, self.clip_opts = tracker_params, camera, clip
+        self.clips_dir = clips_dir
+        self._detector, self.app_name, self.detector_deployment = detector, app_name, detector_deployment
+        self.actors: dict[str, Any] = {}
+        self.versions: dict[str, int] = {}
+        if autostart:
+            self.sync()
+
+    # ------------------------------------------------------------------------------ lifecycle
+    def sync(self) -> list[str]:
+        """Start every enabled camera of the database that is not running; stop disabled ones."""
+        from storage import crud
+        from storage.db import session_scope
+
+        with session_scope(self.engine) as s:
+            cameras = {c.id: c.enabled for c in crud.list_cameras(s)}
+        for camera_id, enabled in cameras.items():
+            if enabled and camera_id not in self.actors:
+                try:
+                    self.start(camera_id)
+                except (LookupError, ValueError) as exc:
+                    log.warning("camera %s not started: %s", camera_id, exc)
+            elif not enabled and camera_id in self.actors:
+                self.stop(camera_id)
+        for camera_id in set(self.actors) - set(cameras):
+            self.stop(camera_id)
+        return sorted(self.actors)
+
+    def start(self, camera_id: str) -> dict[str, Any]:
+        """Start a camera (no-op when running). Raises LookupError for an unknown camera."""
+        if camera_id in self.actors:
+            return self.status(camera_id)
+        row, config = self._load(camera_id)
+        c, clip = self.camera_opts, self.clip_opts
+        actor = CameraActor.options(
+            name=f"witness-camera-{camera_id}", namespace=self.namespace, num_cpus=c["num_cpus"],
+            get_if_exists=True,
+        ).remote(
+            camera_id,
+            config.model_dump(mode="json"),
+            self._detector_handle(),
+            publisher=RedisPublisher(self.redis_url, camera_id),
+            on_event=EventForwarder(self.store, self.namespace),
+            tracker_params=self.tracker_params,
+            detection_fps=config.fps or c["detection_fps"],
+            max_width=c["max_width"],
+            source=row.source,
+            opener=_Opener(c["open_timeout_ms"], c["read_timeout_ms"]),
+            backoff=Backoff(initial_s=c["backoff_initial_s"], max_s=c["backoff_max_s"]),
+            error_after_failures=c["error_after_failures"],
+            buffer_max_bytes=c["buffer_max_mb"] << 20,
+            clip_pre_s=clip["pre_s"], clip_post_s=clip["post_s"], clip_max_width=clip["max_width"],
+            clip_crf=clip["crf"], clips_dir=str(Path(self.clips_dir) / camera_id),
+            detect_timeout_s=c["detect_timeout_s"],
+        )
+        self.actors[camera_id] = actor
+        self.versions[camera_id] = row.version
+        return self.status(camera_id)
+
+    def stop(self, camera_id: str) -> dict[str, Any]:
+        """Stop a camera and end its actor (no-op when not running)."""
+        actor = self.actors.pop(camera_id, None)
+        self.versions.pop(camera_id, None)
+        if actor is None:
+            return {"camera_id": camera_id, "state": "stopped"}
+        try:
+            final = ray.get(actor.stop.remote(), timeout=30)
+        except ray.exceptions.RayError:
+            final = {"camera_id": camera_id, "state": "stopped"}
+        ray.kill(actor, no_restart=True)
+        return final
+
+    def reconfigure(self, camera_id: str) -> dict[str, Any]:
+        """Reload a camera's zones / lines / rules from the database and apply them to the running camera."""
+        actor = self.actors.get(camera_id)
+        if actor is None:
+            return {"camera_id": camera_id, "state": "stopped"}
+        row, config = self._load(camera_id)
+        ray.get(actor.reconfigure.remote(config.model_dump(mode="json")), timeout=30)
+        self.versions[camera_id] = row.version
+        return self.status(camera_id)
+
+    # ------------------------------------------------------------------------------ queries
+    def status(self, camera_id: str | None = None) -> Any:
+        """One camera's status dict, or a list of all running cameras' statuses."""
+        if camera_id is None:
+            return [self.status(cid) for cid in sorted(self.actors)]
+        actor = self.actors.get(camera_id)
+        if actor is None:
+            return {"camera_id": camera_id, "state": "stopped"}
+        try:
+            st = ray.get(actor.status.remote(), timeout=10)
+        except ray.exceptions.RayError as exc:
+            st = {"camera_id": camera_id, "state": "error", "error": f"camera actor unreachable: {exc}"}
+        return st | {"config_version": self.versions.get(camera_id)}
+
+    def latest_frame(self, camera_id: str, overlay: bool = True) -> bytes:
+        """The camera's latest frame as JPEG (`b""` when it is not running or has none yet)."""
+        actor = self.actors.get(camera_id)
+        if actor is None:
+            return b""
+        return ray.get(actor.latest_frame.remote(overlay), timeout=10)
+
+    def running(self) -> list[str]:
+        """Ids of running cameras."""
+        return sorted(self.actors)
+
+    # ------------------------------------------------------------------------------ helpers
+    def _load(self, camera_id: str):
+        from storage import crud
+        from storage.db import session_scope
+
+        with session_scope(self.engine) as s:
+            row = crud.get_camera(s, camera_id)
+            if row is None:
+                raise LookupError(f"no camera {camera_id!r}")
+            s.expunge(row)
+            return row, crud.camera_config(row)
+
+    def _detector_handle(self) -> Any:
+        if self._detector is None:
+            from ray import serve
+
+            self._detector = serve.get_deployment_handle(self.detector_deployment, app_name=self.app_name)
+        handle = self._detector
+        options = getattr(handle, "options", None)
+        if options is not None and hasattr(handle, "deployment_name"):
+            # Frames must not cross the network: prefer the replica on this camera's node.
+            handle = options(_prefer_local_routing=True)
+        return handle

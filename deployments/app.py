@@ -1,0 +1,90 @@
+"""The Serve application: the FastAPI ingress and the detection + pose deployment, composed by binding.
+
+`build_app(AppArgs)` is what `witness up` deploys (and what a serve config's `import_path` can
+point at: `deployments.app:build_app`). Everything the replicas need arrives in `AppArgs`, a plain
+pydantic model built from the process settings, so replicas on any node build the same app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from ray import serve
+from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
+
+from deployments.detector import PoseDetector
+
+__all__ = ["AppArgs", "build_app", "make_fastapi", "APP_NAME"]
+
+APP_NAME = "witness"
+
+
+class AppArgs(BaseModel):
+    """Arguments of the Serve application (sections of `cluster.settings.Settings`, as dicts)."""
+
+    database_url: str
+    redis_url: str
+    namespace: str = "witness"
+    api: dict[str, Any] = Field(default_factory=dict, description="ApiSettings fields")
+    detector: dict[str, Any] = Field(default_factory=dict, description="DetectorSettings fields")
+    replica: dict[str, Any] = Field(default_factory=dict, description="PoseReplica keyword arguments")
+    store: dict[str, Any] = Field(default_factory=dict, description="open_object_store keyword arguments")
+    upload_dir: str = "data/uploads"
+    job_runner: dict[str, Any] = Field(default_factory=dict, description="job runner configuration")
+
+
+def make_fastapi(args: AppArgs):
+    """Build the ingress's FastAPI app with its collaborators (runs inside each ingress replica)."""
+    from pathlib import Path
+
+    import redis
+
+    from deployments.api.config import ApiConfig
+    from deployments.api.main import create_app
+    from deployments.live import live_routers, live_state
+    from storage.db import make_engine
+
+    engine = make_engine(args.database_url)
+    client = redis.Redis.from_url(args.redis_url)
+    Path(args.upload_dir).mkdir(parents=True, exist_ok=True)
+    extra, public = live_routers()
+    return create_app(
+        engine=engine, redis=client, config=ApiConfig(**args.api), extra_routers=extra, public_routers=public,
+        state=live_state(args, engine),
+    )
+
+
+def build_app(args: AppArgs | dict[str, Any]) -> Application:
+    """The application graph: `Ingress.bind(PoseDetector.bind(...))`."""
+    args = args if isinstance(args, AppArgs) else AppArgs.model_validate(args)
+    d = args.detector
+    options: dict[str, Any] = dict(
+        ray_actor_options={"num_cpus": d.get("num_cpus", 1.0), "num_gpus": d.get("num_gpus", 0.0)},
+        user_config={"max_batch_size": d.get("max_batch_size", 8), "batch_wait_timeout_s": d.get("batch_wait_timeout_s", 0.02)},
+    )
+    if d.get("autoscale_max_replicas"):
+        options["autoscaling_config"] = {
+            "min_replicas": 1, "max_replicas": d["autoscale_max_replicas"],
+            "target_ongoing_requests": d.get("target_ongoing_requests", 8.0),
+        }
+    else:
+        options["num_replicas"] = d.get("num_replicas", 1)
+    detector = PoseDetector.options(**options).bind(args.replica, args.redis_url)
+
+    def asgi_builder():
+        return make_fastapi(args)
+
+    @serve.deployment(name="Ingress")
+    @serve.ingress(asgi_builder)
+    class Ingress:
+        """The REST / WebSocket ingress; holds the detector's handle for status queries."""
+
+        def __init__(self, detector: DeploymentHandle) -> None:
+            self.detector = detector
+
+    api = args.api
+    return Ingress.options(
+        num_replicas=api.get("replicas", 1), ray_actor_options={"num_cpus": api.get("num_cpus", 0.25)}
+    ).bind(detector)
