@@ -20,11 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from domain.events import Event
 
-__all__ = ["EventSink", "EVENTS_CHANNEL", "SINK_NAME", "event_message"]
+__all__ = ["EventSink", "EVENTS_CHANNEL", "EVENTS_TOTAL_KEY", "SINK_NAME", "event_message"]
 
 log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "witness:events"
+EVENTS_TOTAL_KEY = "witness:metrics:events_total"  # Redis counter of stored events (`witness_events_total`)
 SINK_NAME = "witness-event-sink"
 
 
@@ -129,6 +130,7 @@ class EventSink:
             for i in items:
                 clip = i.get("clip") or {}
                 pipe.publish(EVENTS_CHANNEL, json.dumps(event_message(i["id"], i["event"], clip.get("key"))))
+            pipe.incrby(EVENTS_TOTAL_KEY, len(items))
             pipe.execute()
         except redis.RedisError:  # stored already; the fan-out is best effort
             log.warning("could not publish %d events on Redis", len(items))

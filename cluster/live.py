@@ -50,19 +50,22 @@ def app_args(settings: Settings) -> Any:
         database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, namespace=NAMESPACE,
         api=settings.api.model_dump(), detector=settings.detector.model_dump(), replica=replica,
         store=_store_kwargs(settings), upload_dir=str(settings.data_dir.resolve() / "uploads"),
-        job_runner={"settings_env": _settings_env(settings)},
+        job_runner=job_runner_config(settings),
+    )
+
+
+def job_runner_config(settings: Settings) -> dict[str, Any]:
+    """`deployments.jobs.JobRunnerConfig` fields for jobs submitted through the API."""
+    return dict(
+        database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, store=_store_kwargs(settings),
+        model=settings.model, tracker=settings.tracker, job=settings.job, clip=settings.clip,
+        cache_dir=settings.data_dir.resolve() / "cache",
     )
 
 
 def _store_kwargs(settings: Settings) -> dict[str, Any]:
     return dict(local_dir=str(settings.objects_dir), s3_endpoint=settings.s3_endpoint, s3_access_key=settings.s3_access_key,
                 s3_secret_key=settings.s3_secret_key, s3_bucket=settings.s3_bucket, s3_secure=settings.s3_secure)
-
-
-def _settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as environment variables, so a job driver on any node rebuilds the same settings."""
-    return {"DATA_DIR": str(settings.data_dir.resolve()), "DATABASE_URL": settings.sqlalchemy_url,
-            "REDIS_URL": settings.redis_url} | ({"S3_ENDPOINT": settings.s3_endpoint} if settings.s3_endpoint else {})
 
 
 def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) -> UpResult:

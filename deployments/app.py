@@ -32,7 +32,7 @@ class AppArgs(BaseModel):
     replica: dict[str, Any] = Field(default_factory=dict, description="PoseReplica keyword arguments")
     store: dict[str, Any] = Field(default_factory=dict, description="open_object_store keyword arguments")
     upload_dir: str = "data/uploads"
-    job_runner: dict[str, Any] = Field(default_factory=dict, description="job runner configuration")
+    job_runner: dict[str, Any] = Field(default_factory=dict, description="`deployments.jobs.JobRunnerConfig` fields")
 
 
 def make_fastapi(args: AppArgs):
@@ -43,17 +43,17 @@ def make_fastapi(args: AppArgs):
 
     from deployments.api.config import ApiConfig
     from deployments.api.main import create_app
-    from deployments.live import live_routers, live_state
+    from deployments.live import finish_live_app, live_routers, live_state
     from storage.db import make_engine
 
     engine = make_engine(args.database_url)
     client = redis.Redis.from_url(args.redis_url)
     Path(args.upload_dir).mkdir(parents=True, exist_ok=True)
-    extra, public = live_routers()
-    return create_app(
-        engine=engine, redis=client, config=ApiConfig(**args.api), extra_routers=extra, public_routers=public,
+    app = create_app(
+        engine=engine, redis=client, config=ApiConfig(**args.api), extra_routers=live_routers(),
         state=live_state(args, engine),
     )
+    return finish_live_app(app, client)
 
 
 def build_app(args: AppArgs | dict[str, Any]) -> Application:

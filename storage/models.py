@@ -451,3 +451,126 @@ __all__ += [
     "AuditLogsPublic",
     "JobDetailPublic",
 ]
+
+
+# ============================================================= sites and cameras (0003)
+# Tables below are created by `storage/migrations/versions/0003_sites_cameras.py`.
+# A camera's zones, lines and rules live in `Camera.config`, a `CameraConfig.model_dump(mode="json")`,
+# so the API applies exactly the site file's validation (see `crud.camera_config`).
+from domain.site import CameraConfig  # noqa: E402  (section import: only these tables need it)
+
+SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"  # site names and camera keys: URL-safe, no '.'
+
+
+# -------------------------------------------------------------------------------------- Site
+class SiteBase(SQLModel):
+    name: str = Field(unique=True, index=True, max_length=63, schema_extra={"pattern": SLUG_PATTERN})
+    friendly_name: str | None = Field(default=None, max_length=255)
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)  # IANA name
+
+
+class SiteCreate(SiteBase):
+    """Input for a new site (a store)."""
+
+
+class SiteUpdate(SQLModel):
+    """Partial update of a site; every field is optional (`name` is the stable key: not editable)."""
+
+    friendly_name: str | None = Field(default=None, max_length=255)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class Site(SiteBase, table=True):
+    """A store: the `site:` section of a site file."""
+
+    __tablename__ = "site"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SitePublic(SiteBase):
+    id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SitesPublic(SQLModel):
+    data: list[SitePublic]
+    count: int
+
+
+# ------------------------------------------------------------------------------------ Camera
+class CameraBase(SQLModel):
+    site_id: str = Field(foreign_key="site.id", index=True, max_length=32)
+    key: str = Field(max_length=63, schema_extra={"pattern": SLUG_PATTERN})  # the site file's camera key
+    friendly_name: str | None = Field(default=None, max_length=255)
+    source: str | None = Field(default=None, sa_type=sa.Text)  # rtsp/http URL or file path
+    camera_group: str | None = Field(default=None, max_length=64, index=True)  # role scoping
+    enabled: bool = True
+
+
+class CameraCreate(SQLModel):
+    """Input for a new camera. `friendly_name` / `source` default to those in `config`."""
+
+    site_id: str = Field(max_length=32)
+    key: str = Field(max_length=63, schema_extra={"pattern": SLUG_PATTERN})
+    friendly_name: str | None = Field(default=None, max_length=255)
+    source: str | None = None
+    camera_group: str | None = Field(default=None, max_length=64)
+    enabled: bool = True
+    config: CameraConfig = Field(default_factory=CameraConfig)
+
+
+class CameraUpdate(SQLModel):
+    """Partial update of a camera; every field is optional. `config` replaces the whole config."""
+
+    friendly_name: str | None = Field(default=None, max_length=255)
+    source: str | None = None
+    camera_group: str | None = Field(default=None, max_length=64)
+    enabled: bool | None = None
+    config: CameraConfig | None = None
+
+
+class Camera(CameraBase, table=True):
+    """A live camera of a site; `id` is `"{site name}.{key}"`, fixed at creation."""
+
+    __tablename__ = "camera"
+    __table_args__ = (sa.UniqueConstraint("site_id", "key", name="uq_camera_site_id_key"),)
+
+    id: str = Field(primary_key=True, max_length=128)
+    config: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # CameraConfig, JSON mode
+    version: int = 1  # bumped on every change
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CameraPublic(CameraBase):
+    id: str
+    config: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class CamerasPublic(SQLModel):
+    data: list[CameraPublic]
+    count: int
+
+
+__all__ += [
+    "SLUG_PATTERN",
+    "SiteBase",
+    "SiteCreate",
+    "SiteUpdate",
+    "Site",
+    "SitePublic",
+    "SitesPublic",
+    "CameraBase",
+    "CameraCreate",
+    "CameraUpdate",
+    "Camera",
+    "CameraPublic",
+    "CamerasPublic",
+]

@@ -20,3 +20,5 @@ class Tags(str, Enum):
     MEDIA = "media"
     STREAMS = "streams"
     HEALTH = "health"
+    SITES = "sites"
+    SYSTEM = "system"

@@ -1,0 +1,197 @@
+"""Bulk jobs submitted through the API: the `JobRunner` the routes call, and its Ray implementation.
+
+`RayJobRunner.submit` stores the job (pending) and returns its id at once; a Ray task then runs
+`pipelines.bulk.run_job` on that job and publishes on Redis channel `witness:jobs:{id}`:
+
+- `{"kind": "job_progress", "job_id", "frames_done", "frames_total", "fps", "eta_s"}` at most
+  every `progress_interval_s` (the first and the last always);
+- `{"kind": "job_done", "job_id", "status", "elapsed_s", "videos": [...]}` once, at the end.
+
+Cancelling the job (`POST /jobs/{id}/cancel`) marks its row; `run_job` notices between batches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Protocol
+
+import ray
+from pydantic import BaseModel, ConfigDict, Field
+
+from deployments.api.hub import job_channel
+
+__all__ = ["JobRunner", "JobRunnerConfig", "RayJobRunner", "ProgressPublisher", "run_submitted_job"]
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner(Protocol):
+    """Starts bulk jobs for the API."""
+
+    def submit(self, inputs: list[str], *, site_yaml: str | None, fps: float | None, imgsz: int | None) -> str:
+        """Store a pending job over `inputs`, start it, and return its id without waiting for it.
+
+        Raises:
+            SiteConfigError: if `site_yaml` is not a valid site file.
+        """
+        ...
+
+
+class JobRunnerConfig(BaseModel):
+    """Everything a job's Ray task needs, picklable (`cluster.live.job_runner_config` builds it from settings).
+
+    Attributes:
+        database_url: SQLAlchemy URL of the (migrated) results database.
+        redis_url: where progress is published.
+        store: keyword arguments of `storage.objectstore.open_object_store`.
+        model: model settings (`ModelSettings`).
+        tracker: tracker settings (`TrackerSettings`).
+        job: bulk-job settings (`JobSettings`).
+        clip: clip settings (`ClipSettings`).
+        cache_dir: local folder for downloaded inputs and weights.
+        progress_interval_s: least time between two `job_progress` messages.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    database_url: str
+    redis_url: str
+    store: dict[str, Any]
+    model: Any
+    tracker: Any
+    job: Any
+    clip: Any
+    cache_dir: Path
+    progress_interval_s: float = Field(0.5, ge=0)
+
+
+class ProgressPublisher:
+    """`run_job`'s `progress` callback publishing `job_progress` messages, throttled.
+
+    Args:
+        publish: `publish(channel, text)`, e.g. a Redis client's `publish`.
+        job_id: the job.
+        interval_s: least time between two messages (the first and the last always go out).
+    """
+
+    def __init__(self, publish: Any, job_id: str, interval_s: float = 0.5) -> None:
+        self.publish = publish
+        self.job_id = job_id
+        self.interval_s = interval_s
+        self._t0: float | None = None
+        self._last = float("-inf")
+
+    def __call__(self, frames_done: int, frames_total: int) -> None:
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        final = frames_total > 0 and frames_done >= frames_total
+        if not final and self._last > float("-inf") and now - self._last < self.interval_s:
+            return
+        self._last = now
+        elapsed = now - self._t0
+        fps = frames_done / elapsed if elapsed > 0 and frames_done else 0.0
+        eta = (frames_total - frames_done) / fps if fps > 0 else None
+        self.send({"kind": "job_progress", "job_id": self.job_id, "frames_done": frames_done,
+                   "frames_total": frames_total, "fps": round(fps, 2), "eta_s": None if eta is None else round(eta, 1)})  # fmt: skip
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Publish one message on the job's channel; Redis outages are logged, never raised."""
+        import redis
+
+        try:
+            self.publish(job_channel(self.job_id), json.dumps(message))
+        except redis.RedisError as exc:  # progress is best effort; the job's row is the truth
+            log.warning("job %s: could not publish %s: %s", self.job_id, message.get("kind"), exc)
+
+
+def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, imgsz: int | None,
+                      config: JobRunnerConfig) -> str:  # fmt: skip
+    """Run a stored pending job to its end, publishing progress and `job_done`; returns its status.
+
+    The body of `RayJobRunner`'s Ray task (a plain function, so it can run anywhere).
+    """
+    import redis
+
+    from domain.site import SiteConfig, parse_site_yaml
+    from pipelines.bulk import JobOptions, run_job
+    from storage import crud
+    from storage.db import make_engine, session_scope
+    from storage.objectstore import open_object_store
+
+    client = redis.Redis.from_url(config.redis_url)
+    publisher = ProgressPublisher(client.publish, job_id, config.progress_interval_s)
+    engine = make_engine(config.database_url)
+    try:
+        site = parse_site_yaml(site_yaml, source="site.yaml") if site_yaml else SiteConfig.default()
+        options = JobOptions(model=config.model, tracker=config.tracker, job=config.job, clip=config.clip,
+                             cache_dir=config.cache_dir, fps=fps, imgsz=imgsz)  # fmt: skip
+        store = open_object_store(**config.store)
+        outcome = run_job([], site=site, engine=engine, store=store, options=options, progress=publisher, job_id=job_id)
+    except Exception as exc:  # noqa: BLE001  (task boundary: whatever broke, the job must not stay "running")
+        log.exception("job %s failed", job_id)
+        with session_scope(engine) as s:
+            crud.fail_job(s, job_id, f"job failed: {type(exc).__name__}: {exc}")
+        publisher.send({"kind": "job_done", "job_id": job_id, "status": "failed", "error": str(exc), "videos": []})
+        return "failed"
+    else:
+        publisher.send({"kind": "job_done", "job_id": job_id, "status": outcome.status,
+                        "elapsed_s": round(outcome.elapsed_s, 2), "videos": [asdict(v) for v in outcome.videos]})  # fmt: skip
+        return outcome.status
+    finally:
+        engine.dispose()
+        client.close()
+
+
+_run_remote = ray.remote(num_cpus=0.1, max_retries=0)(run_submitted_job)
+
+
+class RayJobRunner:
+    """`JobRunner` running each job as a Ray task on the cluster this process is connected to.
+
+    Args:
+        config: database, Redis, object store and model settings of the jobs.
+        engine: engine on `config.database_url` (default: one made from it).
+    """
+
+    def __init__(self, config: JobRunnerConfig, engine: Any = None) -> None:
+        from storage.db import make_engine
+
+        self.config = config
+        self.engine = engine if engine is not None else make_engine(config.database_url)
+        self._running: dict[str, ray.ObjectRef] = {}
+
+    def submit(self, inputs: list[str], *, site_yaml: str | None, fps: float | None, imgsz: int | None) -> str:
+        """Store a pending job and start its Ray task; returns the job id at once.
+
+        Raises:
+            SiteConfigError: if `site_yaml` is not a valid site file (nothing is stored).
+            ValueError: if `inputs` is empty.
+        """
+        from domain.site import SiteConfig, parse_site_yaml
+        from pipelines.bulk import JobOptions, job_params
+        from storage import crud
+        from storage.db import session_scope
+
+        site = parse_site_yaml(site_yaml, source="site.yaml") if site_yaml else SiteConfig.default()
+        c = self.config
+        options = JobOptions(model=c.model, tracker=c.tracker, job=c.job, clip=c.clip, cache_dir=c.cache_dir, fps=fps,
+                             imgsz=imgsz)  # fmt: skip
+        with session_scope(self.engine) as s:
+            job_id = crud.create_job(s, params=job_params(site, options), inputs=inputs).id
+        self._running = {k: ref for k, ref in self._running.items() if not _ready(ref)}
+        self._running[job_id] = _run_remote.remote(job_id, site_yaml=site_yaml, fps=fps, imgsz=imgsz, config=c)
+        return job_id
+
+    def wait(self, job_id: str, timeout_s: float | None = None) -> str:
+        """Block until a job started here ends; returns its final status (for tests and tools)."""
+        return ray.get(self._running[job_id], timeout=timeout_s)
+
+
+def _ready(ref: ray.ObjectRef) -> bool:
+    done, _ = ray.wait([ref], timeout=0)
+    return bool(done)
