@@ -81,6 +81,7 @@ class CameraManager:
         self.tracker_params, self.camera_opts, self.clip_opts = tracker_params, camera, clip
         self.clips_dir = clips_dir
         self._detector, self.app_name, self.detector_deployment = detector, app_name, detector_deployment
+        self._local_handle: Any = None
         self.actors: dict[str, Any] = {}
         self.versions: dict[str, int] = {}
         if autostart:
@@ -93,7 +94,7 @@ class CameraManager:
         from storage.db import session_scope
 
         with session_scope(self.engine) as s:
-            cameras = {c.id: c.enabled for c in crud.list_cameras(s)}
+            cameras = {c.id: c.enabled for c in crud.list_cameras(s, limit=100_000)[0]}
         for camera_id, enabled in cameras.items():
             if enabled and camera_id not in self.actors:
                 try:
@@ -198,13 +199,15 @@ class CameraManager:
             return row, crud.camera_config(row)
 
     def _detector_handle(self) -> Any:
-        if self._detector is None:
-            from ray import serve
+        """The detector handle given to camera actors (one handle, initialised once)."""
+        if self._local_handle is None:
+            handle = self._detector
+            if handle is None:
+                from ray import serve
 
-            self._detector = serve.get_deployment_handle(self.detector_deployment, app_name=self.app_name)
-        handle = self._detector
-        options = getattr(handle, "options", None)
-        if options is not None and hasattr(handle, "deployment_name"):
-            # Frames must not cross the network: prefer the replica on this camera's node.
-            handle = options(_prefer_local_routing=True)
-        return handle
+                handle = serve.get_deployment_handle(self.detector_deployment, app_name=self.app_name)
+            if hasattr(handle, "deployment_name"):
+                # Frames must not cross the network: prefer the detector replica on the camera's node.
+                handle = handle.options(_prefer_local_routing=True)
+            self._local_handle = handle
+        return self._local_handle

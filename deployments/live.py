@@ -49,7 +49,7 @@ class CameraGroups:
             from storage.db import session_scope
 
             with session_scope(self.engine) as s:
-                self._cache = {c.id: c.camera_group for c in crud.list_cameras(s)}
+                self._cache = {c.id: c.camera_group for c in crud.list_cameras(s, limit=100_000)[0]}
             self._loaded = time.monotonic()
         return self._cache.get(camera_id)
 

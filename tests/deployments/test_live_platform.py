@@ -66,7 +66,7 @@ def platform(tmp_path_factory, pg_url, vtest_path):
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "DATABASE_URL", "MODEL__", "API__", "RAY_"))}
     env = keep | {
         "DATA_DIR": str(data), "DATABASE_URL": pg_url, "REDIS_URL": "redis://127.0.0.1:6379/14",
-        "API__PORT": str(port), "RAY_NUM_CPUS": "2", "MODEL__IMGSZ": "640", "DETECTOR__NUM_CPUS": "1",
+        "API__PORT": str(port), "RAY_NUM_CPUS": "2", "MODEL__IMGSZ": "960", "DETECTOR__NUM_CPUS": "1",
         "CAMERA__NUM_CPUS": "0.1", "API__NUM_CPUS": "0.1", "CLIP__PRE_S": "1", "CLIP__POST_S": "1",
         "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1",
     }
