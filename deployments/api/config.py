@@ -31,6 +31,9 @@ class ApiConfig(BaseModel):
     rate_limit_per_ip_per_min: int = Field(1200, ge=1, title="Requests per client IP per minute before 429")
     login_attempts_per_ip_per_min: int = Field(20, ge=1, title="Login attempts per client IP per minute before 429")
     max_upload_mb: int = Field(2048, ge=1, title="Largest accepted upload (MiB); larger is refused with 413")
+    metrics_token: str | None = Field(
+        None, min_length=16, title="Static bearer token for scraping /metrics (Prometheus); user tokens work too"
+    )
     replicas: int = Field(1, ge=1, title="Ingress replicas")
     num_cpus: float = Field(0.25, gt=0, title="CPUs per ingress replica")
     environment: str = Field(

@@ -191,10 +191,12 @@ def test_every_api_route_is_covered_by_the_token_list(client: TestClient) -> Non
     assert routes == templated | public
 
 
-def test_health_metrics_and_docs_need_no_token(client: TestClient) -> None:
+def test_health_and_docs_need_no_token_but_metrics_does(client: TestClient, auth_headers) -> None:
     assert client.get("/health").json() == {"status": "ok", "db": "ok", "redis": "ok"}
     client.get(f"{API}/jobs")  # one counted request
-    metrics = client.get("/metrics")
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer not-the-scrape-token"}).status_code == 401
+    metrics = client.get("/metrics", headers=auth_headers[UserRole.VIEWER])
     assert metrics.status_code == 200
     assert 'witness_api_requests_total{method="GET",route="/api/v1/jobs",status="401"}' in metrics.text
     assert "witness_api_request_seconds_bucket" in metrics.text

@@ -46,8 +46,8 @@ def stats(redis_client: redis_lib.Redis) -> Iterator[None]:
     redis_client.hdel(DETECTOR_STATS_KEY, REPLICA)
 
 
-def scrape(client: TestClient) -> dict[tuple[str, tuple], float]:
-    response = client.get("/metrics")
+def scrape(client: TestClient, headers: dict[str, str]) -> dict[tuple[str, tuple], float]:
+    response = client.get("/metrics", headers=headers)
     assert response.status_code == 200
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -60,9 +60,9 @@ def test_detector_key_is_the_one_replicas_write() -> None:
     assert DETECTOR_STATS_KEY == REPLICA_STATS_KEY
 
 
-def test_scrape_shows_camera_detector_and_event_figures(app: FastAPI, stats: None) -> None:
+def test_scrape_shows_camera_detector_and_event_figures(app: FastAPI, stats: None, admin_headers) -> None:
     with TestClient(app) as client:
-        samples = scrape(client)
+        samples = scrape(client, admin_headers)
     cam, rep = (("camera", CAM),), (("replica", REPLICA),)
     assert {name: samples.get((name, cam)) for name in (
         "witness_camera_fps_in", "witness_camera_fps_out", "witness_camera_lag_seconds",
@@ -84,11 +84,22 @@ def test_scrape_shows_camera_detector_and_event_figures(app: FastAPI, stats: Non
 
 
 def test_scrape_survives_redis_outage(pg_engine: Engine, key_prefix: str) -> None:
+    """With Redis down the collector still yields its (empty) families: a scrape never crashes."""
+    from prometheus_client import generate_latest
+
     down = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens there
     app = create_app(engine=pg_engine, redis=down, config=make_config(key_prefix))
     install_live_metrics(app.state.metrics, down)
+    text = generate_latest(app.state.metrics.registry).decode()
+    assert "# TYPE witness_camera_fps_in gauge" in text
+    assert "witness_api_requests_total" in text
+
+
+def test_prometheus_scrapes_with_the_static_metrics_token(pg_engine: Engine, redis_client: redis_lib.Redis,
+                                                          key_prefix: str) -> None:
+    token = "scrape-" + uuid.uuid4().hex
+    app = create_app(engine=pg_engine, redis=redis_client, config=make_config(key_prefix, metrics_token=token))
     with TestClient(app) as client:
-        response = client.get("/metrics")
-    assert response.status_code == 200
-    assert "# TYPE witness_camera_fps_in gauge" in response.text
-    assert "witness_api_requests_total" in response.text
+        assert client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert client.get("/metrics", headers={"Authorization": f"Bearer {token}x"}).status_code == 401
+        assert client.get("/metrics").status_code == 401

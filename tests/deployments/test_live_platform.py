@@ -22,6 +22,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.actors.conftest import RtspServer, free_port, write_h264
+from tests.conftest import fresh_pg_schema
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,15 @@ def wait_for(predicate, *, timeout_s: float, what: str, interval_s: float = 1.0)
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory, pg_url, vtest_path):
+def live_pg_url():
+    """A database of its own: `witness up` creates the first admin only in an empty one."""
+    with fresh_pg_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, live_pg_url, vtest_path):
+    pg_url = live_pg_url
     data = tmp_path_factory.mktemp("live")
     rtsp = RtspServer(write_h264(vtest_path, data / "cam.h264"), free_port(), data)
     rtsp.start()

@@ -1,13 +1,26 @@
-"""`/health` and `/metrics` at the root: no token, for load balancers and Prometheus."""
+"""`/health` (no token, for load balancers) and `/metrics` (the static `metrics_token` Prometheus is
+given as `authorization: {credentials: …}`, or any user's access token with read access) at the root."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Response, status
+import secrets
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from starlette.requests import HTTPConnection
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from deployments.api.deps import MetricsDep, RedisDep, SessionDep
+from deployments.api.deps import (
+    ConfigDep,
+    MetricsDep,
+    RedisDep,
+    SessionDep,
+    TokenDep,
+    get_access_claims,
+    get_current_user,
+)
+from deployments.api.permissions import Permission, has_permission
 from deployments.api.metrics import CONTENT_TYPE_LATEST
 from deployments.api.schemas import Health
 from deployments.api.tags import Tags
@@ -36,7 +49,25 @@ def health(session: SessionDep, redis: RedisDep, response: Response) -> Health:
     return Health(status="ok" if ok else "degraded", db=db, redis=cache)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def metrics_access(conn: HTTPConnection, token: TokenDep, session: SessionDep, redis: RedisDep, config: ConfigDep) -> None:
+    """Allow the static scrape token (`metrics_token`) or any user's access token with read access.
+
+    Raises:
+        HTTPException: 401 without a valid token, 403 without read access.
+    """
+    if config.metrics_token and token and secrets.compare_digest(token, config.metrics_token):
+        return
+    user = get_current_user(conn, get_access_claims(conn, token, redis, config), session, redis, config)
+    if not has_permission(user.role, Permission.READ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not allowed")
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    dependencies=[Depends(metrics_access)],
+)
 def metrics(metrics: MetricsDep) -> Response:
     """Prometheus metrics of this API replica."""
     return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)
