@@ -103,7 +103,12 @@ def start_ray_head(*, num_cpus: int | None, env: dict[str, str], marker: Path) -
 
 
 def stop_ray_head(marker: Path) -> bool:
-    """`ray stop` if `start_ray_head` started the head (its marker exists). Returns True if stopped."""
+    """`ray stop` if `start_ray_head` started the head (its marker exists). Returns True if stopped.
+
+    `ray stop` ends every Ray instance started with `ray start` on this machine by this user, not
+    only this one: run other local Ray clusters under another user, or join them with `RAY_ADDRESS`
+    (then `down` leaves the cluster running).
+    """
     if not marker.exists():
         return False
     subprocess.run(["ray", "stop", "--force"], capture_output=True, text=True)
