@@ -153,7 +153,7 @@ def up(
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
     out.print(f"platform up at {result.url} (docs: {result.url}/docs), Ray at {result.ray_address}")
-    out.print(f"cameras streaming: {', '.join(result.cameras) or 'none'}")
+    out.print(f"cameras started: {', '.join(result.cameras) or 'none'} (see /api/v1/cameras/status)")
     if result.admin_password:
         out.print(f"first admin created: user [bold]admin[/], password [bold]{result.admin_password}[/]")
         out.print(f"  log in: curl -s -X POST {result.url}/api/v1/auth/login -H 'content-type: application/json' "

@@ -79,7 +79,8 @@ def build_app(args: AppArgs | dict[str, Any]) -> Application:
     @serve.deployment(name="Ingress")
     @serve.ingress(asgi_builder)
     class Ingress:
-        """The REST / WebSocket ingress; holds the detector's handle for status queries."""
+        """The REST / WebSocket ingress. Binding the detector here deploys it with the application;
+        camera actors reach it through their own handles."""
 
         def __init__(self, detector: DeploymentHandle) -> None:
             self.detector = detector
