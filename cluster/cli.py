@@ -336,6 +336,104 @@ def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out.print(table)
 
 
+def _alert_dict(a) -> dict:
+    return {"id": a.id, "created_at": a.created_at.isoformat(), "status": _v(a.status), "severity": _v(a.severity),
+            "score": a.score, "camera_id": a.camera_id, "job_id": a.job_id, "video_id": a.video_id,
+            "track_id": a.track_id, "reason": a.reason, "acknowledged_by": a.acknowledged_by,
+            "closed_by": a.closed_by, "explanation": a.explanation, "evidence": a.evidence}
+
+
+@app.command()
+def alerts(
+    status: Annotated[Optional[str], typer.Option("--status", help="pending | acknowledged | dismissed | escalated")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List alerts, newest first."""
+    from domain.alerts import AlertStatus
+
+    if status is not None and status not in {s.value for s in AlertStatus}:
+        err.print(f"[red]error:[/] --status must be one of {', '.join(s.value for s in AlertStatus)}; got {status!r}")
+        raise typer.Exit(2)
+    settings = _settings()
+    from cluster.runtime import open_database
+    from storage import crud
+    from storage.db import session_scope
+
+    with session_scope(open_database(settings)) as s:
+        rows, count = crud.list_alerts(s, status=status, limit=limit, offset=offset)
+        if as_json:
+            out.print_json(json.dumps({"count": count, "data": [_alert_dict(a) for a in rows]}))
+            return
+        table = Table(title=f"alerts ({count})")
+        for col in ("id", "created", "status", "severity", "score", "camera", "track"):
+            table.add_column(col)
+        for a in rows:
+            table.add_row(a.id, f"{a.created_at:%Y-%m-%d %H:%M:%S}", _v(a.status), _v(a.severity), f"{a.score:.2f}",
+                          a.camera_id or "-", str(a.track_id) if a.track_id is not None else "-")
+        out.print(table)
+
+
+@app.command()
+def alert(
+    alert_id: Annotated[str, typer.Argument(help="The alert id.")],
+    ack: Annotated[bool, typer.Option("--ack", help="Acknowledge it.")] = False,
+    dismiss: Annotated[Optional[str], typer.Option("--dismiss", metavar="REASON", help="Dismiss it with this reason.")] = None,
+    escalate: Annotated[Optional[str], typer.Option("--escalate", metavar="REASON", help="Escalate it with this reason.")] = None,
+    note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="Add this note.")] = None,
+    as_user: Annotated[str, typer.Option("--as", metavar="USERNAME", help="Who acts (recorded in the history).")] = "cli",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one alert with its notes and history, or act on it (one of --ack, --dismiss, --escalate, --note)."""
+    from domain.alerts import AlertAction, InvalidTransitionError
+
+    actions = [(a, r) for a, r, given in ((AlertAction.ACKNOWLEDGE, None, ack), (AlertAction.DISMISS, dismiss, dismiss is not None),
+                                          (AlertAction.ESCALATE, escalate, escalate is not None),
+                                          (AlertAction.NOTE, note, note is not None)) if given]
+    if len(actions) > 1:
+        err.print("[red]error:[/] give at most one of --ack, --dismiss, --escalate, --note")
+        raise typer.Exit(2)
+    settings = _settings()
+    from cluster.runtime import open_database
+    from storage import crud
+    from storage.db import session_scope
+
+    with session_scope(open_database(settings)) as s:
+        if crud.get_alert(s, alert_id) is None:
+            err.print(f"[red]error:[/] no alert {alert_id!r}")
+            raise typer.Exit(1)
+        if actions:
+            action, reason = actions[0]
+            try:
+                crud.apply_transition(s, alert_id, action, actor=as_user, reason=reason)
+            except InvalidTransitionError as exc:
+                err.print(f"[red]error:[/] alert is {exc.status.value}: cannot {exc.action.value}")
+                raise typer.Exit(1) from None
+            except ValueError as exc:
+                err.print(f"[red]error:[/] {exc}")
+                raise typer.Exit(2) from None
+        a = crud.get_alert(s, alert_id)
+        s.refresh(a)
+        notes, history = crud.list_notes(s, alert_id), crud.list_history(s, alert_id)
+        if as_json:
+            out.print_json(json.dumps({**_alert_dict(a),
+                "notes": [{"author": n.author, "text": n.text, "at": n.at.isoformat()} for n in notes],
+                "history": [{"actor": h.actor, "action": h.action, "from_status": _v(h.from_status),
+                             "to_status": _v(h.to_status), "reason": h.reason, "at": h.at.isoformat()}
+                            for h in history]}))  # fmt: skip
+            return
+        out.print(f"alert {a.id}: {_v(a.status)}, {_v(a.severity)} (score {a.score:.2f}), camera {a.camera_id or '-'}, "
+                  f"track {a.track_id if a.track_id is not None else '-'}")
+        if a.explanation:
+            out.print(a.explanation)
+        if a.reason:
+            out.print(f"reason: {a.reason}")
+        for h in history:
+            out.print(f"  {h.at:%Y-%m-%d %H:%M:%S} {h.actor} {h.action}: {_v(h.from_status)} -> {_v(h.to_status)}"
+                      + (f" ({h.reason})" if h.reason else ""))
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -10,9 +10,9 @@ __all__ = ["live_routers", "live_state", "finish_live_app", "LazyCameraControl",
 
 def live_routers() -> list[Any]:
     """Routers mounted under `/api/v1` (token required)."""
-    from deployments.api.routes import cameras, job_submit, media, sites, system, ws
+    from deployments.api.routes import alerts, cameras, job_submit, media, sites, system, ws
 
-    return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router]
+    return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router]
 
 
 class LazyCameraControl:

@@ -1378,3 +1378,224 @@ def save_live_events(
         session.rollback()
         raise
     return len(rows)
+
+
+# ------------------------------------------------------------------------------------- alerts
+import dataclasses  # noqa: E402
+
+from domain.alerts import AlertAction, AlertState, AlertStatus, dismissal_label, transition  # noqa: E402
+from domain.scoring import Severity  # noqa: E402
+from storage.models import Alert, AlertHistory, AlertNote  # noqa: E402
+
+
+def create_alert(
+    session: Session,
+    *,
+    score: float,
+    severity: Severity | str,
+    components: dict[str, Any] | None = None,
+    explanation: str = "",
+    camera_id: str | None = None,
+    job_id: str | None = None,
+    video_id: str | None = None,
+    track_id: int | None = None,
+    event_ids: Sequence[str] = (),
+    clip_keys: Sequence[str] = (),
+    created_at: datetime | None = None,
+) -> Alert:
+    """Store a pending alert from an intent score's fields.
+
+    Args:
+        session: open session.
+        score: the 0–1 intent score.
+        severity: its severity.
+        components: by name; `ComponentScore` tuples are stored as `{value, weight, contribution}`.
+        explanation: the score's plain-language explanation.
+        camera_id: the live camera, if any.
+        job_id: the bulk job, if any.
+        video_id: the video, if any.
+        track_id: the scored person's track.
+        event_ids: the evidence events.
+        clip_keys: object-store keys of the evidence clips.
+        created_at: when it was raised (default now).
+
+    Returns:
+        The stored alert.
+    """
+    comps = {k: (v._asdict() if hasattr(v, "_asdict") else v) for k, v in (components or {}).items()}
+    alert = Alert(
+        score=score, severity=Severity(severity), components=comps, explanation=explanation, camera_id=camera_id,
+        job_id=job_id, video_id=video_id, track_id=track_id,
+        evidence={"event_ids": list(event_ids), "clip_keys": list(clip_keys)},
+    )  # fmt: skip
+    if created_at is not None:
+        alert.created_at = created_at
+    session.add(alert)
+    _commit(session, alert)
+    return alert
+
+
+def get_alert(session: Session, alert_id: str) -> Alert | None:
+    """The alert with this id, or `None`."""
+    return session.get(Alert, alert_id)
+
+
+def list_alerts(
+    session: Session,
+    *,
+    status: AlertStatus | str | None = None,
+    severity: Severity | str | None = None,
+    camera_id: str | None = None,
+    since: datetime | None = None,
+    oldest_first: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Alert], int]:
+    """Alerts matching every given filter, newest first (or oldest first).
+
+    Args:
+        session: open session.
+        status: only this review status.
+        severity: only this severity.
+        camera_id: only this camera's alerts.
+        since: only alerts raised at or after this time.
+        oldest_first: order by creation time ascending (the review queue).
+        limit: page size.
+        offset: rows to skip.
+
+    Returns:
+        `(alerts, total)`: the page and the number of matching alerts in all.
+    """
+    conditions = []
+    if status is not None:
+        conditions.append(col(Alert.status) == AlertStatus(status))
+    if severity is not None:
+        conditions.append(col(Alert.severity) == Severity(severity))
+    if camera_id is not None:
+        conditions.append(col(Alert.camera_id) == camera_id)
+    if since is not None:
+        conditions.append(col(Alert.created_at) >= since)
+    total = session.exec(select(func.count()).select_from(Alert).where(*conditions)).one()
+    order = (col(Alert.created_at), col(Alert.id)) if oldest_first else (
+        col(Alert.created_at).desc(), col(Alert.id).desc())
+    stmt = select(Alert).where(*conditions).order_by(*order).offset(offset).limit(limit)
+    return list(session.exec(stmt).all()), total
+
+
+def alert_stats(session: Session) -> dict[str, Any]:
+    """Counts by status and by severity, and the mean seconds from creation to acknowledgement.
+
+    Returns:
+        `{"total", "by_status", "by_severity", "mean_time_to_acknowledge_s"}`; the mean is `None`
+        when no alert was acknowledged. Every status and severity is listed, zero or not.
+    """
+    by_status = {s.value: 0 for s in AlertStatus}
+    for value, n in session.exec(select(Alert.status, func.count()).group_by(Alert.status)).all():
+        by_status[AlertStatus(value).value] = n
+    by_severity = {s.value: 0 for s in Severity}
+    for value, n in session.exec(select(Alert.severity, func.count()).group_by(Alert.severity)).all():
+        by_severity[Severity(value).value] = n
+    acked = session.exec(select(Alert.created_at, Alert.acknowledged_at)
+                         .where(col(Alert.acknowledged_at).is_not(None))).all()  # fmt: skip
+    mean = sum((a - c).total_seconds() for c, a in acked) / len(acked) if acked else None
+    return {"total": sum(by_status.values()), "by_status": by_status, "by_severity": by_severity,
+            "mean_time_to_acknowledge_s": mean}
+
+
+def _state(alert: Alert) -> AlertState:
+    return AlertState(alert.id, alert.status, alert.created_at.timestamp(), alert.reason,
+                      acknowledged_by=alert.acknowledged_by, closed_by=alert.closed_by)
+
+
+def apply_transition(
+    session: Session, alert_id: str, action: AlertAction | str, *, actor: str, reason: str | None = None,
+    at: datetime | None = None,
+) -> Alert:
+    """Apply a review action through `domain.alerts.transition`, storing the alert, a history row and any note.
+
+    All or nothing: on any error nothing is written.
+
+    Args:
+        session: open session.
+        alert_id: the alert.
+        action: acknowledge, dismiss, escalate or note.
+        actor: who does it (user name).
+        reason: the dismissal / escalation reason, or the note's text.
+        at: when it happens (default now).
+
+    Returns:
+        The updated alert.
+
+    Raises:
+        NotFoundError: no alert with this id.
+        InvalidTransitionError: the action is not allowed from the alert's status.
+        ValueError: unknown action, empty actor, or a missing / blank reason or note.
+    """
+    alert = _require(session, Alert, alert_id)
+    when = at or utcnow()
+    new, entry = transition(_state(alert), action, actor=actor, t_s=when.timestamp(), reason=reason)
+    try:
+        if entry.action is AlertAction.NOTE:
+            session.add(AlertNote(alert_id=alert.id, author=entry.actor, text=entry.note or "", at=when))
+        elif entry.action is AlertAction.ACKNOWLEDGE:
+            alert.status, alert.acknowledged_by, alert.acknowledged_at = new.status, new.acknowledged_by, when
+        else:
+            alert.status, alert.reason, alert.closed_by, alert.closed_at = new.status, new.reason, new.closed_by, when
+        session.add(alert)
+        session.add(AlertHistory(alert_id=alert.id, actor=entry.actor, action=entry.action.value,
+                                 from_status=entry.from_status, to_status=entry.to_status,
+                                 reason=entry.reason if entry.note is None else entry.note, at=when))
+    except BaseException:
+        session.rollback()
+        raise
+    _commit(session, alert)
+    return alert
+
+
+def add_note(session: Session, alert_id: str, *, actor: str, text: str) -> AlertNote:
+    """Add a note to an alert (any status); it is also recorded in the alert's history.
+
+    Raises:
+        NotFoundError: no alert with this id.
+        ValueError: empty text or actor.
+    """
+    apply_transition(session, alert_id, AlertAction.NOTE, actor=actor, reason=text)
+    stmt = select(AlertNote).where(AlertNote.alert_id == alert_id).order_by(col(AlertNote.at).desc(),
+                                                                            col(AlertNote.id))
+    return session.exec(stmt).first()
+
+
+def list_notes(session: Session, alert_id: str) -> list[AlertNote]:
+    """An alert's notes, oldest first."""
+    stmt = select(AlertNote).where(AlertNote.alert_id == alert_id).order_by(col(AlertNote.at), col(AlertNote.id))
+    return list(session.exec(stmt).all())
+
+
+def list_history(session: Session, alert_id: str) -> list[AlertHistory]:
+    """An alert's history rows, oldest first."""
+    stmt = (select(AlertHistory).where(AlertHistory.alert_id == alert_id)
+            .order_by(col(AlertHistory.at), col(AlertHistory.id)))  # fmt: skip
+    return list(session.exec(stmt).all())
+
+
+def list_dismissal_labels(session: Session, *, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Retraining labels (`domain.alerts.dismissal_label`) of dismissed alerts, oldest dismissal first.
+
+    Each label also carries the alert's `score`, `severity`, `components`, `camera_id`, `job_id`,
+    `video_id`, `track_id` and `evidence`.
+    """
+    conditions = [col(Alert.status) == AlertStatus.DISMISSED]
+    if since is not None:
+        conditions.append(col(Alert.closed_at) >= since)
+    rows = session.exec(select(Alert).where(*conditions).order_by(col(Alert.closed_at), col(Alert.id))).all()
+    labels = []
+    for a in rows:
+        state = dataclasses.replace(_state(a), closed_t_s=a.closed_at.timestamp() if a.closed_at else None)
+        labels.append({**dismissal_label(state), "score": a.score, "severity": a.severity.value,
+                       "components": a.components, "camera_id": a.camera_id, "job_id": a.job_id,
+                       "video_id": a.video_id, "track_id": a.track_id, "evidence": a.evidence})
+    return labels
+
+
+__all__ += ["create_alert", "get_alert", "list_alerts", "alert_stats", "apply_transition", "add_note", "list_notes",
+            "list_history", "list_dismissal_labels"]

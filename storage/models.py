@@ -2,8 +2,9 @@
 
 Families follow the `XBase` (shared fields) / `X` (table) / `XPublic` (with id) /
 `XsPublic` (`data` + `count`) convention. Every table here is created by the Alembic
-migrations `storage/migrations/versions/0001_initial.py` (jobs and results) and
-`0002_auth_audit.py` (users, refresh tokens, audit log); change both together.
+migrations `storage/migrations/versions/0001_initial.py` (jobs and results),
+`0002_auth_audit.py` (users, refresh tokens, audit log), `0003_sites_cameras.py` (sites, cameras)
+and `0004_alerts.py` (alerts, their notes and history); change both together.
 """
 
 from __future__ import annotations
@@ -573,4 +574,113 @@ __all__ += [
     "Camera",
     "CameraPublic",
     "CamerasPublic",
+]
+
+
+# ------------------------------------------------------------------------------------- Alert
+from domain.alerts import AlertStatus  # noqa: E402
+from domain.scoring import Severity  # noqa: E402
+
+
+class AlertBase(SQLModel):
+    camera_id: str | None = Field(default=None, max_length=128, index=True)
+    job_id: str | None = Field(default=None, max_length=32, index=True)
+    video_id: str | None = Field(default=None, max_length=32)
+    track_id: int | None = None
+    severity: Severity = Field(sa_type=_enum_type(Severity), index=True)
+    score: float
+    components: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    explanation: str = Field(default="", sa_type=sa.Text)
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # {"event_ids": [...], "clip_keys": [...]}
+    status: AlertStatus = Field(default=AlertStatus.PENDING, sa_type=_enum_type(AlertStatus), index=True)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_by: str | None = Field(default=None, max_length=64)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    requires_human_review: bool = True
+
+
+class Alert(AlertBase, table=True):
+    """A scored person awaiting (or done with) human review; `status` moves only by `domain.alerts.transition`."""
+
+    __tablename__ = "alert"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class AlertPublic(AlertBase):
+    id: str
+    created_at: datetime
+
+
+class AlertsPublic(SQLModel):
+    data: list[AlertPublic]
+    count: int
+
+
+class AlertNote(SQLModel, table=True):
+    """A reviewer's note on an alert."""
+
+    __tablename__ = "alert_note"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    alert_id: str = Field(foreign_key="alert.id", ondelete="CASCADE", index=True, max_length=32)
+    author: str = Field(max_length=64)
+    text: str = Field(sa_type=sa.Text)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AlertNotePublic(SQLModel):
+    id: str
+    alert_id: str
+    author: str
+    text: str
+    at: datetime
+
+
+class AlertHistory(SQLModel, table=True):
+    """One audited change of an alert (`domain.alerts.AuditEntry`), notes included."""
+
+    __tablename__ = "alert_history"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    alert_id: str = Field(foreign_key="alert.id", ondelete="CASCADE", index=True, max_length=32)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=16)
+    from_status: AlertStatus = Field(sa_type=_enum_type(AlertStatus))
+    to_status: AlertStatus = Field(sa_type=_enum_type(AlertStatus))
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class AlertHistoryPublic(SQLModel):
+    id: str
+    alert_id: str
+    actor: str
+    action: str
+    from_status: AlertStatus
+    to_status: AlertStatus
+    reason: str | None
+    at: datetime
+
+
+class AlertDetailPublic(AlertPublic):
+    """An alert with its notes and history, oldest first."""
+
+    notes: list[AlertNotePublic]
+    history: list[AlertHistoryPublic]
+
+
+__all__ += [
+    "AlertBase",
+    "Alert",
+    "AlertPublic",
+    "AlertsPublic",
+    "AlertNote",
+    "AlertNotePublic",
+    "AlertHistory",
+    "AlertHistoryPublic",
+    "AlertDetailPublic",
 ]

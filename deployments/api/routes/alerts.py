@@ -1,0 +1,181 @@
+"""`/alerts`: the review queue, statistics, detail, acknowledge / dismiss / escalate, notes and the case file.
+
+Status changes go through `domain.alerts.transition`: a refused one is 409, and every change
+writes an `alert_history` row (and, through the audit middleware, an `audit_log` row).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field, field_validator
+
+from deployments.api.audit import audit_as
+from deployments.api.deps import CurrentUser, SessionDep, require
+from deployments.api.permissions import Permission
+from deployments.api.schemas import Page
+from deployments.api.tags import Tags
+from domain.alerts import AlertAction, AlertStatus, InvalidTransitionError
+from domain.scoring import Severity
+from storage import crud
+from storage.models import (
+    AlertDetailPublic,
+    AlertHistoryPublic,
+    AlertNotePublic,
+    AlertPublic,
+    AlertsPublic,
+    utcnow,
+)
+
+__all__ = ["router", "AlertQuery", "ReasonBody", "NoteBody", "AlertStatsPublic", "CaseFilePublic"]
+
+router = APIRouter(prefix="/alerts", tags=[Tags.ALERTS], dependencies=[Depends(require(Permission.READ))])
+_REVIEW = Depends(require(Permission.ALERT_ACKNOWLEDGE))
+_NOT_FOUND = "alert not found"
+
+
+def _audit(verb: str) -> Any:
+    """Record the request as `alert.{verb}` on the path's alert."""
+    return Depends(audit_as(f"alert.{verb}", resource_type="alert", id_param="alert_id"))
+
+
+class AlertQuery(Page):
+    """Alert filters."""
+
+    status: AlertStatus | None = None
+    severity: Severity | None = None
+    camera_id: str | None = None
+    since: datetime | None = Field(None, description="Only alerts raised at or after this time")
+
+
+class ReasonBody(BaseModel):
+    """A dismissal or escalation reason (required, not blank)."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("reason must not be blank")
+        return value.strip()
+
+
+class NoteBody(BaseModel):
+    """A reviewer's note (required, not blank)."""
+
+    text: str = Field(min_length=1, max_length=10_000)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must not be blank")
+        return value.strip()
+
+
+class AlertStatsPublic(BaseModel):
+    """Alert counts by status and severity, and the mean time to acknowledge."""
+
+    total: int
+    by_status: dict[str, int]
+    by_severity: dict[str, int]
+    mean_time_to_acknowledge_s: float | None
+
+
+class CaseFilePublic(BaseModel):
+    """Everything about one alert for an investigation: the alert, notes, history and evidence."""
+
+    alert: AlertPublic
+    notes: list[AlertNotePublic]
+    history: list[AlertHistoryPublic]
+    event_ids: list[str]
+    clip_keys: list[str]
+    exported_at: datetime
+
+
+def _detail(session: SessionDep, alert_id: str) -> AlertDetailPublic:
+    alert = crud.get_alert(session, alert_id)
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
+    return AlertDetailPublic.model_validate(
+        {**AlertPublic.model_validate(alert).model_dump(),
+         "notes": [AlertNotePublic.model_validate(n) for n in crud.list_notes(session, alert_id)],
+         "history": [AlertHistoryPublic.model_validate(h) for h in crud.list_history(session, alert_id)]})  # fmt: skip
+
+
+def _act(session: SessionDep, user: CurrentUser, alert_id: str, action: AlertAction,
+         reason: str | None = None) -> AlertDetailPublic:  # fmt: skip
+    try:
+        crud.apply_transition(session, alert_id, action, actor=user.username, reason=reason)
+    except crud.NotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND) from None
+    except InvalidTransitionError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"alert is {exc.status.value}: cannot {exc.action.value}") from None  # fmt: skip
+    return _detail(session, alert_id)
+
+
+@router.get("")
+def list_alerts(session: SessionDep, query: Annotated[AlertQuery, Depends()]) -> AlertsPublic:
+    """List alerts matching the filters, newest first."""
+    rows, count = crud.list_alerts(session, **query.model_dump())
+    return AlertsPublic(data=[AlertPublic.model_validate(a) for a in rows], count=count)
+
+
+@router.get("/pending")
+def pending_alerts(session: SessionDep, page: Annotated[Page, Depends()]) -> AlertsPublic:
+    """The review queue: pending alerts, oldest first."""
+    rows, count = crud.list_alerts(session, status=AlertStatus.PENDING, oldest_first=True, **page.model_dump())
+    return AlertsPublic(data=[AlertPublic.model_validate(a) for a in rows], count=count)
+
+
+@router.get("/stats")
+def alert_stats(session: SessionDep) -> AlertStatsPublic:
+    """Alert counts by status and severity, and the mean time to acknowledge."""
+    return AlertStatsPublic.model_validate(crud.alert_stats(session))
+
+
+@router.get("/{alert_id}")
+def get_alert(session: SessionDep, alert_id: str) -> AlertDetailPublic:
+    """One alert with its notes and history."""
+    return _detail(session, alert_id)
+
+
+@router.get("/{alert_id}/case-file")
+def case_file(session: SessionDep, alert_id: str) -> CaseFilePublic:
+    """The alert's case file: alert, notes, history, evidence event ids and clip keys."""
+    detail = _detail(session, alert_id)
+    evidence: dict[str, Any] = detail.evidence or {}
+    return CaseFilePublic(
+        alert=AlertPublic.model_validate(detail.model_dump(exclude={"notes", "history"})), notes=detail.notes,
+        history=detail.history, event_ids=list(evidence.get("event_ids", [])),
+        clip_keys=list(evidence.get("clip_keys", [])), exported_at=utcnow(),
+    )  # fmt: skip
+
+
+@router.post("/{alert_id}/acknowledge", dependencies=[_REVIEW, _audit("acknowledge")])
+def acknowledge_alert(session: SessionDep, user: CurrentUser, alert_id: str) -> AlertDetailPublic:
+    """Acknowledge a pending alert."""
+    return _act(session, user, alert_id, AlertAction.ACKNOWLEDGE)
+
+
+@router.post("/{alert_id}/dismiss", dependencies=[_REVIEW, _audit("dismiss")])
+def dismiss_alert(session: SessionDep, user: CurrentUser, alert_id: str, body: ReasonBody) -> AlertDetailPublic:
+    """Dismiss an open alert with a reason (kept as a retraining label)."""
+    return _act(session, user, alert_id, AlertAction.DISMISS, body.reason)
+
+
+@router.post("/{alert_id}/escalate", dependencies=[_REVIEW, _audit("escalate")])
+def escalate_alert(session: SessionDep, user: CurrentUser, alert_id: str, body: ReasonBody) -> AlertDetailPublic:
+    """Escalate an open alert with a reason."""
+    return _act(session, user, alert_id, AlertAction.ESCALATE, body.reason)
+
+
+@router.post("/{alert_id}/notes", status_code=status.HTTP_201_CREATED,
+             dependencies=[_REVIEW, _audit("note")])  # fmt: skip
+def add_alert_note(session: SessionDep, user: CurrentUser, alert_id: str, body: NoteBody) -> AlertDetailPublic:
+    """Add a note to an alert (any status)."""
+    return _act(session, user, alert_id, AlertAction.NOTE, body.text)
