@@ -136,7 +136,8 @@ def _free_port() -> int:
     raise RuntimeError("no free loopback port found")
 
 
-def _stop(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
+def stop_process_group(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
+    """Stop a server started with `start_new_session=True`: SIGTERM to its group, SIGKILL if it lingers."""
     if proc.poll() is not None:
         return
     try:
@@ -186,7 +187,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         _wait_for_s3(server, proc, log_path, timeout_s=60.0)
         yield server
     finally:
-        _stop(proc)
+        stop_process_group(proc)
         log.close()
 
 
@@ -206,7 +207,7 @@ def _wait_for_s3(server: S3Server, proc: subprocess.Popen, log_path: Path, *, ti
             last = exc
             time.sleep(0.3)
     tail = log_path.read_text(errors="replace")[-3000:]
-    _stop(proc)
+    stop_process_group(proc)
     pytest.fail(
         f"SeaweedFS S3 at {server.endpoint} did not answer within {timeout_s:.0f} s "
         f"(exit code {proc.poll()}, last error {last!r}). Log tail:\n{tail}",

@@ -8,7 +8,6 @@ gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gst
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 import av
 import cv2
 import pytest
+
+from tests.conftest import stop_process_group
 
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 SYSTEM_PYTHON = os.environ.get("RTSP_TEST_PYTHON", "/usr/bin/python3")
@@ -94,16 +95,8 @@ class RtspServer:
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the server (SIGTERM to its process group, SIGKILL if it lingers)."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=timeout_s)
-        except ProcessLookupError:
-            pass
+        if proc is not None:
+            stop_process_group(proc, timeout_s)
 
 
 @pytest.fixture(scope="session")
