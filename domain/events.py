@@ -14,7 +14,7 @@ _EVENT_NAMESPACE = uuid.UUID("6f1d3a52-0b8e-4b7a-9d43-5f0c1b2a7e11")
 
 
 class EventType(str, Enum):
-    """Closed set of event types the rules engine emits."""
+    """Closed set of event types: those the rules engine emits and the intent assessment's behaviours."""
 
     ZONE_ENTER = "zone_enter"
     ZONE_EXIT = "zone_exit"
@@ -22,6 +22,9 @@ class EventType(str, Enum):
     LINE_CROSS = "line_cross"
     ZONE_SEQUENCE = "zone_sequence"
     OCCUPANCY = "occupancy"
+    PICKUP = "pickup"  # a hand into a shelf zone and out again (`domain.interactions`)
+    CONCEALMENT = "concealment"  # a concealment cue (`domain.behaviour` heuristic or the trained classifier)
+    BYPASS = "bypass"  # shelf → exit without a checkout (`domain.behaviour.detect_bypass`)
 
 
 @dataclass(frozen=True)
