@@ -25,15 +25,22 @@ class Permission(str, Enum):
     AUDIT_READ = "audit.read"
     USER_READ = "user.read"
     USER_MANAGE = "user.manage"  # create / update / delete users
+    POS_OPERATE = "pos.operate"  # run POS sessions (start / scan / complete / void), import transactions
+    POS_MANAGE = "pos.manage"  # edit the product catalog and the terminals' checkout links
+    MODEL_TRAIN = "model.train"  # start behaviour-model training runs
+    NOTIFY_MANAGE = "notify.manage"  # see and retry dead-lettered webhook deliveries
 
 
 ROLE_RANK: dict[UserRole, int] = {UserRole.VIEWER: 0, UserRole.OPERATOR: 1, UserRole.SUPERVISOR: 2, UserRole.ADMIN: 3}
 
 _ADDED_BY_ROLE: dict[UserRole, frozenset[Permission]] = {
     UserRole.VIEWER: frozenset({Permission.READ}),
-    UserRole.OPERATOR: frozenset({Permission.CAMERA_CONTROL, Permission.JOB_SUBMIT, Permission.ALERT_ACKNOWLEDGE}),
+    UserRole.OPERATOR: frozenset(
+        {Permission.CAMERA_CONTROL, Permission.JOB_SUBMIT, Permission.ALERT_ACKNOWLEDGE, Permission.POS_OPERATE}
+    ),
     UserRole.SUPERVISOR: frozenset(
-        {Permission.CAMERA_MANAGE, Permission.JOB_CANCEL, Permission.AUDIT_READ, Permission.USER_READ}
+        {Permission.CAMERA_MANAGE, Permission.JOB_CANCEL, Permission.AUDIT_READ, Permission.USER_READ,
+         Permission.POS_MANAGE, Permission.MODEL_TRAIN, Permission.NOTIFY_MANAGE}
     ),
     UserRole.ADMIN: frozenset(Permission),
 }
