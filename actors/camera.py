@@ -31,10 +31,12 @@ import numpy as np
 import numpy.typing as npt
 import supervision as sv
 
+from actors.intent_watch import LiveIntentWatcher
 from actors.pose_replica import FrameDetections
 from actors.ring_buffer import ClipScheduler, FrameRingBuffer
 from actors.sources import Backoff, FrameSource, Reconnector, SourceError, check_source_uri, open_source
 from actors.tracker import PersonTracker
+from domain.assessment import AssessmentParams
 from domain.events import Event, event_id
 from domain.geometry import denormalize_polygon
 from domain.health import CameraHealth, CameraState, HealthChange, HealthTracker
@@ -138,8 +140,12 @@ class CameraLoop:
         backoff: reconnect delays (default `Backoff()`: 0.5 s doubling to 30 s, ±10 %).
         error_after_failures: failed reconnects in a row before the state turns `error`.
         health_interval_s: period of unchanged-health callbacks.
-        lost_track_s: see `RulesEngine`.
+        lost_track_s: see `RulesEngine`; also when a track's visit is finished for the intent assessment.
         clock: epoch-seconds clock (`time.time`).
+        intent: `domain.assessment.AssessmentParams` to watch for pickups, concealment and bypass
+            (cameras with shelf / checkout / exit zones); `None` = off.
+        on_visit: called with a `actors.intent_watch.visit_record` when a person of interest's
+            track ends (after their evidence events were passed to `on_event`).
     """
 
     def __init__(
@@ -169,6 +175,8 @@ class CameraLoop:
         health_interval_s: float = 1.0,
         lost_track_s: float = 2.0,
         clock: Callable[[], float] = time.time,
+        intent: AssessmentParams | None = None,
+        on_visit: Callable[[dict], Any] | None = None,
     ) -> None:
         self.camera_id, self.camera = camera_id, camera
         self.session_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
@@ -190,6 +198,9 @@ class CameraLoop:
             self._buffer, Path(clips_dir) / camera_id, pre_s=clip_pre_s, post_s=clip_post_s, crf=clip_crf
         )
         self._tracker = PersonTracker(tracker_params, fps=camera.fps or detection_fps)  # built now: no first-frame stall
+        self._on_visit = on_visit
+        self._intent = None if intent is None or on_visit is None else LiveIntentWatcher(
+            camera_id, f"live/{camera_id}/{self.session_id}", intent, lost_s=lost_track_s)
         self._engine: RulesEngine | None = None
         self._frame_index = 0
         self._t0: float | None = None  # epoch seconds of the session's first frame
@@ -263,6 +274,8 @@ class CameraLoop:
         if self._engine is not None:
             for event in self._engine.finish(max(0, self._frame_index - 1), self._last_t):
                 self._dispatch(event)
+        if self._intent is not None:
+            self._watch(*self._intent.finish_all())
         self._deliver(self._clips.close())
         self._report(self._health.stopped(self._clock()))
 
@@ -343,6 +356,21 @@ class CameraLoop:
             self._on_tracking(self._tracking_payload(index, captured_s, dets, track_id, det_index))
         for event in events:
             self._dispatch(event)
+        if self._intent is not None:
+            has_kp = dets.keypoints.shape[0] == len(dets.xyxy) and len(det_index) > 0
+            self._intent.epoch_t0 = self._t0
+            self._watch(*self._intent.update(index, captured_s - self._t0, track_id, tracked.xyxy, tracked.confidence,
+                                             dets.keypoints[det_index] if has_kp else None))
+
+    def _watch(self, events: list[Event], visits: list[dict]) -> None:
+        """Dispatch new evidence events, then hand finished visits on (their events are queued first)."""
+        for event in events:
+            self._dispatch(event)
+        for visit in visits:
+            try:
+                self._on_visit(visit)
+            except Exception as exc:  # noqa: BLE001  (a lost visit must not stop the camera)
+                log.warning("camera %s: visit of track %s not delivered: %r", self.camera_id, visit["track_id"], exc)
 
     def _apply_pending_config(self, resolution_wh: tuple[int, int]) -> None:
         with self._lock:
@@ -353,6 +381,8 @@ class CameraLoop:
             self._engine = None
         if self._engine is None or self._engine.resolution_wh != resolution_wh:
             self._engine = RulesEngine(self.camera_id, self.camera, resolution_wh, lost_track_s=self._lost_track_s)
+            if self._intent is not None:
+                self._intent.configure(self.camera, resolution_wh)
 
     def _tracking_payload(self, index: int, captured_s: float, dets: FrameDetections,
                           track_id: npt.NDArray[np.int64], det_index: npt.NDArray[np.int64]) -> dict:

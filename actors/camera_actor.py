@@ -97,10 +97,12 @@ class CameraActor:
         self._publisher = publisher
         self._on_event = on_event
         config = camera if isinstance(camera, CameraConfig) else CameraConfig.model_validate(camera)
+        # Visits go through the event forwarder's queue, behind their evidence events.
+        self._on_visit = loop_kwargs.pop("on_visit", None) or getattr(on_event, "visit", None)
         self._loop = CameraLoop(
             camera_id, config, detect_via(detector, timeout_s=loop_kwargs.pop("detect_timeout_s", 30.0)),
             on_tracking=self._publish_tracking, on_event=self._event, on_health=self._publish_health,
-            **loop_kwargs,
+            on_visit=self._on_visit, **loop_kwargs,
         )  # fmt: skip
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()

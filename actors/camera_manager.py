@@ -18,6 +18,7 @@ import ray
 from actors.camera_actor import CameraActor
 from actors.live_io import EventForwarder, RedisPublisher
 from actors.sources import Backoff, open_source
+from domain.assessment import AssessmentParams
 
 __all__ = ["CameraManager", "MANAGER_NAME", "CameraManagerConfig"]
 
@@ -56,6 +57,8 @@ class CameraManager:
         clip: `ClipSettings` fields.
         clips_dir: local folder where camera actors write clips before upload.
         autostart: start every enabled camera now.
+        intent: `domain.assessment.AssessmentParams` fields; cameras with shelf / checkout / exit
+            zones then watch for pickups, concealment and bypass (`None` = off).
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class CameraManager:
         app_name: str = "witness",
         detector_deployment: str = "PoseDetector",
         autostart: bool = True,
+        intent: dict[str, Any] | None = None,
     ) -> None:
         from storage.db import make_engine
 
@@ -80,6 +84,7 @@ class CameraManager:
         self.redis_url, self.store, self.namespace = redis_url, store, namespace
         self.tracker_params, self.camera_opts, self.clip_opts = tracker_params, camera, clip
         self.clips_dir = clips_dir
+        self.intent = intent
         self._detector, self.app_name, self.detector_deployment = detector, app_name, detector_deployment
         self._local_handle: Any = None
         self.actors: dict[str, Any] = {}
@@ -133,6 +138,7 @@ class CameraManager:
             clip_pre_s=clip["pre_s"], clip_post_s=clip["post_s"], clip_max_width=clip["max_width"],
             clip_crf=clip["crf"], clips_dir=str(Path(self.clips_dir) / camera_id),
             detect_timeout_s=c["detect_timeout_s"],
+            intent=None if self.intent is None else AssessmentParams(**self.intent),
         )
         self.actors[camera_id] = actor
         self.versions[camera_id] = row.version

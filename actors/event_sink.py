@@ -5,6 +5,12 @@ the batch holding it is committed, so a sink that dies before a flush loses noth
 retry (after Ray restarts the actor) writes it again, and event ids make the retry idempotent.
 After each commit every new event is published on Redis (`witness:events`) so every ingress
 replica can push it to its WebSocket clients.
+
+Cameras also send finished visits of people of interest (`assess`). The sink scores each one
+`settle_s` after it arrives (so the POS has recorded the checkout), against the stored POS
+transactions, and stores an alert when the score reaches the threshold; new alerts go to the
+`actors.notifier.Notifier` (in-app on Redis `witness:alerts`, webhooks, email).
+Pending visits live in the sink's memory: a sink restart loses visits not yet scored.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -27,6 +34,7 @@ log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "witness:events"
 EVENTS_TOTAL_KEY = "witness:metrics:events_total"  # Redis counter of stored events (`witness_events_total`)
 SINK_NAME = "witness-event-sink"
+POS_FEED_WINDOW_S = 3600.0  # a camera's POS feed is taken as live when a transaction was seen within this of a visit
 
 
 def event_message(event_id: str, event: Event, clip_key: str | None) -> dict[str, Any]:
@@ -45,9 +53,16 @@ class EventSink:
         redis_url: Redis for the pub/sub fan-out.
         flush_interval_s: longest an event waits before its batch is written.
         max_batch: events per write.
+        intent: `domain.assessment.AssessmentParams` fields for scoring visits (default thresholds
+            when `None`).
+        settle_s: seconds a visit waits before it is scored.
+        notify: `actors.notifier.NotifyConfig` fields (webhooks, SMTP, de-duplication); `None` =
+            in-app notifications only.
     """
 
-    def __init__(self, database_url: str, redis_url: str, flush_interval_s: float = 0.2, max_batch: int = 200) -> None:
+    def __init__(self, database_url: str, redis_url: str, flush_interval_s: float = 0.2, max_batch: int = 200,
+                 intent: dict[str, Any] | None = None, settle_s: float = 15.0,
+                 notify: dict[str, Any] | None = None) -> None:
         import redis
 
         from storage.db import make_engine
@@ -60,6 +75,12 @@ class EventSink:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self.written = 0
+        self.intent = intent or {}
+        self.settle_s = settle_s
+        self.notify_config = notify or {}
+        self._notifier: Any = None
+        self._visits: list[tuple[float, dict[str, Any]]] = []
+        self.alerts_raised = 0
 
     async def submit(self, items: list[dict[str, Any]]) -> int:
         """Store events; returns once they are committed.
@@ -71,9 +92,7 @@ class EventSink:
         Returns:
             The number of items committed.
         """
-        if self._task is None:
-            self._wake = asyncio.Event()
-            self._task = asyncio.create_task(self._flush_loop())
+        self._ensure_loop()
         loop = asyncio.get_running_loop()
         futures = []
         for item in items:
@@ -85,9 +104,24 @@ class EventSink:
         await asyncio.gather(*futures)
         return len(items)
 
+    def _ensure_loop(self) -> None:
+        if self._task is None:
+            self._wake = asyncio.Event()
+            self._task = asyncio.create_task(self._flush_loop())
+
+    async def assess(self, visit: dict[str, Any]) -> bool:
+        """Schedule a finished visit (`actors.intent_watch.visit_record`) to be scored in `settle_s`.
+
+        Returns at once (`True`); the score, and an alert if it is high enough, follow.
+        """
+        self._ensure_loop()
+        self._visits.append((time.time() + self.settle_s, visit))
+        return True
+
     async def stats(self) -> dict[str, int]:
-        """Events written since start and events waiting."""
-        return {"written": self.written, "pending": len(self._pending)}
+        """Events written since start, events waiting, visits waiting to be scored, alerts raised."""
+        return {"written": self.written, "pending": len(self._pending), "visits": len(self._visits),
+                "alerts": self.alerts_raised}
 
     async def _flush_loop(self) -> None:
         assert self._wake is not None
@@ -97,6 +131,15 @@ class EventSink:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
+            now = time.time()
+            due = [v for t, v in self._visits if t <= now]
+            if due:
+                self._visits = [(t, v) for t, v in self._visits if t > now]
+                try:
+                    await asyncio.to_thread(self._assess, due)
+                except (SQLAlchemyError, OSError):  # the database is down: try these visits again later
+                    log.exception("scoring %d visits failed; retrying", len(due))
+                    self._visits += [(now + max(self.settle_s, 5.0), v) for v in due]
             if not self._pending:
                 continue
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
@@ -134,3 +177,40 @@ class EventSink:
             pipe.execute()
         except redis.RedisError:  # stored already; the fan-out is best effort
             log.warning("could not publish %d events on Redis", len(items))
+
+    def _assess(self, visits: list[dict[str, Any]]) -> None:
+        """Score visits against the stored POS transactions; store and publish the alerts."""
+        from domain.assessment import INTENT_RULE, AssessmentParams, assess_visit
+        from storage import crud
+        from storage import pos as pos_repo
+        from storage.db import session_scope
+
+        params = AssessmentParams(**self.intent)
+        for visit in visits:
+            ev, t0, camera_id = visit["evidence"], float(visit["epoch_t0"]), visit["camera_id"]
+            lo, hi = t0 + ev.t_start_s - params.checkout_slack_s, t0 + ev.t_end_s + params.checkout_slack_s
+            with session_scope(self.engine) as s:
+                # The POS feed counts as live for this camera when it recorded anything here within an hour.
+                nearby = [t for t in pos_repo.transactions_between(s, lo - POS_FEED_WINDOW_S, hi + POS_FEED_WINDOW_S)
+                          if t.camera_id in (None, camera_id)]
+                assessment = assess_visit(ev, nearby, params, pos_available=bool(nearby),
+                                          catalog=pos_repo.load_catalog(s), time_offset_s=t0)
+                if not assessment.should_alert:
+                    continue
+                ids = list(visit["event_ids"])
+                keys = [c.key for i in ids for c in crud.list_clips(s, event_id=i)]
+                alert = crud.create_alert(s, camera_id=camera_id, **assessment.alert_fields(event_ids=ids, clip_keys=keys))
+                s.expunge(alert)
+            self.alerts_raised += 1
+            log.info("alert %s (%s, %.2f) for track %s on %s", alert.id, alert.severity, alert.score, ev.track_id, camera_id)
+            try:
+                self._notifier_or_new().notify(alert, rule=INTENT_RULE)
+            except Exception:  # noqa: BLE001  (a stored alert stays stored; notification is best effort)
+                log.exception("notifying alert %s failed", alert.id)
+
+    def _notifier_or_new(self) -> Any:
+        from actors.notifier import Notifier
+
+        if self._notifier is None:
+            self._notifier = Notifier(self.engine, self.redis, self.notify_config)
+        return self._notifier

@@ -84,10 +84,18 @@ class EventForwarder:
         return {"store": self.store, "namespace": self.namespace, "clip_prefix": self.clip_prefix, "_queue": None}
 
     def __call__(self, event_id: str, event: Event, clip_path: Path | None) -> None:
+        self._put((event_id, event, clip_path))
+
+    def visit(self, record: dict[str, Any]) -> None:
+        """Hand a finished visit (`actors.intent_watch.visit_record`) to the sink's `assess`, after
+        the events queued before it."""
+        self._put((None, record, None))
+
+    def _put(self, item: tuple) -> None:
         if self._queue is None:
             self._queue = queue.Queue()
             threading.Thread(target=self._drain, name="event-forwarder", daemon=True).start()
-        self._queue.put((event_id, event, clip_path))
+        self._queue.put(item)
 
     def pending(self) -> int:
         """Events not yet committed by the sink."""
@@ -98,13 +106,14 @@ class EventForwarder:
         while True:
             event_id, event, clip_path = self._queue.get()
             item: dict[str, Any] = {"id": event_id, "event": event, "clip": None}
-            if clip_path is not None and Path(clip_path).exists():
+            if event_id is not None and clip_path is not None and Path(clip_path).exists():
                 item["clip"] = self._upload(event_id, event, Path(clip_path))
             delay = 0.5
             while True:  # the sink may be restarting: keep the event until it is stored
                 try:
                     sink = ray.get_actor(SINK_NAME, namespace=self.namespace)
-                    ray.get(sink.submit.remote([item]), timeout=30)
+                    call = sink.submit.remote([item]) if event_id is not None else sink.assess.remote(event)
+                    ray.get(call, timeout=30)
                     break
                 except (ray.exceptions.RayError, ValueError) as exc:
                     log.warning("event %s not stored yet (%s); retrying in %.1f s", event_id, exc, delay)

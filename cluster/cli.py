@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cluster.cli_pos import pos_app
+from cluster.cli_train import models_app, train_app
 from cluster.settings import Settings
 from storage.models import UserRole
 
@@ -22,6 +24,9 @@ export_app = typer.Typer(help="Export results.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 user_app = typer.Typer(help="Manage API users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(pos_app, name="pos")
+app.add_typer(train_app, name="train")
+app.add_typer(models_app, name="models")
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -59,20 +64,31 @@ def analyze(
     fps: Annotated[Optional[float], typer.Option(min=0.01, help="Detection rate (frames/s); >= the video's rate analyses every frame.")] = None,
     imgsz: Annotated[Optional[int], typer.Option(min=320, max=3840, help="Inference image size (px).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    pos: Annotated[Optional[Path], typer.Option(
+        help="POS transactions (.json or .csv) to cross-check pickups against.", exists=True, dir_okay=False)] = None,
+    video_start: Annotated[Optional[str], typer.Option(
+        help="Wall-clock time of the videos' first frame (ISO 8601, naive = UTC), when the POS file has wall-clock "
+        "times; without it POS times are seconds from the video start.")] = None,
 ) -> None:
-    """Analyse videos as one bulk job on Ray: people tracked with pose, zone events, evidence clips."""
+    """Analyse videos as one bulk job on Ray: people tracked with pose, zone events, evidence clips, intent alerts."""
     settings = _settings()
     site_cfg = _load_site(site)
     from cluster.runtime import init_ray, open_database, open_store
     from pipelines.bulk import JobOptions, run_job
 
     engine = open_database(settings)
+    catalog = _catalog(engine)
+    job_pos = _load_pos(pos, video_start, catalog) if pos is not None else None
     store = open_store(settings)
     init_ray(settings)
     options = JobOptions(
         model=settings.model, tracker=settings.tracker, job=settings.job, clip=settings.clip,
         cache_dir=settings.data_dir.resolve() / "cache", fps=fps, imgsz=imgsz,
+        intent=settings.intent.params() if settings.intent.enabled else None, pos=job_pos, catalog=catalog,
+        classify=_classifier(settings, store),
     )
+    notifier = _notifier(settings, engine)
+    options.on_alerts = lambda ids: _notify(notifier, engine, ids)
     progress = Progress(
         TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
         TextColumn("{task.fields[fps]:.1f} fps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -98,12 +114,74 @@ def analyze(
     except KeyboardInterrupt:
         err.print("[yellow]cancelled:[/] the job and its unfinished videos are marked cancelled / failed")
         raise typer.Exit(130) from None
+    finally:
+        notifier.close()  # waits for webhook / email deliveries (failed ones end in the dead-letter list)
     if as_json:
         out.print_json(json.dumps(_outcome_dict(outcome)))
     else:
         _print_outcome(outcome)
     if outcome.failed:
         raise typer.Exit(1)
+
+
+def _catalog(engine):
+    """The product catalog stored in the database (the default ten products until edited)."""
+    from storage.db import session_scope
+    from storage.pos import load_catalog
+
+    with session_scope(engine) as s:
+        return load_catalog(s)
+
+
+def _load_pos(path: Path, video_start: str | None, catalog):
+    """The POS file as job data; exits with status 2 naming the file and line on bad input."""
+    from datetime import datetime
+
+    from domain.pos import PosFileError
+    from pipelines.intent import parse_pos_file
+
+    start = None
+    if video_start is not None:
+        try:
+            start = datetime.fromisoformat(video_start)
+        except ValueError:
+            err.print(f"[red]error:[/] --video-start: '{video_start}' is not an ISO 8601 time (e.g. 2026-11-22T14:00:00Z)")
+            raise typer.Exit(2) from None
+    try:
+        return parse_pos_file(path.read_bytes(), path.name, catalog=catalog, video_start=start)
+    except PosFileError as exc:
+        err.print(f"[red]error:[/] POS file {path}, line {exc.line}: {exc.problem}")
+        raise typer.Exit(2) from None
+
+
+def _classifier(settings, store):
+    """The trained behaviour model's per-trajectory events, or `None` (heuristics) when none is configured."""
+    if not settings.behaviour.model_version:
+        return None
+    from pipelines.intent import trajectory_classifier
+
+    return trajectory_classifier(store, settings.behaviour.model_version, min_confidence=settings.behaviour.min_confidence)
+
+
+def _notifier(settings, engine):
+    """The notifier for a job's alerts: webhooks and email as configured; in-app when Redis is up."""
+    import redis
+
+    from actors.notifier import Notifier
+
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=2.0)
+    return Notifier(engine, client, settings.notify)
+
+
+def _notify(notifier, engine, alert_ids: list[str]) -> None:
+    from domain.assessment import INTENT_RULE
+    from storage import crud
+    from storage.db import session_scope
+
+    with session_scope(engine) as s:
+        alerts = [a for a in (crud.get_alert(s, i) for i in alert_ids) if a is not None]
+    for alert in alerts:
+        notifier.notify(alert, rule=INTENT_RULE)
 
 
 def _outcome_dict(outcome) -> dict:
@@ -115,7 +193,7 @@ def _outcome_dict(outcome) -> dict:
             {
                 "video_id": v.video_id, "name": v.name, "uri": v.uri, "status": v.status, "error": v.error,
                 "camera_id": v.camera_id, "duration_s": round(v.duration_s, 2), "frames_analysed": v.frames_analysed,
-                "people": v.people, "events_by_type": v.events_by_type, "clips": v.clips,
+                "people": v.people, "events_by_type": v.events_by_type, "clips": v.clips, "alerts": v.alerts,
             }
             for v in outcome.videos
         ],
@@ -124,11 +202,12 @@ def _outcome_dict(outcome) -> dict:
 
 def _print_outcome(outcome) -> None:
     table = Table(title=f"job {outcome.job_id} — {outcome.status} in {outcome.elapsed_s:.1f} s")
-    for col in ("video", "status", "duration", "frames analysed", "people", "events", "clips"):
+    for col in ("video", "status", "duration", "frames analysed", "people", "events", "clips", "alerts"):
         table.add_column(col)
     for v in outcome.videos:
         events = ", ".join(f"{k} {n}" for k, n in sorted(v.events_by_type.items())) or "-"
-        table.add_row(v.name, v.status, f"{v.duration_s:.1f} s", str(v.frames_analysed), str(v.people), events, str(v.clips))
+        table.add_row(v.name, v.status, f"{v.duration_s:.1f} s", str(v.frames_analysed), str(v.people), events, str(v.clips),
+                      str(v.alerts))
     out.print(table)
     for v in outcome.videos:
         if v.error:

@@ -50,7 +50,7 @@ def app_args(settings: Settings) -> Any:
         database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, namespace=NAMESPACE,
         api=settings.api.model_dump(), detector=settings.detector.model_dump(), replica=replica,
         store=_store_kwargs(settings), upload_dir=str(settings.data_dir.resolve() / "uploads"),
-        job_runner=job_runner_config(settings),
+        job_runner=job_runner_config(settings), notify=settings.notify.model_dump(),
     )
 
 
@@ -60,6 +60,9 @@ def job_runner_config(settings: Settings) -> dict[str, Any]:
         database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, store=_store_kwargs(settings),
         model=settings.model, tracker=settings.tracker, job=settings.job, clip=settings.clip,
         cache_dir=settings.data_dir.resolve() / "cache",
+        intent=settings.intent.params().model_dump() if settings.intent.enabled else None,
+        notify=settings.notify.model_dump(), behaviour_model=settings.behaviour.model_version,
+        behaviour_min_confidence=settings.behaviour.min_confidence,
     )
 
 
@@ -101,8 +104,10 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
     serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
     serve.run(build_app(app_args(settings)), name=APP_NAME, route_prefix="/", blocking=False)
     _wait_healthy(settings, wait_s)
+    intent = settings.intent.params().model_dump() if settings.intent.enabled else None
     EventSink.options(name=SINK_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote(
-        settings.sqlalchemy_url, settings.redis_url
+        settings.sqlalchemy_url, settings.redis_url, intent=intent, settle_s=settings.intent.live_settle_s,
+        notify=settings.notify.model_dump(),
     )
     manager = CameraManager.options(
         name=MANAGER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
@@ -110,7 +115,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
         database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, store=open_store(settings),
         namespace=NAMESPACE, tracker_params=settings.tracker, camera=settings.camera.model_dump(),
         clip=settings.clip.model_dump(), clips_dir=str(settings.data_dir.resolve() / "live-clips"),
-        app_name=APP_NAME,
+        app_name=APP_NAME, intent=intent,
     )
     cameras = ray.get(manager.sync.remote(), timeout=120)
     admin_password = _first_admin(engine)

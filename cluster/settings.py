@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ApiSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
+from domain.assessment import AssessmentParams
+
+__all__ = ["ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "NotifySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -169,6 +171,52 @@ class DetectorSettings(BaseModel):
     )
 
 
+class BehaviourSettings(BaseModel):
+    """Behaviour classifier over pose windows (`witness train behaviour`), and how live / bulk use it."""
+
+    model_version: str = Field(
+        "",
+        pattern=r"^(|latest|v\d{4,})$",
+        title="Behaviour model version",
+        description="Empty: no trained model, the explainable heuristics decide; 'latest' or e.g. 'v0003': "
+        "that model from the object store (models/behaviour/).",
+    )
+    window: int = Field(
+        30, ge=2, title="Pose window (analysed frames)",
+        description="Frames per classified window. Longer windows see whole gestures but blur short ones; "
+        "a trained model records its own window, which inference should use.",
+    )
+    stride: int = Field(15, ge=1, title="Window stride (analysed frames)",
+                        description="Smaller reacts sooner and gives more training windows, at more compute.")
+    min_confidence: float = Field(
+        0.6, gt=0, le=1, title="Min class probability for a classifier behaviour event",
+        description="Higher: fewer, surer events (misses subtle ones); lower: more events for review.",
+    )
+    test_fraction: float = Field(0.25, gt=0, lt=1, title="Share of clips held out to test a trained model")
+    seed: int = Field(0, ge=0, title="Training seed (split and forest)")
+    n_estimators: int = Field(300, ge=1, le=5000, title="Trees in the random forest",
+                              description="More: steadier probabilities; training time and model size grow linearly.")
+    replicas: int = Field(1, ge=1, title="Pose replicas (actor pool size) while training")
+    fps: float = Field(5.0, gt=0, title="Frame sampling rate for training (frames/s)",
+                       description="Should match the live detection rate, since windows are counted in frames.")
+    imgsz: int = Field(640, ge=320, le=3840, title="Pose inference size while training (px, long side)")
+
+
+class IntentSettings(AssessmentParams):
+    """Shoplifting-intent assessment: pickups, concealment, bypass, the POS cross-check and the score."""
+
+    enabled: bool = Field(True, title="Assess intent",
+                          description="Score people in cameras with shelf / checkout / exit zones and raise alerts.")
+    live_settle_s: float = Field(
+        15.0, ge=0, title="Live POS settle time (s)",
+        description="A live person's visit is scored this long after their track ends, so a till's transaction "
+        "completed as they walk away is in the database.")
+
+    def params(self) -> AssessmentParams:
+        """The domain's `AssessmentParams` (without the platform-only fields)."""
+        return AssessmentParams(**self.model_dump(exclude={"enabled", "live_settle_s"}))
+
+
 class ApiSettings(BaseModel):
     """The REST / WebSocket ingress."""
 
@@ -191,6 +239,57 @@ class ApiSettings(BaseModel):
     )
     replicas: int = Field(1, ge=1, title="Ingress replicas")
     num_cpus: float = Field(0.25, gt=0, title="CPUs per ingress replica")
+    webui_dir: str = Field(
+        "webui/dist",
+        title="Built web UI served at /",
+        description="Folder of the built web UI (`npm run build` in webui/); a relative path is resolved "
+        "against the repository root. A missing folder only means no UI (logged at start-up).",
+    )
+
+
+class NotifySettings(BaseModel):
+    """Alert notifications: in-app (always), signed webhooks (global) and email (per-user preferences)."""
+
+    webhook_urls: list[str] = Field(
+        default_factory=list,
+        title="Webhook URLs",
+        description='Every alert is POSTed (JSON, signed) to each; a JSON list, e.g. \'["https://soc.example.com/hook"]\'.',
+    )
+    webhook_secret: str = Field(
+        "",
+        title="Webhook signing secret",
+        description="HMAC-SHA256 key of the X-Witness-Signature header (t=<unix s>,v1=<hex>); at least 16 "
+        "characters, required when webhook URLs are set.",
+    )
+    max_attempts: int = Field(5, ge=1, le=20, title="Attempts per webhook delivery before it becomes a dead letter")
+    backoff_base_s: float = Field(0.5, ge=0, title="First webhook/email retry delay (s)")
+    backoff_factor: float = Field(
+        2.0, ge=1, title="Retry delay growth per attempt",
+        description="With more attempts, rides out longer receiver outages; delivery comes later.",
+    )
+    backoff_max_s: float = Field(30.0, ge=0, title="Longest retry delay (s)")
+    timeout_s: float = Field(10.0, gt=0, title="HTTP and SMTP timeout (s)")
+    dedup_window_s: float = Field(
+        300.0, ge=0, title="De-duplication window (s)",
+        description="Same camera + rule + person within it: one notification. Longer: fewer repeats, but a "
+        "person who comes back later in the window is not re-announced. 0: no de-duplication.",
+    )
+    smtp_host: str = Field("", title="SMTP server", description="Empty: email is off.")
+    smtp_port: int = Field(25, ge=1, le=65535, title="SMTP port")
+    smtp_from: str = Field("witness@localhost", min_length=3, title="Sender address of alert emails")
+    smtp_user: str | None = Field(None, title="SMTP login user (none: no login)")
+    smtp_password: str | None = Field(None, title="SMTP login password")
+    smtp_starttls: bool = Field(False, title="Upgrade the SMTP connection with STARTTLS")
+    public_url: str = Field(
+        "", title="Web UI base URL for links in emails",
+        description="e.g. https://witness.example.com; emails link to <public_url>/alerts/<id>.",
+    )
+
+    @model_validator(mode="after")
+    def _secret_with_urls(self) -> NotifySettings:
+        if self.webhook_urls and len(self.webhook_secret) < 16:
+            raise ValueError("NOTIFY__WEBHOOK_SECRET must have at least 16 characters when NOTIFY__WEBHOOK_URLS is set")
+        return self
 
 
 class Settings(BaseSettings):
@@ -220,6 +319,9 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     camera: CameraSettings = Field(default_factory=CameraSettings)
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    behaviour: BehaviourSettings = Field(default_factory=BehaviourSettings)
+    intent: IntentSettings = Field(default_factory=IntentSettings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

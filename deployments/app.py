@@ -33,6 +33,7 @@ class AppArgs(BaseModel):
     store: dict[str, Any] = Field(default_factory=dict, description="open_object_store keyword arguments")
     upload_dir: str = "data/uploads"
     job_runner: dict[str, Any] = Field(default_factory=dict, description="`deployments.jobs.JobRunnerConfig` fields")
+    notify: dict[str, Any] = Field(default_factory=dict, description="NotifySettings fields")
 
 
 def make_fastapi(args: AppArgs):

@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,19 +25,32 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.api.hub import job_channel
 
-__all__ = ["JobRunner", "JobRunnerConfig", "RayJobRunner", "ProgressPublisher", "run_submitted_job"]
+__all__ = ["JobRunner", "JobRunnerConfig", "RayJobRunner", "ProgressPublisher", "PosUpload", "job_options",
+           "run_submitted_job"]
 
 log = logging.getLogger(__name__)
+
+
+class PosUpload(BaseModel):
+    """A POS file sent with a job: its name (`.json` / `.csv`), text and the videos' start time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=255)
+    text: str
+    video_start: datetime | None = Field(None, description="Wall-clock time of the videos' first frame")
 
 
 class JobRunner(Protocol):
     """Starts bulk jobs for the API."""
 
-    def submit(self, inputs: list[str], *, site_yaml: str | None, fps: float | None, imgsz: int | None) -> str:
+    def submit(self, inputs: list[str], *, site_yaml: str | None, fps: float | None, imgsz: int | None,
+               pos: PosUpload | None = None) -> str:  # fmt: skip
         """Store a pending job over `inputs`, start it, and return its id without waiting for it.
 
         Raises:
             SiteConfigError: if `site_yaml` is not a valid site file.
+            domain.pos.PosFileError: if the POS file is invalid (names the line).
         """
         ...
 
@@ -54,6 +68,10 @@ class JobRunnerConfig(BaseModel):
         clip: clip settings (`ClipSettings`).
         cache_dir: local folder for downloaded inputs and weights.
         progress_interval_s: least time between two `job_progress` messages.
+        intent: `domain.assessment.AssessmentParams` fields; `None` = no intent assessment.
+        notify: `actors.notifier.NotifyConfig` fields for the alerts' notifications.
+        behaviour_model: trained behaviour model version (`""` = heuristics only).
+        behaviour_min_confidence: least window probability of a classifier behaviour.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -67,6 +85,10 @@ class JobRunnerConfig(BaseModel):
     clip: Any
     cache_dir: Path
     progress_interval_s: float = Field(0.5, ge=0)
+    intent: dict[str, Any] | None = None
+    notify: dict[str, Any] = Field(default_factory=dict)
+    behaviour_model: str = ""
+    behaviour_min_confidence: float = 0.6
 
 
 class ProgressPublisher:
@@ -109,16 +131,44 @@ class ProgressPublisher:
             log.warning("job %s: could not publish %s: %s", self.job_id, message.get("kind"), exc)
 
 
+def job_options(config: JobRunnerConfig, engine: Any, store: Any, *, fps: float | None, imgsz: int | None,
+                pos: PosUpload | None) -> Any:  # fmt: skip
+    """`pipelines.bulk.JobOptions` for a job of the API: intent params, POS data (parsed against the
+    stored catalog) and the behaviour model from `config`.
+
+    Raises:
+        domain.pos.PosFileError: the POS file is invalid.
+    """
+    from domain.assessment import AssessmentParams
+    from pipelines.bulk import JobOptions
+    from pipelines.intent import parse_pos_file, trajectory_classifier
+    from storage.db import session_scope
+    from storage.pos import load_catalog
+
+    with session_scope(engine) as s:
+        catalog = load_catalog(s)
+    job_pos = None if pos is None else parse_pos_file(pos.text, pos.name, catalog=catalog, video_start=pos.video_start)
+    classify = None
+    if config.behaviour_model and store is not None:
+        classify = trajectory_classifier(store, config.behaviour_model, min_confidence=config.behaviour_min_confidence)
+    return JobOptions(model=config.model, tracker=config.tracker, job=config.job, clip=config.clip,
+                      cache_dir=config.cache_dir, fps=fps, imgsz=imgsz,
+                      intent=None if config.intent is None else AssessmentParams(**config.intent), pos=job_pos,
+                      catalog=catalog, classify=classify)  # fmt: skip
+
+
 def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, imgsz: int | None,
-                      config: JobRunnerConfig) -> str:  # fmt: skip
+                      config: JobRunnerConfig, pos: PosUpload | None = None) -> str:  # fmt: skip
     """Run a stored pending job to its end, publishing progress and `job_done`; returns its status.
 
     The body of `RayJobRunner`'s Ray task (a plain function, so it can run anywhere).
     """
     import redis
 
+    from actors.notifier import Notifier
+    from domain.assessment import INTENT_RULE
     from domain.site import SiteConfig, parse_site_yaml
-    from pipelines.bulk import JobOptions, run_job
+    from pipelines.bulk import run_job
     from storage import crud
     from storage.db import make_engine, session_scope
     from storage.objectstore import open_object_store
@@ -126,11 +176,20 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
     client = redis.Redis.from_url(config.redis_url)
     publisher = ProgressPublisher(client.publish, job_id, config.progress_interval_s)
     engine = make_engine(config.database_url)
+    notifier = None
     try:
         site = parse_site_yaml(site_yaml, source="site.yaml") if site_yaml else SiteConfig.default()
-        options = JobOptions(model=config.model, tracker=config.tracker, job=config.job, clip=config.clip,
-                             cache_dir=config.cache_dir, fps=fps, imgsz=imgsz)  # fmt: skip
         store = open_object_store(**config.store)
+        options = job_options(config, engine, store, fps=fps, imgsz=imgsz, pos=pos)
+        notifier = Notifier(engine, client, config.notify)
+
+        def on_alerts(ids: list[str]) -> None:
+            with session_scope(engine) as s:
+                alerts = [a for a in (crud.get_alert(s, i) for i in ids) if a is not None]
+            for alert in alerts:
+                notifier.notify(alert, rule=INTENT_RULE)
+
+        options.on_alerts = on_alerts
         outcome = run_job([], site=site, engine=engine, store=store, options=options, progress=publisher, job_id=job_id)
     except Exception as exc:  # noqa: BLE001  (task boundary: whatever broke, the job must not stay "running")
         log.exception("job %s failed", job_id)
@@ -143,6 +202,8 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
                         "elapsed_s": round(outcome.elapsed_s, 2), "videos": [asdict(v) for v in outcome.videos]})  # fmt: skip
         return outcome.status
     finally:
+        if notifier is not None:
+            notifier.close()
         engine.dispose()
         client.close()
 
@@ -165,26 +226,27 @@ class RayJobRunner:
         self.engine = engine if engine is not None else make_engine(config.database_url)
         self._running: dict[str, ray.ObjectRef] = {}
 
-    def submit(self, inputs: list[str], *, site_yaml: str | None, fps: float | None, imgsz: int | None) -> str:
+    def submit(self, inputs: list[str], *, site_yaml: str | None, fps: float | None, imgsz: int | None,
+               pos: PosUpload | None = None) -> str:  # fmt: skip
         """Store a pending job and start its Ray task; returns the job id at once.
 
         Raises:
             SiteConfigError: if `site_yaml` is not a valid site file (nothing is stored).
+            domain.pos.PosFileError: if the POS file is invalid (nothing is stored).
             ValueError: if `inputs` is empty.
         """
         from domain.site import SiteConfig, parse_site_yaml
-        from pipelines.bulk import JobOptions, job_params
+        from pipelines.bulk import job_params
         from storage import crud
         from storage.db import session_scope
 
         site = parse_site_yaml(site_yaml, source="site.yaml") if site_yaml else SiteConfig.default()
-        c = self.config
-        options = JobOptions(model=c.model, tracker=c.tracker, job=c.job, clip=c.clip, cache_dir=c.cache_dir, fps=fps,
-                             imgsz=imgsz)  # fmt: skip
+        options = job_options(self.config, self.engine, None, fps=fps, imgsz=imgsz, pos=pos)  # validates the POS file
         with session_scope(self.engine) as s:
             job_id = crud.create_job(s, params=job_params(site, options), inputs=inputs).id
         self._running = {k: ref for k, ref in self._running.items() if not _ready(ref)}
-        self._running[job_id] = _run_remote.remote(job_id, site_yaml=site_yaml, fps=fps, imgsz=imgsz, config=c)
+        self._running[job_id] = _run_remote.remote(job_id, site_yaml=site_yaml, fps=fps, imgsz=imgsz, config=self.config,
+                                                   pos=pos)  # fmt: skip
         return job_id
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> str:

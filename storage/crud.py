@@ -98,7 +98,7 @@ def _input_name(uri: str) -> str:
 
 
 def _delete_video_results(session: Session, video_id: str) -> None:
-    """Delete clips, events, track points and tracks of a video (no commit)."""
+    """Delete clips, events, track points, tracks and alerts (with notes and history) of a video (no commit)."""
     track_pks = select(Track.id).where(Track.video_id == video_id)
     session.execute(sa.delete(Clip).where(col(Clip.video_id) == video_id))
     # Clips of this video's events that were stored without a video_id.
@@ -107,6 +107,10 @@ def _delete_video_results(session: Session, video_id: str) -> None:
     session.execute(sa.delete(Event).where(col(Event.video_id) == video_id))
     session.execute(sa.delete(TrackPoint).where(col(TrackPoint.track_pk).in_(track_pks)))
     session.execute(sa.delete(Track).where(col(Track.video_id) == video_id))
+    alert_ids = select(Alert.id).where(Alert.video_id == video_id)
+    session.execute(sa.delete(AlertNote).where(col(AlertNote.alert_id).in_(alert_ids)))
+    session.execute(sa.delete(AlertHistory).where(col(AlertHistory.alert_id).in_(alert_ids)))
+    session.execute(sa.delete(Alert).where(col(Alert.video_id) == video_id))
 
 
 # ----------------------------------------------------------------------------------------- jobs
@@ -475,6 +479,7 @@ def save_video_results(
     clips: Sequence[ClipCreate | dict[str, Any]],
     frames_analysed: int,
     people_count: int,
+    alerts: Sequence[dict[str, Any]] = (),
 ) -> Video:
     """Store a video's results in one transaction and mark the video done.
 
@@ -491,6 +496,8 @@ def save_video_results(
         clips: clip descriptions, each referring to one of `events` by `event_id`.
         frames_analysed: frames the detector ran on.
         people_count: distinct people seen.
+        alerts: `create_alert` keywords of the alerts the video raised (job, video set here);
+            alerts stored for the video before are replaced with the rest of its results.
 
     Returns:
         The updated video (status `done`, `completed_at` set).
@@ -522,6 +529,8 @@ def save_video_results(
         clip_rows = [_clip_row(c, job_id=job_id, video_id=video_id) for c in clips]
         if clip_rows:
             session.execute(sa.insert(Clip.__table__), clip_rows)
+        for fields in alerts:
+            create_alert(session, **{**fields, "job_id": job_id, "video_id": video_id}, commit=False)
         video.status = VideoStatus.DONE
         video.error = None
         video.frames_analysed = frames_analysed
@@ -1402,6 +1411,8 @@ def create_alert(
     event_ids: Sequence[str] = (),
     clip_keys: Sequence[str] = (),
     created_at: datetime | None = None,
+    details: dict[str, Any] | None = None,
+    commit: bool = True,
 ) -> Alert:
     """Store a pending alert from an intent score's fields.
 
@@ -1418,20 +1429,25 @@ def create_alert(
         event_ids: the evidence events.
         clip_keys: object-store keys of the evidence clips.
         created_at: when it was raised (default now).
+        details: more evidence stored beside the ids (discrepancy table, behaviours, visit:
+            `domain.assessment.Assessment.summary()`).
+        commit: commit now; `False` only adds it to the session (the caller commits, e.g.
+            `save_video_results` storing a video's alerts with its results).
 
     Returns:
-        The stored alert.
+        The stored (or added) alert.
     """
     comps = {k: (v._asdict() if hasattr(v, "_asdict") else v) for k, v in (components or {}).items()}
     alert = Alert(
         score=score, severity=Severity(severity), components=comps, explanation=explanation, camera_id=camera_id,
         job_id=job_id, video_id=video_id, track_id=track_id,
-        evidence={"event_ids": list(event_ids), "clip_keys": list(clip_keys)},
+        evidence={**(details or {}), "event_ids": list(event_ids), "clip_keys": list(clip_keys)},
     )  # fmt: skip
     if created_at is not None:
         alert.created_at = created_at
     session.add(alert)
-    _commit(session, alert)
+    if commit:
+        _commit(session, alert)
     return alert
 
 
@@ -1450,6 +1466,8 @@ def list_alerts(
     oldest_first: bool = False,
     limit: int = 100,
     offset: int = 0,
+    job_id: str | None = None,
+    video_id: str | None = None,
 ) -> tuple[list[Alert], int]:
     """Alerts matching every given filter, newest first (or oldest first).
 
@@ -1462,11 +1480,17 @@ def list_alerts(
         oldest_first: order by creation time ascending (the review queue).
         limit: page size.
         offset: rows to skip.
+        job_id: only this bulk job's alerts.
+        video_id: only this video's alerts.
 
     Returns:
         `(alerts, total)`: the page and the number of matching alerts in all.
     """
     conditions = []
+    if job_id is not None:
+        conditions.append(col(Alert.job_id) == job_id)
+    if video_id is not None:
+        conditions.append(col(Alert.video_id) == video_id)
     if status is not None:
         conditions.append(col(Alert.status) == AlertStatus(status))
     if severity is not None:

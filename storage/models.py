@@ -684,3 +684,325 @@ __all__ += [
     "AlertHistoryPublic",
     "AlertDetailPublic",
 ]
+
+
+# ======================================================================= point of sale (0005)
+# Tables below are created by `storage/migrations/versions/0005_pos.py`. The rules (SKU format,
+# prices, session state machine, file formats) live in `domain.pos`; `storage.pos` applies them.
+from decimal import Decimal  # noqa: E402
+
+from domain.pos import SKU_PATTERN, PaymentMethod, SessionStatus  # noqa: E402
+
+TERMINAL_ID_PATTERN = SLUG_PATTERN  # a till id: URL-safe, e.g. "till-1"
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}\.[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"  # "{site}.{camera key}"
+_MONEY = sa.Numeric(10, 2)
+
+
+class PosLineItemPublic(SQLModel):
+    """One billed or scanned line: `quantity` units of `sku` at `unit_price` each."""
+
+    sku: str
+    quantity: int
+    unit_price: Decimal
+
+
+# ---------------------------------------------------------------------------------- Product
+class PosProductBase(SQLModel):
+    name: str = Field(min_length=1, max_length=255)
+    price: Decimal = Field(gt=0, max_digits=10, decimal_places=2, sa_type=_MONEY)  # unit price, 2 places
+
+
+class PosProductCreate(PosProductBase):
+    """Input for a new product (validated again as a `domain.pos.Product`)."""
+
+    sku: str = Field(max_length=32, schema_extra={"pattern": SKU_PATTERN})
+
+
+class PosProductUpdate(SQLModel):
+    """Partial update of a product; every field is optional (`sku` is the key: not editable)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    price: Decimal | None = Field(default=None, gt=0, max_digits=10, decimal_places=2)
+
+
+class PosProduct(PosProductBase, table=True):
+    """One product of the store's catalog (`domain.pos.Product`)."""
+
+    __tablename__ = "pos_product"
+
+    sku: str = Field(primary_key=True, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PosProductPublic(PosProductBase):
+    sku: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PosProductsPublic(SQLModel):
+    data: list[PosProductPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------------- Terminal
+class PosTerminalBase(SQLModel):
+    camera_id: str | None = Field(default=None, max_length=128, schema_extra={"pattern": CAMERA_ID_PATTERN})
+    zone: str | None = Field(default=None, min_length=1, max_length=128)  # the checkout zone (site-file name)
+
+
+class PosTerminalUpdate(PosTerminalBase):
+    """A terminal's checkout link (PUT replaces both fields; `None` unlinks)."""
+
+
+class PosTerminal(PosTerminalBase, table=True):
+    """A till, linked to the camera watching it and its checkout zone."""
+
+    __tablename__ = "pos_terminal"
+
+    id: str = Field(primary_key=True, max_length=63)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PosTerminalPublic(PosTerminalBase):
+    id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PosTerminalsPublic(SQLModel):
+    data: list[PosTerminalPublic]
+    count: int
+
+
+# ---------------------------------------------------------------------------------- Session
+class PosSessionBase(SQLModel):
+    terminal_id: str = Field(max_length=63, index=True)  # no FK: a till need not be registered
+    status: SessionStatus = Field(default=SessionStatus.OPEN, sa_type=_enum_type(SessionStatus), index=True)
+    # `[{"sku", "quantity", "unit_price"}]` (price as a string, 2 places), scan order, merged per SKU and price
+    items: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    t_start_s: float  # epoch seconds
+    t_end_s: float | None = None  # completion or void time
+    camera_id: str | None = Field(default=None, max_length=128)
+    zone: str | None = Field(default=None, max_length=128)
+    transaction_id: str | None = Field(default=None, max_length=64)  # set on completion
+
+
+class PosSessionRow(PosSessionBase, table=True):
+    """One till session (`domain.pos.PosSession`); at most one per terminal is open (a partial unique index)."""
+
+    __tablename__ = "pos_session"
+    __table_args__ = (
+        sa.Index("ux_pos_session_open_terminal", "terminal_id", unique=True,
+                 sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
+    )  # fmt: skip
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PosSessionPublic(PosSessionBase):
+    id: str
+    items: list[PosLineItemPublic]
+    subtotal: Decimal
+    created_at: datetime
+
+
+# ------------------------------------------------------------------------------ Transaction
+class PosTransactionBase(SQLModel):
+    terminal_id: str = Field(max_length=63, index=True)
+    # `[{"sku", "quantity", "unit_price"}]`, unit price as a string with 2 places
+    items: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    total: Decimal = Field(max_digits=10, decimal_places=2, sa_type=_MONEY)
+    payment_method: PaymentMethod = Field(sa_type=_enum_type(PaymentMethod))
+    t_start_s: float = Field(index=True)  # epoch seconds (POS clock)
+    t_end_s: float = Field(index=True)
+    camera_id: str | None = Field(default=None, max_length=128, index=True)
+    zone: str | None = Field(default=None, max_length=128, index=True)
+    source: str = Field(default="session", max_length=255)  # "session", or the imported file's name
+
+
+class PosTransaction(PosTransactionBase, table=True):
+    """A completed sale (`domain.pos.Transaction`), rung up here or imported from a POS file."""
+
+    __tablename__ = "pos_transaction"
+
+    id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PosTransactionPublic(PosTransactionBase):
+    id: str
+    items: list[PosLineItemPublic]
+    created_at: datetime
+
+
+class PosTransactionsPublic(SQLModel):
+    data: list[PosTransactionPublic]
+    count: int
+
+
+__all__ += [
+    "TERMINAL_ID_PATTERN",
+    "CAMERA_ID_PATTERN",
+    "PosLineItemPublic",
+    "PosProductBase",
+    "PosProductCreate",
+    "PosProductUpdate",
+    "PosProduct",
+    "PosProductPublic",
+    "PosProductsPublic",
+    "PosTerminalBase",
+    "PosTerminalUpdate",
+    "PosTerminal",
+    "PosTerminalPublic",
+    "PosTerminalsPublic",
+    "PosSessionBase",
+    "PosSessionRow",
+    "PosSessionPublic",
+    "PosTransactionBase",
+    "PosTransaction",
+    "PosTransactionPublic",
+    "PosTransactionsPublic",
+]
+
+
+# --- Notifications
+# Tables below are created by `storage/migrations/versions/0006_notifications.py`.
+from domain.notifications import Channel  # noqa: E402
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class DeliveryStatus(str, Enum):
+    """Final outcome of a webhook delivery: delivered, or dead (every attempt failed: a dead letter)."""
+
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class NotificationPreferenceUpdate(SQLModel):
+    """The current user's notification preference, replaced whole (PUT).
+
+    `email` overrides the address; without it, email goes to the username when that is an address.
+    """
+
+    channels: list[Channel] = Field(default_factory=lambda: [Channel.IN_APP], max_length=3)
+    min_severity: Severity = Severity.MEDIUM
+    email: str | None = Field(default=None, max_length=320, schema_extra={"pattern": EMAIL_PATTERN})
+
+
+class NotificationPreference(SQLModel, table=True):
+    """One user's notification channels (`Channel` values) and the least severe alert they want."""
+
+    __tablename__ = "notification_preference"
+
+    user_id: str = Field(primary_key=True, foreign_key="app_user.id", ondelete="CASCADE", max_length=32)
+    channels: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    min_severity: Severity = Field(default=Severity.MEDIUM, sa_type=_enum_type(Severity))
+    email: str | None = Field(default=None, max_length=320)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class NotificationPreferencePublic(SQLModel):
+    """A user's preference; `updated_at` is `None` while the user still has the defaults."""
+
+    user_id: str
+    channels: list[Channel]
+    min_severity: Severity
+    email: str | None
+    updated_at: datetime | None
+
+
+class WebhookDeliveryBase(SQLModel):
+    alert_id: str = Field(foreign_key="alert.id", ondelete="CASCADE", index=True, max_length=32)
+    url: str = Field(sa_type=sa.Text)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # the JSON body sent
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    status: DeliveryStatus = Field(sa_type=_enum_type(DeliveryStatus), index=True)
+
+
+class WebhookDelivery(WebhookDeliveryBase, table=True):
+    """The outcome of posting one alert to one webhook URL; `status` dead marks a dead letter."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)  # also the X-Witness-Delivery header
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WebhookDeliveryPublic(WebhookDeliveryBase):
+    id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookDeliveriesPublic(SQLModel):
+    data: list[WebhookDeliveryPublic]
+    count: int
+
+
+__all__ += [
+    "EMAIL_PATTERN",
+    "DeliveryStatus",
+    "NotificationPreferenceUpdate",
+    "NotificationPreference",
+    "NotificationPreferencePublic",
+    "WebhookDeliveryBase",
+    "WebhookDelivery",
+    "WebhookDeliveryPublic",
+    "WebhookDeliveriesPublic",
+]
+
+
+# ------------------------------------------------------------------------------ Training runs
+class TrainingRunStatus(str, Enum):
+    """Lifecycle of a model-training run started from the API."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class TrainingRunBase(SQLModel):
+    kind: str = Field(default="behaviour", max_length=32)
+    status: TrainingRunStatus = Field(
+        default=TrainingRunStatus.PENDING, sa_type=_enum_type(TrainingRunStatus), index=True
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_by: str | None = Field(default=None, max_length=64)  # username
+    data_dir: str = Field(sa_type=sa.Text)  # folder or s3://bucket/prefix, as the workers see it
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # fps, imgsz, seed, window, stride, labels
+    frames_done: int = 0
+    frames_total: int = 0
+    version: str | None = Field(default=None, max_length=16)  # the saved model's version once done
+    report: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # TrainingReport.to_dict() once done
+    error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class TrainingRun(TrainingRunBase, table=True):
+    """One training run (migration `0007_training.py`); the model itself lives in the object store."""
+
+    __tablename__ = "training_run"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+
+
+class TrainingRunPublic(TrainingRunBase):
+    id: str
+    progress: float = Field(0.0, description="frames_done / frames_total (0-1)")
+
+
+class TrainingRunsPublic(SQLModel):
+    data: list[TrainingRunPublic]
+    count: int
+
+
+__all__ += ["TrainingRunStatus", "TrainingRunBase", "TrainingRun", "TrainingRunPublic", "TrainingRunsPublic"]

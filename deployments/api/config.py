@@ -36,6 +36,12 @@ class ApiConfig(BaseModel):
     )
     replicas: int = Field(1, ge=1, title="Ingress replicas")
     num_cpus: float = Field(0.25, gt=0, title="CPUs per ingress replica")
+    webui_dir: str = Field(
+        "webui/dist",
+        title="Built web UI served at /",
+        description="Folder of the built web UI; a relative path is resolved against the repository root. "
+        "A missing folder only means no UI.",
+    )
     environment: str = Field(
         "local",
         title="Deployment environment",

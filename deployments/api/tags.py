@@ -22,3 +22,5 @@ class Tags(str, Enum):
     HEALTH = "health"
     SITES = "sites"
     SYSTEM = "system"
+    NOTIFICATIONS = "notifications"
+    POS = "pos"

@@ -48,6 +48,7 @@ class AlertQuery(Page):
     severity: Severity | None = None
     camera_id: str | None = None
     since: datetime | None = Field(None, description="Only alerts raised at or after this time")
+    job_id: str | None = Field(None, description="Only this bulk job's alerts")
 
 
 class ReasonBody(BaseModel):

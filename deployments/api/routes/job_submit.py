@@ -21,7 +21,8 @@ from deployments.api.deps import API_PREFIX, ConfigDep, SessionDep, require
 from deployments.api.permissions import Permission
 from deployments.api.tags import Tags
 from deployments.api.uploads import UploadError, UploadTooLargeError, receive_upload
-from deployments.jobs import JobRunner
+from deployments.jobs import JobRunner, PosUpload
+from domain.pos import PosFileError
 from domain.site import SiteConfigError, parse_site_yaml
 from storage import crud
 
@@ -29,6 +30,7 @@ __all__ = ["router", "JobSubmit", "JobSubmitted", "ClipLink", "VideoResult", "Jo
 
 router = APIRouter(prefix="/jobs", tags=[Tags.JOBS], dependencies=[Depends(require(Permission.READ))])
 _SITE_FIELD = "site"
+_POS_FIELD = "pos"
 
 
 class JobSubmit(BaseModel):
@@ -38,6 +40,7 @@ class JobSubmit(BaseModel):
     site_yaml: str | None = Field(None, description="Site file (YAML): cameras, zones, rules")
     fps: float | None = Field(None, ge=0.01, description="Detection rate (frames/s)")
     imgsz: int | None = Field(None, ge=320, le=3840, description="Inference image size (px)")
+    pos: PosUpload | None = Field(None, description="POS transactions to cross-check pickups against")
 
 
 class JobSubmitted(BaseModel):
@@ -58,6 +61,14 @@ class ClipLink(BaseModel):
     t_end_s: float
 
 
+class AlertLink(BaseModel):
+    id: str
+    severity: str
+    score: float
+    track_id: int | None
+    url: str = Field(description="The alert")
+
+
 class VideoResult(BaseModel):
     video_id: str
     name: str
@@ -69,6 +80,7 @@ class VideoResult(BaseModel):
     tracks: int
     events_by_type: dict[str, int]
     clips: list[ClipLink]
+    alerts: list[AlertLink] = Field(default_factory=list)
 
 
 class JobResults(BaseModel):
@@ -102,6 +114,10 @@ _BODY_DOC: dict[str, Any] = {
                         "files": {"type": "array", "items": {"type": "string", "format": "binary"},
                                   "description": "Videos (any file field except `site`)"},
                         "site": {"type": "string", "format": "binary", "description": "Site file (YAML)"},
+                        "pos": {"type": "string", "format": "binary",
+                                "description": "POS transactions (.json or .csv) to cross-check pickups against"},
+                        "video_start": {"type": "string", "format": "date-time",
+                                        "description": "Wall-clock time of the videos' first frame (POS clock)"},
                         "fps": {"type": "number"},
                         "imgsz": {"type": "integer"},
                     },
@@ -115,6 +131,23 @@ _BODY_DOC: dict[str, Any] = {
 
 def _validation_error(exc: ValidationError) -> RequestValidationError:
     return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)])
+
+
+def _check_pos(request: Request, pos: PosUpload | None) -> None:
+    """422 naming the POS file and line when it does not parse against the stored catalog."""
+    if pos is None:
+        return
+    from sqlmodel import Session
+
+    from pipelines.intent import parse_pos_file
+    from storage.pos import load_catalog
+
+    with Session(request.app.state.engine) as session:
+        catalog = load_catalog(session)
+    try:
+        parse_pos_file(pos.text, pos.name, catalog=catalog, video_start=pos.video_start)
+    except PosFileError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"POS file {exc}") from None
 
 
 def _check_site(text: str | None, source: str) -> None:
@@ -137,13 +170,14 @@ async def _from_json(request: Request, limit: int) -> JobSubmit:
     except ValidationError as exc:
         raise _validation_error(exc) from None
     _check_site(submit.site_yaml, "site_yaml")
+    _check_pos(request, submit.pos)
     return submit
 
 
 async def _from_multipart(request: Request, upload_dir: Path, limit: int) -> JobSubmit:
     try:
         upload = await receive_upload(request, upload_dir=upload_dir, limit_bytes=limit,
-                                      in_memory=frozenset({_SITE_FIELD}))  # fmt: skip
+                                      in_memory=frozenset({_SITE_FIELD, _POS_FIELD}))  # fmt: skip
     except UploadTooLargeError:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"upload too large (limit {limit // 2**20} MiB)") from None
     except UploadError as exc:
@@ -159,10 +193,20 @@ async def _from_multipart(request: Request, upload_dir: Path, limit: int) -> Job
                 raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the site file is not UTF-8 text") from None
         _check_site(site_yaml, upload.filenames.get(_SITE_FIELD, "site.yaml"))
         values = {k: upload.fields[k].decode("utf-8", "replace") for k in ("fps", "imgsz") if upload.fields.get(k)}
+        pos = None
+        if _POS_FIELD in upload.fields:
+            try:
+                pos_text = upload.fields[_POS_FIELD].decode("utf-8")
+            except UnicodeDecodeError:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the POS file is not UTF-8 text") from None
+            start = upload.fields.get("video_start", b"").decode("utf-8", "replace").strip() or None
+            pos = {"name": upload.filenames.get(_POS_FIELD, "pos.json"), "text": pos_text, "video_start": start}
         try:
-            return JobSubmit(inputs=[str(p) for _, p in upload.files], site_yaml=site_yaml, **values)
+            submit = JobSubmit(inputs=[str(p) for _, p in upload.files], site_yaml=site_yaml, pos=pos, **values)
         except ValidationError as exc:
             raise _validation_error(exc) from None
+        _check_pos(request, submit.pos)
+        return submit
     except BaseException:
         upload.discard()
         raise
@@ -173,8 +217,10 @@ async def _from_multipart(request: Request, upload_dir: Path, limit: int) -> Job
 async def submit_job(request: Request, runner: JobRunnerDep, config: ConfigDep, upload_dir: UploadDirDep) -> JobSubmitted:
     """Submit a bulk job: upload videos (multipart) or name paths / `s3://` URIs (JSON).
 
-    Multipart: every file field except `site` is a video; `site` is the site file (YAML);
-    `fps` and `imgsz` are form fields. Bodies over the upload limit are refused with 413.
+    Multipart: every file field except `site` and `pos` is a video; `site` is the site file (YAML);
+    `pos` a POS file (.json / .csv) to cross-check pickups against, with the form field
+    `video_start` (ISO 8601) when its times are wall-clock times; `fps` and `imgsz` are form
+    fields. A bad site or POS file is 422 naming the line. Bodies over the upload limit are 413.
     """
     limit = config.max_upload_mb * 2**20
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -185,7 +231,7 @@ async def submit_job(request: Request, runner: JobRunnerDep, config: ConfigDep, 
     else:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "expected multipart/form-data or application/json")
     job_id = await run_in_threadpool(
-        runner.submit, submit.inputs, site_yaml=submit.site_yaml, fps=submit.fps, imgsz=submit.imgsz
+        runner.submit, submit.inputs, site_yaml=submit.site_yaml, fps=submit.fps, imgsz=submit.imgsz, pos=submit.pos
     )
     ctx = audit_context(request)
     ctx.resource_id, ctx.detail = job_id, {"inputs": len(submit.inputs)}
@@ -205,10 +251,14 @@ def get_job_results(session: SessionDep, job_id: str) -> JobResults:
         link = ClipLink(event_id=c.event_id, key=c.key, url=f"{API_PREFIX}/events/{c.event_id}/clip",
                         t_start_s=c.t_start_s, t_end_s=c.t_end_s)  # fmt: skip
         clips.setdefault(c.video_id or "", []).append(link)
+    alerts: dict[str, list[AlertLink]] = {}
+    for a in crud.list_alerts(session, job_id=job_id, limit=10_000, oldest_first=True)[0]:
+        alerts.setdefault(a.video_id or "", []).append(AlertLink(
+            id=a.id, severity=a.severity.value, score=a.score, track_id=a.track_id, url=f"{API_PREFIX}/alerts/{a.id}"))
     videos = [
         VideoResult(video_id=v.id, name=v.name, uri=v.uri, camera_id=v.camera_id, status=v.status.value, error=v.error,
                     people=v.people_count, tracks=tracks.get(v.id, 0), events_by_type=events.get(v.id, {}),
-                    clips=clips.get(v.id, []))  # fmt: skip
+                    clips=clips.get(v.id, []), alerts=alerts.get(v.id, []))  # fmt: skip
         for v in crud.list_videos(session, job_id)
     ]
     return JobResults(job_id=job_id, status=job.status.value, videos=videos)

@@ -1,4 +1,4 @@
-"""WebSockets: live tracking, new events and camera health, bulk-job progress.
+"""WebSockets: live tracking, new events and camera health, new alerts, bulk-job progress.
 
 Mount `router` twice: in `create_app(extra_routers=[...])` (→ `/api/v1/ws/...`, behind the token)
 and at the root with `app.include_router(ws.router)` (→ `/ws/...`). Every endpoint requires an
@@ -31,6 +31,7 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from actors.event_sink import EVENTS_CHANNEL
+from actors.notifier import ALERTS_CHANNEL
 from deployments.api.deps import CurrentUser, SessionDep, require, user_can_see_camera
 from deployments.api.hub import HEALTH_CHANNEL, TRACKING_PREFIX, Hub, Subscription, job_channel, tracking_channel
 from deployments.api.permissions import Permission
@@ -159,6 +160,16 @@ async def events(websocket: WebSocket, user: CurrentUser, session: SessionDep, h
     session.close()
     await websocket.accept()
     async with hub.subscribe(channels={EVENTS_CHANNEL, HEALTH_CHANNEL}) as sub:
+        await _stream(websocket, sub, options, keep=_camera_filter(user, group_of))
+
+
+@router.websocket("/alerts")
+async def alerts(websocket: WebSocket, user: CurrentUser, session: SessionDep, hub: HubDep, options: OptionsDep,
+                 group_of: GroupOfDep) -> None:  # fmt: skip
+    """New alerts (`kind: alert`, as `actors.notifier` publishes them) of the cameras the user may see."""
+    session.close()
+    await websocket.accept()
+    async with hub.subscribe(channels={ALERTS_CHANNEL}) as sub:
         await _stream(websocket, sub, options, keep=_camera_filter(user, group_of))
 
 

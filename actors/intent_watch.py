@@ -1,0 +1,173 @@
+"""Live intent watching for one camera (no Ray): per-track pose history → evidence events → finished visits.
+
+`CameraLoop` feeds every analysed frame's tracks. About once a second each live track's history
+is re-read with `domain.assessment.collect_evidence`; a pickup, concealment cue or bypass seen for
+the first time becomes an event (rule `intent`) the loop dispatches at once, so its clip is cut
+from the ring buffer while the frames are still there. When a track has not been seen for
+`lost_s`, its visit is finished: if anything of interest was seen, a visit record goes to the
+event sink, which scores it once the POS has had time to record the checkout
+(`IntentSettings.live_settle_s`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from domain.assessment import AssessmentParams, VisitEvidence, collect_evidence, evidence_events
+from domain.events import Event, event_id
+from domain.site import CameraConfig, ZoneKind
+from domain.tracks import Trajectory
+from domain.zones import PolygonZone
+
+__all__ = ["LiveIntentWatcher", "visit_record"]
+
+_RELEVANT = (ZoneKind.SHELF, ZoneKind.CHECKOUT, ZoneKind.EXIT)
+
+
+@dataclass
+class _History:
+    frames: list[int] = field(default_factory=list)
+    t_s: list[float] = field(default_factory=list)
+    xyxy: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)
+    keypoints: list[npt.NDArray[np.float32] | None] = field(default_factory=list)
+    seen_keys: set[tuple[str, str | None, int]] = field(default_factory=set)
+    event_ids: list[str] = field(default_factory=list)
+
+    def trajectory(self, track_id: int) -> Trajectory:
+        n = len(self.frames)
+        kp = None
+        if any(k is not None for k in self.keypoints):
+            kp = np.stack([k if k is not None else np.zeros((17, 3), np.float32) for k in self.keypoints])
+        return Trajectory(track_id, np.asarray(self.frames, np.int64), np.asarray(self.t_s, np.float64),
+                          np.asarray(self.xyxy, np.float32).reshape(n, 4), np.asarray(self.confidence, np.float32),
+                          np.zeros(n, bool), kp)
+
+
+def visit_record(camera_id: str, evidence: VisitEvidence, *, epoch_t0: float, event_ids: list[str]) -> dict[str, Any]:
+    """What the event sink's `assess` receives for one finished visit.
+
+    Args:
+        camera_id: the live camera id.
+        evidence: the person's evidence (times in seconds from the camera session's first frame).
+        epoch_t0: epoch seconds of the session's first frame (puts evidence times on the POS clock).
+        event_ids: the ids of the evidence events already sent to the sink.
+    """
+    return {"camera_id": camera_id, "track_id": evidence.track_id, "evidence": evidence, "epoch_t0": epoch_t0,
+            "event_ids": list(event_ids)}
+
+
+class LiveIntentWatcher:
+    """Per-camera intent state: track histories, evidence events seen so far, finished visits.
+
+    Args:
+        camera_id: the camera (put on events).
+        scope: event-id scope of the camera session (`live/{camera_id}/{session_id}`), so the ids
+            recorded for a visit equal those the loop gives the dispatched events.
+        params: assessment thresholds.
+        lost_s: seconds without a sighting after which a track's visit is finished.
+        every_s: seconds between two evidence passes over the live tracks.
+        max_frames: history kept per track (oldest frames dropped); bounds memory for people who
+            stay very long.
+    """
+
+    def __init__(self, camera_id: str, scope: str, params: AssessmentParams, *, lost_s: float = 2.0,
+                 every_s: float = 1.0, max_frames: int = 3000) -> None:  # fmt: skip
+        self.camera_id, self.scope, self.params = camera_id, scope, params
+        self.lost_s, self.every_s, self.max_frames = lost_s, every_s, max_frames
+        self._zones: list[PolygonZone] = []
+        self._labels: dict[str, str] = {}
+        self._tracks: dict[int, _History] = {}
+        self._next_pass_s = 0.0
+        self.epoch_t0 = 0.0  # epoch seconds of the session's first frame; the loop sets it at that frame
+
+    @property
+    def active(self) -> bool:
+        """Whether the camera has zones the assessment uses (shelf, checkout or exit)."""
+        return any(z.kind in _RELEVANT for z in self._zones)
+
+    def configure(self, camera: CameraConfig, resolution_wh: tuple[int, int]) -> None:
+        """Use `camera`'s zones at this frame size (tracks are kept)."""
+        self._zones = [PolygonZone(name, cfg, resolution_wh) for name, cfg in camera.zones.items()]
+        self._labels = {name: cfg.friendly_name for name, cfg in camera.zones.items() if cfg.friendly_name}
+
+    def update(
+        self, frame_index: int, t_s: float, track_ids: npt.ArrayLike, xyxy: npt.ArrayLike, confidence: npt.ArrayLike,
+        keypoints: npt.ArrayLike | None,
+    ) -> tuple[list[Event], list[dict[str, Any]]]:
+        """Add one analysed frame.
+
+        Args:
+            frame_index: the session frame index.
+            t_s: seconds from the session's first frame.
+            track_ids: `(N,)` track ids. xyxy: `(N, 4)` boxes (px). confidence: `(N,)`.
+            keypoints: `(N, 17, 3)` or `None` when the detector gives no pose.
+
+        Returns:
+            `(new_events, finished_visits)`: evidence events to dispatch now, and `visit_record`s
+            of tracks that ended.
+        """
+        if not self.active:
+            return [], []
+        ids = np.asarray(track_ids, dtype=np.int64).reshape(-1)
+        boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
+        conf = np.asarray(confidence, dtype=np.float32).reshape(-1)
+        kp = None if keypoints is None else np.asarray(keypoints, dtype=np.float32).reshape(-1, 17, 3)
+        for k, tid in enumerate(ids.tolist()):
+            h = self._tracks.setdefault(tid, _History())
+            h.frames.append(frame_index)
+            h.t_s.append(t_s)
+            h.xyxy.append(boxes[k])
+            h.confidence.append(float(conf[k]))
+            h.keypoints.append(None if kp is None else kp[k])
+            if len(h.frames) > self.max_frames:
+                for seq in (h.frames, h.t_s, h.xyxy, h.confidence, h.keypoints):
+                    del seq[0]
+        events: list[Event] = []
+        if t_s >= self._next_pass_s:
+            self._next_pass_s = t_s + self.every_s
+            for tid in ids.tolist():
+                events += self._new_events(tid)[0]
+        ended = [tid for tid, h in self._tracks.items() if t_s - h.t_s[-1] > self.lost_s]
+        finished = []
+        for tid in ended:
+            new, visit = self._finish(tid)
+            events += new
+            if visit is not None:
+                finished.append(visit)
+        return events, finished
+
+    def finish_all(self) -> tuple[list[Event], list[dict[str, Any]]]:
+        """End every track (the camera stops): their last evidence events and visits."""
+        events, visits = [], []
+        for tid in list(self._tracks):
+            new, visit = self._finish(tid)
+            events += new
+            if visit is not None:
+                visits.append(visit)
+        return events, visits
+
+    def _new_events(self, tid: int) -> tuple[list[Event], VisitEvidence]:
+        h = self._tracks[tid]
+        traj = h.trajectory(tid)
+        evidence = collect_evidence(traj, self._zones, self.params, zone_labels=self._labels)
+        new = []
+        for e in evidence_events(evidence, traj, camera_id=self.camera_id, clip=True):
+            key = (e.type.value, e.zone, e.frame_start)
+            if key in h.seen_keys:
+                continue
+            h.seen_keys.add(key)
+            h.event_ids.append(event_id(self.scope, e))
+            new.append(e)
+        return new, evidence
+
+    def _finish(self, tid: int) -> tuple[list[Event], dict[str, Any] | None]:
+        new, evidence = self._new_events(tid)
+        h = self._tracks.pop(tid)
+        if not evidence.is_of_interest:
+            return new, None
+        return new, visit_record(self.camera_id, evidence, epoch_t0=self.epoch_t0, event_ids=h.event_ids)

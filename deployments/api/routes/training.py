@@ -1,0 +1,122 @@
+"""Model versions and behaviour-model training runs for the web UI.
+
+- `GET /models/behaviour`: stored versions with their test metrics (`storage.model_registry`).
+- `POST /training/runs`: start a run (`Permission.MODEL_TRAIN`); progress on Redis channel
+  `witness:training:{id}` (see `deployments.training`).
+- `GET /training/runs`, `GET /training/runs/{id}`: status, progress and, once done, the report.
+
+Collaborators on `app.state`: `store` (the object store) and `training_runner` (a
+`deployments.training.TrainingRunner`; without one, starting a run is 503).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from starlette.requests import HTTPConnection
+
+from deployments.api.audit import audit_context
+from deployments.api.deps import API_PREFIX, CurrentUser, SessionDep, require
+from deployments.api.permissions import Permission
+from deployments.training import TrainingRequest, TrainingRunner, TrainingUnavailableError, training_channel
+from storage.model_registry import list_models
+from storage.models import TrainingRunPublic, TrainingRunsPublic
+from storage.objectstore import ObjectStore, ObjectStoreError
+from storage.training import get_run, list_runs, to_public
+
+__all__ = ["models_router", "router", "ModelVersionPublic", "ModelVersionsPublic", "TrainingRunSubmitted"]
+
+_READ = [Depends(require(Permission.READ))]
+models_router = APIRouter(prefix="/models", tags=["models"], dependencies=_READ)
+router = APIRouter(prefix="/training", tags=["training"], dependencies=_READ)
+
+
+class ModelVersionPublic(BaseModel):
+    """One stored model version."""
+
+    version: str
+    latest: bool
+    kind: str
+    key: str = Field(description="Object-store key of the model file")
+    trained_at: str | None = None
+    saved_at: str | None = None
+    size_bytes: int | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Test report: accuracy, per_class, confusion, …")
+    params: dict[str, Any] = Field(default_factory=dict, description="Training parameters (fps, imgsz, window, …)")
+    data: dict[str, Any] = Field(default_factory=dict, description="Training data summary (clips, windows per class)")
+
+
+class ModelVersionsPublic(BaseModel):
+    data: list[ModelVersionPublic]
+    count: int
+
+
+class TrainingRunSubmitted(BaseModel):
+    """A training run accepted."""
+
+    id: str
+    status: str = "pending"
+    url: str = Field(description="The run: status, progress, report")
+    channel: str = Field(description="Redis channel of its progress messages")
+
+
+def get_store(conn: HTTPConnection) -> ObjectStore:
+    """The object store on `app.state.store`."""
+    return conn.app.state.store
+
+
+def get_training_runner(conn: HTTPConnection) -> TrainingRunner | None:
+    """The `TrainingRunner` on `app.state.training_runner`, or `None`."""
+    return getattr(conn.app.state, "training_runner", None)
+
+
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+TrainingRunnerDep = Annotated[TrainingRunner | None, Depends(get_training_runner)]
+
+
+@models_router.get("/behaviour")
+def list_behaviour_models(store: StoreDep) -> ModelVersionsPublic:
+    """Stored behaviour-model versions with their test metrics, oldest first."""
+    try:
+        rows = list_models(store, "behaviour")
+    except ObjectStoreError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"object store unavailable: {exc}") from None
+    data = [ModelVersionPublic.model_validate(m) for m in rows]
+    return ModelVersionsPublic(data=data, count=len(data))
+
+
+@router.post("/runs", status_code=status.HTTP_202_ACCEPTED, dependencies=[Depends(require(Permission.MODEL_TRAIN))])
+async def start_training_run(request: Request, body: TrainingRequest, user: CurrentUser,
+                             runner: TrainingRunnerDep) -> TrainingRunSubmitted:  # fmt: skip
+    """Start training a behaviour model on labelled clips (422 names a bad folder or labels file)."""
+    if runner is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "training is not available on this deployment")
+    try:
+        run_id = await run_in_threadpool(runner.submit, body, created_by=user.username)
+    except TrainingUnavailableError:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "training is not available on this deployment") from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    ctx = audit_context(request)
+    ctx.resource_id, ctx.detail = run_id, {"data_dir": body.data_dir}
+    return TrainingRunSubmitted(id=run_id, url=f"{API_PREFIX}/training/runs/{run_id}", channel=training_channel(run_id))
+
+
+@router.get("/runs")
+def list_training_runs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                       offset: Annotated[int, Query(ge=0)] = 0) -> TrainingRunsPublic:  # fmt: skip
+    """Training runs, newest first."""
+    rows, count = list_runs(session, limit=limit, offset=offset)
+    return TrainingRunsPublic(data=[to_public(r) for r in rows], count=count)
+
+
+@router.get("/runs/{run_id}")
+def get_training_run(session: SessionDep, run_id: str) -> TrainingRunPublic:
+    """One training run: status, progress and, once done, the saved version and its report."""
+    row = get_run(session, run_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "training run not found")
+    return to_public(row)
