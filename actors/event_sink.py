@@ -81,6 +81,7 @@ class EventSink:
         self._notifier: Any = None
         self._visits: list[tuple[float, dict[str, Any]]] = []
         self.alerts_raised = 0
+        self.visits_failed = 0
 
     async def submit(self, items: list[dict[str, Any]]) -> int:
         """Store events; returns once they are committed.
@@ -119,9 +120,9 @@ class EventSink:
         return True
 
     async def stats(self) -> dict[str, int]:
-        """Events written since start, events waiting, visits waiting to be scored, alerts raised."""
+        """Events written since start, events waiting, visits waiting to be scored, alerts raised, visits dropped."""
         return {"written": self.written, "pending": len(self._pending), "visits": len(self._visits),
-                "alerts": self.alerts_raised}
+                "alerts": self.alerts_raised, "visits_failed": self.visits_failed}
 
     async def _flush_loop(self) -> None:
         assert self._wake is not None
@@ -140,6 +141,9 @@ class EventSink:
                 except (SQLAlchemyError, OSError):  # the database is down: try these visits again later
                     log.exception("scoring %d visits failed; retrying", len(due))
                     self._visits += [(now + max(self.settle_s, 5.0), v) for v in due]
+                except Exception:  # a bad visit must not stop event writing
+                    log.exception("scoring %d visits failed; dropped", len(due))
+                    self.visits_failed += len(due)
             if not self._pending:
                 continue
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]

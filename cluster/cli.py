@@ -124,6 +124,31 @@ def analyze(
         raise typer.Exit(1)
 
 
+def _export_case_file(session, alert_id: str, settings, path: Path) -> None:
+    """Write the case-file ZIP atomically (a partial file never stays behind)."""
+    import os
+    import tempfile
+
+    from cluster.runtime import open_store
+    from storage.casefile import write_case_file
+
+    path = path.resolve()
+    if not path.parent.is_dir():
+        err.print(f"[red]error:[/] --case-file: folder {path.parent} does not exist")
+        raise typer.Exit(2)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            case = write_case_file(session, alert_id, open_store(settings), f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    missing = sum(1 for c in case["clips"] if c.get("missing"))
+    err.print(f"case file written to {path} ({len(case['clips']) - missing} clip(s)"
+              + (f", {missing} missing from the object store" if missing else "") + ")")
+
+
 def _catalog(engine):
     """The product catalog stored in the database (the default ten products until edited)."""
     from storage.db import session_scope
@@ -463,6 +488,8 @@ def alert(
     note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="Add this note.")] = None,
     as_user: Annotated[str, typer.Option("--as", metavar="USERNAME", help="Who acts (recorded in the history).")] = "cli",
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    case_file: Annotated[Optional[Path], typer.Option("--case-file", metavar="ZIP", dir_okay=False,
+                                                      help="Export the case file (case.json + evidence clips) here.")] = None,
 ) -> None:
     """Show one alert with its notes and history, or act on it (one of --ack, --dismiss, --escalate, --note)."""
     from domain.alerts import AlertAction, InvalidTransitionError
@@ -492,6 +519,8 @@ def alert(
             except ValueError as exc:
                 err.print(f"[red]error:[/] {exc}")
                 raise typer.Exit(2) from None
+        if case_file is not None:
+            _export_case_file(s, alert_id, settings, case_file)
         a = crud.get_alert(s, alert_id)
         s.refresh(a)
         notes, history = crud.list_notes(s, alert_id), crud.list_history(s, alert_id)

@@ -41,8 +41,8 @@ def init_ray(settings: Settings) -> None:
     )
     if settings.ray_address:
         ray.init(address=settings.ray_address, **kwargs)
-    else:
-        ray.init(num_cpus=settings.ray_num_cpus, include_dashboard=False, **kwargs)
+    else:  # a Ray of its own, even while another (e.g. the live platform's `ray start` head) runs on this machine
+        ray.init(address="local", num_cpus=settings.ray_num_cpus, include_dashboard=False, **kwargs)
     import ray.data
 
     logging.getLogger("ray.data").setLevel(logging.WARNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,24 @@ def test_alert_bad_input(data_dir: Path) -> None:
     assert runner.invoke(app, ["alert", alert_id, "--ack", "--note", "x"]).exit_code == 2  # two actions
     data = json.loads(runner.invoke(app, ["alert", alert_id, "--json"]).output)
     assert data["status"] == "pending" and data["history"] == []
+
+
+def test_alert_case_file_export(data_dir: Path) -> None:
+    engine = make_engine(f"sqlite:///{data_dir / 'witness.db'}")
+    migrate(engine)
+    with session_scope(engine) as s:
+        alert_id = crud.create_alert(s, score=0.6, severity="medium", camera_id="shop.door", explanation="not billed",
+                                     clip_keys=["clips/live/shop.door/e1.mp4"]).id
+    engine.dispose()
+    clip = data_dir / "objects" / "clips" / "live" / "shop.door" / "e1.mp4"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"clip-bytes")
+    out = data_dir / "case.zip"
+    result = runner.invoke(app, ["alert", alert_id, "--case-file", str(out)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("clips/e1.mp4") == b"clip-bytes"
+        assert json.loads(zf.read("case.json"))["alert"]["id"] == alert_id
+    assert not list(data_dir.glob(".case.zip.*"))  # no partial file left behind
+    bad = runner.invoke(app, ["alert", alert_id, "--case-file", str(data_dir / "no" / "such" / "case.zip")])
+    assert bad.exit_code == 2 and "does not exist" in bad.output

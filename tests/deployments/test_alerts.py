@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
+import zipfile
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -17,6 +20,7 @@ from deployments.api import create_app
 from deployments.api.routes import alerts
 from storage import crud
 from storage.models import Alert, AlertHistory, AlertNote, UserRole
+from storage.objectstore import LocalObjectStore
 from tests.deployments.conftest import make_config
 
 API = "/api/v1/alerts"
@@ -40,11 +44,16 @@ def _clear(engine: Engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def app(pg_engine: Engine, redis_client: redis_lib.Redis, module_prefix: str) -> FastAPI:
+def store(tmp_path_factory: pytest.TempPathFactory) -> LocalObjectStore:
+    return LocalObjectStore(tmp_path_factory.mktemp("objects"))
+
+
+@pytest.fixture(scope="module")
+def app(pg_engine: Engine, redis_client: redis_lib.Redis, module_prefix: str, store: LocalObjectStore) -> FastAPI:
     """The API with the alerts router, on an emptied alert table."""
     _clear(pg_engine)
     yield create_app(engine=pg_engine, redis=redis_client, config=make_config(module_prefix),
-                     extra_routers=[alerts.router])  # fmt: skip
+                     extra_routers=[alerts.router], state={"store": store})  # fmt: skip
     _clear(pg_engine)
 
 
@@ -204,3 +213,24 @@ def test_case_file(client: TestClient, pg_engine: Engine, auth_headers: dict) ->
     assert body["event_ids"] == ["ev-1", "ev-2"] and body["clip_keys"] == ["clips/ev-1.mp4"]
     assert [n["text"] for n in body["notes"]] == ["suspicious bag"]
     assert [h["action"] for h in body["history"]] == ["note", "escalate"]
+
+
+def test_case_file_zip_holds_the_case_and_the_clips(client: TestClient, pg_engine: Engine, auth_headers: dict,
+                                                    store: LocalObjectStore) -> None:
+    with Session(pg_engine) as s:
+        alert_id = crud.create_alert(s, score=0.7, severity="high", explanation="2 of 2 items were not billed.",
+                                     event_ids=[], clip_keys=["clips/j/v/ev-a.mp4", "clips/j/v/gone.mp4"]).id
+    store.put_bytes("clips/j/v/ev-a.mp4", b"\x00\x00\x00\x18ftypmp42" + b"x" * 2000, "video/mp4")
+    client.post(f"{API}/{alert_id}/dismiss", json={"reason": "staff member restocking"}, headers=auth_headers[O])
+    r = client.get(f"{API}/{alert_id}/case-file.zip", headers=auth_headers[V])
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    assert f"case-{alert_id}.zip" in r.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        assert sorted(zf.namelist()) == ["case.json", "clips/ev-a.mp4"]
+        assert zf.read("clips/ev-a.mp4") == store.get_bytes("clips/j/v/ev-a.mp4")
+        case = json.loads(zf.read("case.json"))
+    assert case["alert"]["id"] == alert_id and case["alert"]["status"] == "dismissed"
+    assert [h["reason"] for h in case["history"]] == ["staff member restocking"]
+    assert case["clips"] == [{"key": "clips/j/v/ev-a.mp4", "file": "clips/ev-a.mp4", "size_bytes": 2012},
+                             {"key": "clips/j/v/gone.mp4", "missing": True}]
+    assert client.get(f"{API}/nope/case-file.zip", headers=auth_headers[V]).status_code == 404

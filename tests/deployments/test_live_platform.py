@@ -65,10 +65,16 @@ def platform(tmp_path_factory, live_pg_url, vtest_path):
     rules:
       walk-enter: {type: zone_enter, zone: walk, clip: true}
 """
+    # Camera a also has the intent demo's stand-in shelves, till and doors (examples/intent-site.yaml).
+    intent_zones = """
+      chocolate: {kind: shelf, skus: [CHOC001], polygon: [[0.28, 0.33], [0.45, 0.33], [0.45, 0.56], [0.28, 0.56]]}
+      drinks: {kind: shelf, skus: [ENRG001], polygon: [[0.45, 0.33], [0.62, 0.33], [0.62, 0.56], [0.45, 0.56]]}
+      till: {kind: checkout, polygon: [[0.00, 0.33], [0.26, 0.33], [0.26, 0.50], [0.00, 0.48]]}
+      doors: {kind: exit, polygon: [[0.80, 0.36], [1.00, 0.36], [1.00, 0.85], [0.80, 0.85]]}"""
     site = data / "site.yaml"
     site.write_text(
         f"site: {{name: {SITE}}}\ncameras:\n"
-        + "".join(f"  {key}:\n    source: {src}\n    fps: 2\n{zones}"
+        + "".join(f"  {key}:\n    source: {src}\n    fps: 2\n" + zones.replace("\n    rules:", (intent_zones if key == "a" else "") + "\n    rules:")
                   for key, src in (("a", vtest_path), ("b", vtest_path), ("rtsp", rtsp.url)))
     )
     port = free_port()
@@ -77,7 +83,7 @@ def platform(tmp_path_factory, live_pg_url, vtest_path):
         "DATA_DIR": str(data), "DATABASE_URL": pg_url, "REDIS_URL": "redis://127.0.0.1:6379/14",
         "API__PORT": str(port), "RAY_NUM_CPUS": "2", "MODEL__IMGSZ": "960", "DETECTOR__NUM_CPUS": "1",
         "CAMERA__NUM_CPUS": "0.1", "API__NUM_CPUS": "0.1", "CLIP__PRE_S": "1", "CLIP__POST_S": "1",
-        "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1",
+        "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1", "INTENT__LIVE_SETTLE_S": "2",
     }
     up = witness("up", "--site", str(site), env=env, timeout=420)
     try:
@@ -143,6 +149,33 @@ def test_events_reach_the_websocket_the_database_and_the_clip_store(platform):
     path = Path(platform["env"]["DATA_DIR"]) / "clip.mp4"
     path.write_bytes(clip.content)
     assert cv2.VideoCapture(str(path)).read()[0]
+
+
+def test_a_shopper_leaving_without_paying_is_alerted(platform):
+    """The intent scenario through a live file camera: the POS bills one chocolate at the till; walkers
+    crossing the stand-in shelves to the doors have unbilled pickups and bypass the checkout."""
+    now = time.time()
+    pos = {"transactions": [{"transaction_id": f"live-{now:.0f}", "terminal_id": "till-a", "time": now,
+                             "payment_method": "cash", "camera_id": f"{SITE}.a", "zone": "till",
+                             "items": [{"sku": "CHOC001", "quantity": 1}]}]}
+    r = httpx.post(f"{platform['base']}/api/v1/pos/transactions/import", headers=platform["headers"], timeout=30,
+                   files={"file": ("pos.json", json.dumps(pos), "application/json")})
+    assert r.status_code in (200, 201), r.text
+
+    def alerts():
+        r = httpx.get(f"{platform['base']}/api/v1/alerts", params={"camera_id": f"{SITE}.a"}, headers=platform["headers"],
+                      timeout=30)
+        return r.json()["data"]
+
+    found = wait_for(alerts, timeout_s=240, what="an intent alert on camera a", interval_s=3.0)
+    alert = httpx.get(f"{platform['base']}/api/v1/alerts/{found[0]['id']}", headers=platform["headers"], timeout=30).json()
+    assert alert["severity"] in ("medium", "high", "critical") and alert["score"] >= 0.5
+    missing = alert["evidence"]["discrepancy"]["missing_from_billing"]
+    assert missing and all(sku in alert["explanation"] for sku in missing)
+    assert alert["explanation"].endswith("not a finding of theft.")
+    for eid in alert["evidence"]["event_ids"]:
+        event = httpx.get(f"{platform['base']}/api/v1/events/{eid}", headers=platform["headers"], timeout=30)
+        assert event.status_code == 200 and event.json()["type"] in ("pickup", "concealment", "bypass")
 
 
 def test_latest_frame_is_a_jpeg(platform):

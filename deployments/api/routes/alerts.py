@@ -6,20 +6,25 @@ writes an `alert_history` row (and, through the audit middleware, an `audit_log`
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
+from starlette.background import BackgroundTask
 
 from deployments.api.audit import audit_as
 from deployments.api.deps import CurrentUser, SessionDep, require
 from deployments.api.permissions import Permission
+from deployments.api.routes.media import StoreDep
 from deployments.api.schemas import Page
 from deployments.api.tags import Tags
 from domain.alerts import AlertAction, AlertStatus, InvalidTransitionError
 from domain.scoring import Severity
 from storage import crud
+from storage.casefile import write_case_file
 from storage.models import (
     AlertDetailPublic,
     AlertHistoryPublic,
@@ -155,6 +160,22 @@ def case_file(session: SessionDep, alert_id: str) -> CaseFilePublic:
         history=detail.history, event_ids=list(evidence.get("event_ids", [])),
         clip_keys=list(evidence.get("clip_keys", [])), exported_at=utcnow(),
     )  # fmt: skip
+
+
+@router.get("/{alert_id}/case-file.zip", response_class=StreamingResponse,
+            responses={200: {"content": {"application/zip": {}}, "description": "case.json and the evidence clips"}})
+def case_file_zip(session: SessionDep, store: StoreDep, alert_id: str) -> StreamingResponse:
+    """The alert's case file as a ZIP: `case.json` (alert, notes, history, events) and `clips/*.mp4`."""
+    spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)
+    try:
+        write_case_file(session, alert_id, store, spool)
+    except LookupError:
+        spool.close()
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND) from None
+    spool.seek(0)
+    headers = {"Content-Disposition": f'attachment; filename="case-{alert_id}.zip"'}
+    return StreamingResponse(iter(lambda: spool.read(1 << 20), b""), media_type="application/zip", headers=headers,
+                             background=BackgroundTask(spool.close))
 
 
 @router.post("/{alert_id}/acknowledge", dependencies=[_REVIEW, _audit("acknowledge")])

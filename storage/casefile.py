@@ -1,0 +1,74 @@
+"""An alert's case file as one ZIP: `case.json` (alert, notes, history, evidence) and its evidence clips.
+
+Layout of the archive:
+
+    case.json              the case (JSON, UTF-8): `{"alert", "notes", "history", "events", "clips", "exported_at"}`
+    clips/<event_id>.mp4   one H.264 clip per evidence clip still in the object store
+
+A clip listed in the alert but missing from the object store (deleted, expired) is recorded in
+`case.json` under `clips` with `"missing": true` instead of failing the export.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from sqlmodel import Session
+
+from storage import crud
+from storage.models import AlertHistoryPublic, AlertNotePublic, AlertPublic, EventPublic, utcnow
+from storage.objectstore import ObjectNotFoundError, ObjectStore
+
+__all__ = ["case_file", "write_case_file"]
+
+
+def case_file(session: Session, alert_id: str) -> dict[str, Any]:
+    """The case of one alert as JSON-ready data.
+
+    Raises:
+        LookupError: no such alert.
+    """
+    alert = crud.get_alert(session, alert_id)
+    if alert is None:
+        raise LookupError(f"no alert {alert_id!r}")
+    evidence = alert.evidence or {}
+    events = [e for e in (crud.get_event(session, i) for i in evidence.get("event_ids", [])) if e is not None]
+    return {
+        "alert": AlertPublic.model_validate(alert).model_dump(mode="json"),
+        "notes": [AlertNotePublic.model_validate(n).model_dump(mode="json") for n in crud.list_notes(session, alert_id)],
+        "history": [AlertHistoryPublic.model_validate(h).model_dump(mode="json")
+                    for h in crud.list_history(session, alert_id)],
+        "events": [EventPublic.model_validate(e).model_dump(mode="json") for e in events],
+        "clips": [{"key": k} for k in evidence.get("clip_keys", [])],
+        "exported_at": utcnow().isoformat(),
+    }
+
+
+def write_case_file(session: Session, alert_id: str, store: ObjectStore, out: IO[bytes]) -> dict[str, Any]:
+    """Write the alert's case-file ZIP to `out` (a binary file object) and return the case data.
+
+    Args:
+        session: open session.
+        alert_id: the alert.
+        store: the object store holding the clips.
+        out: where the archive goes (a file, `io.BytesIO`, a spooled temporary file...).
+
+    Raises:
+        LookupError: no such alert (nothing is written).
+    """
+    case = case_file(session, alert_id)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for clip in case["clips"]:
+            name = f"clips/{PurePosixPath(clip['key']).name}"
+            try:
+                data = store.get_bytes(clip["key"])
+            except ObjectNotFoundError:
+                clip["missing"] = True
+                continue
+            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, compress_type=zipfile.ZIP_STORED)
+            clip["file"], clip["size_bytes"] = name, len(data)
+        zf.writestr("case.json", json.dumps(case, indent=2, ensure_ascii=False))
+    return case
