@@ -82,6 +82,7 @@ class EventSink:
         self._visits: list[tuple[float, dict[str, Any]]] = []
         self.alerts_raised = 0
         self.visits_failed = 0
+        self._scoring = 0  # visits being scored right now
 
     async def submit(self, items: list[dict[str, Any]]) -> int:
         """Store events; returns once they are committed.
@@ -121,7 +122,7 @@ class EventSink:
 
     async def stats(self) -> dict[str, int]:
         """Events written since start, events waiting, visits waiting to be scored, alerts raised, visits dropped."""
-        return {"written": self.written, "pending": len(self._pending), "visits": len(self._visits),
+        return {"written": self.written, "pending": len(self._pending), "visits": len(self._visits) + self._scoring,
                 "alerts": self.alerts_raised, "visits_failed": self.visits_failed}
 
     async def _flush_loop(self) -> None:
@@ -136,6 +137,7 @@ class EventSink:
             due = [v for t, v in self._visits if t <= now]
             if due:
                 self._visits = [(t, v) for t, v in self._visits if t > now]
+                self._scoring = len(due)
                 try:
                     await asyncio.to_thread(self._assess, due)
                 except (SQLAlchemyError, OSError):  # the database is down: try these visits again later
@@ -144,6 +146,8 @@ class EventSink:
                 except Exception:  # a bad visit must not stop event writing
                     log.exception("scoring %d visits failed; dropped", len(due))
                     self.visits_failed += len(due)
+                finally:
+                    self._scoring = 0
             if not self._pending:
                 continue
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
@@ -199,6 +203,8 @@ class EventSink:
                           if t.camera_id in (None, camera_id)]
                 assessment = assess_visit(ev, nearby, params, pos_available=bool(nearby),
                                           catalog=pos_repo.load_catalog(s), time_offset_s=t0)
+                log.info("visit of track %s on %s scored %.2f (%s; %d transaction(s) nearby)", ev.track_id, camera_id,
+                         assessment.intent.score, assessment.intent.severity.value, len(nearby))
                 if not assessment.should_alert:
                     continue
                 ids = list(visit["event_ids"])

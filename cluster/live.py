@@ -61,7 +61,7 @@ def job_runner_config(settings: Settings) -> dict[str, Any]:
         model=settings.model, tracker=settings.tracker, job=settings.job, clip=settings.clip,
         cache_dir=settings.data_dir.resolve() / "cache",
         intent=settings.intent.params().model_dump() if settings.intent.enabled else None,
-        notify=settings.notify.model_dump(), behaviour_model=settings.behaviour.model_version,
+        notify=settings.notify.model_dump(), behaviour=settings.behaviour, behaviour_model=settings.behaviour.model_version,
         behaviour_min_confidence=settings.behaviour.min_confidence,
     )
 
