@@ -25,7 +25,6 @@ training parameters in `meta.json`). Nothing is saved unless every step succeeds
 from __future__ import annotations
 
 import csv
-import logging
 import os
 import shutil
 import tempfile
@@ -53,8 +52,6 @@ __all__ = [
     "VIDEO_SUFFIXES", "LabelledClip", "LabelSpan", "TrainOptions", "TrainingOutcome", "read_labels_csv",
     "find_clips", "assign_labels", "train_behaviour",
 ]
-
-log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".ts"})

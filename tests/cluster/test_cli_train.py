@@ -14,23 +14,15 @@ import pytest
 from typer.testing import CliRunner
 
 from cluster.cli import app
-from cluster.settings import Settings
-from tests.pipelines.test_train_behaviour import cut_clips
+from tests.pipelines.test_train_behaviour import cut_clips, local_ray
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    import ray
-
-    from cluster.runtime import init_ray
-
-    started = not ray.is_initialized()
-    init_ray(Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("ray"), ray_num_cpus=2))
-    yield
-    if started:
-        ray.shutdown()
+    with local_ray(tmp_path_factory.mktemp("ray")):
+        yield
 
 
 @pytest.fixture

@@ -17,14 +17,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from cluster.settings import BehaviourSettings, JobSettings, ModelSettings, Settings, TrackerSettings
+from cluster.settings import BehaviourSettings, JobSettings, ModelSettings, TrackerSettings
 from deployments.api import create_app
 from deployments.api.routes import training
 from deployments.training import RayTrainingRunner, TrainingRunnerConfig
 from storage.models import UserRole
 from storage.objectstore import LocalObjectStore
 from tests.deployments.conftest import DEFAULT_REDIS_URL, make_config
-from tests.pipelines.test_train_behaviour import cut_clips
+from tests.pipelines.test_train_behaviour import cut_clips, local_ray
 
 API = "/api/v1"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL)
@@ -67,15 +67,8 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def ray_cluster(workdir: Path) -> Iterator[None]:
-    import ray
-
-    from cluster.runtime import init_ray
-
-    started = not ray.is_initialized()
-    init_ray(Settings(_env_file=None, data_dir=workdir, ray_num_cpus=2))
-    yield
-    if started:
-        ray.shutdown()
+    with local_ray(workdir):
+        yield
 
 
 @pytest.fixture(scope="module")

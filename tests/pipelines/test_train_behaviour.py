@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack as DoesNotRaise
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -27,7 +28,7 @@ from pipelines.train_behaviour import (
     read_labels_csv,
     train_behaviour,
 )
-from storage.model_registry import list_models, load_model
+from storage.model_registry import ModelNotFoundError, list_models, load_model
 from storage.objectstore import LocalObjectStore
 
 pytestmark = pytest.mark.slow
@@ -60,17 +61,32 @@ def cut_clips(src: Path, plan: dict[str, tuple[int, int]], root: Path) -> dict[s
     return {rel: root / rel for rel in plan}
 
 
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+@contextmanager
+def local_ray(data_dir: Path) -> Iterator[None]:
+    """A fresh local Ray with 2 CPUs (shut down at exit if this started it).
+
+    `RAY_ADDRESS=local` while starting: without it `ray.init` joins the newest cluster that a
+    `ray start` (e.g. another test's `witness up`) left on this machine.
+    """
     import ray
 
     from cluster.runtime import init_ray
 
     started = not ray.is_initialized()
-    init_ray(Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("ray"), ray_num_cpus=2))
-    yield
-    if started:
-        ray.shutdown()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_ADDRESS", "local")
+        init_ray(Settings(_env_file=None, data_dir=data_dir, ray_num_cpus=2, ray_address=None))
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with local_ray(tmp_path_factory.mktemp("ray")):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +166,12 @@ def test_saved_model_loads_in_the_replica_and_predicts_on_ray_data(trained) -> N
     got = np.stack([r["proba"] for r in rows])
     np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-5)
     assert {r["label"] for r in rows} <= {"normal", "concealment"}
+    assert BehaviourReplica({"local_dir": str(store.root)}, "v0001").version == "v0001"  # a store spec (dict)
+    assert BehaviourReplica(str(store.root)).meta == replica.meta  # a folder
+    with pytest.raises(ModelNotFoundError, match="v0009 not found; stored versions: v0001"):
+        BehaviourReplica(store, "v0009")
+    with pytest.raises(TypeError, match="store must be an ObjectStore"):
+        BehaviourReplica(42)
 
 
 def test_clips_too_short_for_a_window_fail_clearly(ray_cluster: None, vtest_path: Path, tmp_path: Path) -> None:
