@@ -10,18 +10,22 @@ spec is opened with `open_object_store` on the worker.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from domain.assessment import classifier_events
+from domain.behaviour import BehaviourEvent
 from domain.behaviour_model import CLASSES, BehaviourModel
-from domain.pose_features import FEATURE_NAMES
+from domain.pose_features import FEATURE_NAMES, window_features
+from domain.tracks import Trajectory
 from storage.model_registry import load_model
 from storage.objectstore import LocalObjectStore, ObjectStore, open_object_store
 
-__all__ = ["BehaviourReplica", "open_store_spec"]
+__all__ = ["BehaviourReplica", "open_store_spec", "classify_with", "trajectory_classifier"]
 
 
 def open_store_spec(store: ObjectStore | dict[str, Any] | str | Path) -> ObjectStore:
@@ -109,3 +113,43 @@ class BehaviourReplica:
         batch["proba"] = proba
         batch["label"] = np.array(self.classes, dtype=object)[proba.argmax(axis=1)].astype(str) if len(proba) else np.zeros(0, str)
         return batch
+
+
+def classify_with(replica: Any, *, min_confidence: float, window: int | None = None,
+                  stride: int | None = None) -> Callable[[Trajectory], list[BehaviourEvent]]:
+    """Per-trajectory behaviour events from a loaded model (what bulk jobs and live cameras call).
+
+    Each trajectory's pose windows (`window_features`, with the window and stride the model was
+    trained with unless given) are classified; windows without features are skipped; consecutive
+    windows of one non-normal class become one event (`domain.assessment.classifier_events`).
+
+    Args:
+        replica: a `BehaviourReplica` (or anything with `predict_proba((N, 21)) -> (N, C)`,
+            `classes`, `version`, `window`, `stride`).
+        min_confidence: least class probability for a window to count.
+        window / stride: override the model's own (frames).
+    """
+    w, st = window or replica.window, stride or replica.stride
+
+    def classify(traj: Trajectory) -> list[BehaviourEvent]:
+        if traj.keypoints is None or len(traj) < w:
+            return []
+        features, bounds = window_features(traj.keypoints, traj.t_s, traj.xyxy, window=w, stride=st)
+        ok = np.isfinite(features).any(axis=1)
+        proba = np.full((len(features), len(replica.classes)), np.nan, dtype=np.float64)
+        if ok.any():
+            proba[ok] = replica.predict_proba(features[ok])
+        return classifier_events(traj, proba, bounds, replica.classes, min_confidence=min_confidence,
+                                 model_version=replica.version)
+
+    return classify
+
+
+def trajectory_classifier(store: ObjectStore | dict[str, Any] | str | Path, version: str, *, min_confidence: float,
+                          window: int | None = None, stride: int | None = None) -> Callable[[Trajectory], list[BehaviourEvent]]:
+    """Load the stored behaviour model `version` (`"latest"`, `"v0003"`) and wrap it with `classify_with`.
+
+    Raises:
+        storage.model_registry.ModelNotFoundError: no such version in the object store.
+    """
+    return classify_with(BehaviourReplica(store, version), min_confidence=min_confidence, window=window, stride=stride)

@@ -146,6 +146,7 @@ class CameraLoop:
             (cameras with shelf / checkout / exit zones); `None` = off.
         on_visit: called with a `actors.intent_watch.visit_record` when a person of interest's
             track ends (after their evidence events were passed to `on_event`).
+        classify: a trained behaviour model's events per trajectory (`None` = heuristics only).
     """
 
     def __init__(
@@ -177,6 +178,7 @@ class CameraLoop:
         clock: Callable[[], float] = time.time,
         intent: AssessmentParams | None = None,
         on_visit: Callable[[dict], Any] | None = None,
+        classify: Callable[[Any], list] | None = None,
     ) -> None:
         self.camera_id, self.camera = camera_id, camera
         self.session_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
@@ -200,7 +202,7 @@ class CameraLoop:
         self._tracker = PersonTracker(tracker_params, fps=camera.fps or detection_fps)  # built now: no first-frame stall
         self._on_visit = on_visit
         self._intent = None if intent is None or on_visit is None else LiveIntentWatcher(
-            camera_id, f"live/{camera_id}/{self.session_id}", intent, lost_s=lost_track_s)
+            camera_id, f"live/{camera_id}/{self.session_id}", intent, lost_s=lost_track_s, classify=classify)
         self._engine: RulesEngine | None = None
         self._frame_index = 0
         self._t0: float | None = None  # epoch seconds of the session's first frame

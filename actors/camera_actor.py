@@ -27,6 +27,23 @@ __all__ = ["CameraActor", "detect_via"]
 log = logging.getLogger(__name__)
 
 
+def _load_classifier(camera_id: str, behaviour: dict[str, Any]) -> Any:
+    """The trained behaviour model for this camera, or `None` (heuristics only) when it cannot be loaded.
+
+    Args:
+        behaviour: `store` (the object store), `model_version`, `min_confidence`.
+    """
+    from actors.behaviour_replica import trajectory_classifier
+
+    try:
+        return trajectory_classifier(behaviour["store"], behaviour["model_version"],
+                                     min_confidence=behaviour.get("min_confidence", 0.6))
+    except Exception as exc:  # noqa: BLE001  (a missing or broken model must not stop the camera)
+        log.error("camera %s: behaviour model %s not loaded (%s); using the heuristics", camera_id,
+                  behaviour["model_version"], exc)
+        return None
+
+
 def detect_via(detector: Any, *, timeout_s: float = 30.0) -> DetectFn:
     """A blocking detect function over a detector of any of the supported kinds.
 
@@ -99,6 +116,9 @@ class CameraActor:
         config = camera if isinstance(camera, CameraConfig) else CameraConfig.model_validate(camera)
         # Visits go through the event forwarder's queue, behind their evidence events.
         self._on_visit = loop_kwargs.pop("on_visit", None) or getattr(on_event, "visit", None)
+        behaviour = loop_kwargs.pop("behaviour", None)
+        if behaviour and behaviour.get("model_version") and loop_kwargs.get("intent") is not None:
+            loop_kwargs["classify"] = _load_classifier(camera_id, behaviour)
         self._loop = CameraLoop(
             camera_id, config, detect_via(detector, timeout_s=loop_kwargs.pop("detect_timeout_s", 30.0)),
             on_tracking=self._publish_tracking, on_event=self._event, on_health=self._publish_health,

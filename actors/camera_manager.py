@@ -59,6 +59,8 @@ class CameraManager:
         autostart: start every enabled camera now.
         intent: `domain.assessment.AssessmentParams` fields; cameras with shelf / checkout / exit
             zones then watch for pickups, concealment and bypass (`None` = off).
+        behaviour: `model_version` ("" = heuristics only) and `min_confidence` of the trained
+            behaviour model the cameras load from `store`.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class CameraManager:
         detector_deployment: str = "PoseDetector",
         autostart: bool = True,
         intent: dict[str, Any] | None = None,
+        behaviour: dict[str, Any] | None = None,
     ) -> None:
         from storage.db import make_engine
 
@@ -85,6 +88,7 @@ class CameraManager:
         self.tracker_params, self.camera_opts, self.clip_opts = tracker_params, camera, clip
         self.clips_dir = clips_dir
         self.intent = intent
+        self.behaviour = behaviour or {}
         self._detector, self.app_name, self.detector_deployment = detector, app_name, detector_deployment
         self._local_handle: Any = None
         self.actors: dict[str, Any] = {}
@@ -139,6 +143,7 @@ class CameraManager:
             clip_crf=clip["crf"], clips_dir=str(Path(self.clips_dir) / camera_id),
             detect_timeout_s=c["detect_timeout_s"],
             intent=None if self.intent is None else AssessmentParams(**self.intent),
+            behaviour={**self.behaviour, "store": self.store} if self.behaviour.get("model_version") else None,
         )
         self.actors[camera_id] = actor
         self.versions[camera_id] = row.version

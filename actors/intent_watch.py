@@ -11,6 +11,7 @@ event sink, which scores it once the POS has had time to record the checkout
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from domain.assessment import AssessmentParams, VisitEvidence, collect_evidence, evidence_events
+from domain.behaviour import BehaviourEvent
 from domain.events import Event, event_id
 from domain.site import CameraConfig, ZoneKind
 from domain.tracks import Trajectory
@@ -73,12 +75,16 @@ class LiveIntentWatcher:
         every_s: seconds between two evidence passes over the live tracks.
         max_frames: history kept per track (oldest frames dropped); bounds memory for people who
             stay very long.
+        classify: a trained behaviour model's events per trajectory
+            (`actors.behaviour_replica.classify_with`); `None` = the heuristics alone.
     """
 
     def __init__(self, camera_id: str, scope: str, params: AssessmentParams, *, lost_s: float = 2.0,
-                 every_s: float = 1.0, max_frames: int = 3000) -> None:  # fmt: skip
+                 every_s: float = 1.0, max_frames: int = 3000,
+                 classify: Callable[[Trajectory], list[BehaviourEvent]] | None = None) -> None:  # fmt: skip
         self.camera_id, self.scope, self.params = camera_id, scope, params
         self.lost_s, self.every_s, self.max_frames = lost_s, every_s, max_frames
+        self.classify = classify
         self._zones: list[PolygonZone] = []
         self._labels: dict[str, str] = {}
         self._tracks: dict[int, _History] = {}
@@ -154,7 +160,8 @@ class LiveIntentWatcher:
     def _new_events(self, tid: int) -> tuple[list[Event], VisitEvidence]:
         h = self._tracks[tid]
         traj = h.trajectory(tid)
-        evidence = collect_evidence(traj, self._zones, self.params, zone_labels=self._labels)
+        classified = self.classify(traj) if self.classify is not None else []
+        evidence = collect_evidence(traj, self._zones, self.params, classified=classified, zone_labels=self._labels)
         new = []
         for e in evidence_events(evidence, traj, camera_id=self.camera_id, clip=True):
             key = (e.type.value, e.zone, e.frame_start)

@@ -116,6 +116,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
         namespace=NAMESPACE, tracker_params=settings.tracker, camera=settings.camera.model_dump(),
         clip=settings.clip.model_dump(), clips_dir=str(settings.data_dir.resolve() / "live-clips"),
         app_name=APP_NAME, intent=intent,
+        behaviour={"model_version": settings.behaviour.model_version, "min_confidence": settings.behaviour.min_confidence},
     )
     cameras = ray.get(manager.sync.remote(), timeout=120)
     admin_password = _first_admin(engine)

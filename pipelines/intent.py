@@ -14,18 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import PurePath
 
-from typing import Any
-
-import numpy as np
-
-from domain.assessment import (
-    Assessment,
-    AssessmentParams,
-    assess_visit,
-    classifier_events,
-    collect_evidence,
-    evidence_events,
-)
+from actors.behaviour_replica import trajectory_classifier
+from domain.assessment import Assessment, AssessmentParams, assess_visit, collect_evidence, evidence_events
 from domain.behaviour import BehaviourEvent
 from domain.events import Event
 from domain.pos import Catalog, PosFileError, Transaction, parse_transactions_csv, parse_transactions_json
@@ -33,8 +23,7 @@ from domain.site import CameraConfig, ZoneKind
 from domain.tracks import Trajectory
 from domain.zones import PolygonZone
 
-__all__ = ["JobPos", "parse_pos_file", "assess_video", "Classify", "WALL_CLOCK_MIN_S", "trajectory_classifier",
-           "classify_with"]
+__all__ = ["JobPos", "parse_pos_file", "assess_video", "Classify", "WALL_CLOCK_MIN_S", "trajectory_classifier"]
 
 WALL_CLOCK_MIN_S = 1e8  # POS times above this (1973-03-03 in epoch seconds) are wall-clock, not video seconds
 Classify = Callable[[Trajectory], list[BehaviourEvent]]
@@ -138,45 +127,3 @@ def assess_video(
         out.append((assessment, evidence_events(evidence, traj, camera_id=camera_id, clip=assessment.should_alert)))
     return out
 
-
-def classify_with(replica: Any, *, min_confidence: float, window: int | None = None,
-                  stride: int | None = None) -> Classify:
-    """A `Classify` over a loaded behaviour model (`actors.behaviour_replica.BehaviourReplica`).
-
-    Each trajectory's pose windows (`domain.pose_features.window_features`, the window and stride
-    the model was trained with unless given) are classified; windows without features are skipped.
-
-    Args:
-        replica: has `predict_proba((N, 21)) -> (N, C)`, `classes`, `version`, `window`, `stride`.
-        min_confidence: least class probability for a window to count.
-        window / stride: override the model's own (frames).
-    """
-    from domain.pose_features import window_features
-
-    w, st = window or replica.window, stride or replica.stride
-
-    def classify(traj: Trajectory) -> list[BehaviourEvent]:
-        if traj.keypoints is None or len(traj) < w:
-            return []
-        features, bounds = window_features(traj.keypoints, traj.t_s, traj.xyxy, window=w, stride=st)
-        ok = np.isfinite(features).any(axis=1)
-        proba = np.full((len(features), len(replica.classes)), np.nan, dtype=np.float64)
-        if ok.any():
-            proba[ok] = replica.predict_proba(features[ok])
-        return classifier_events(traj, proba, bounds, replica.classes, min_confidence=min_confidence,
-                                 model_version=replica.version)
-
-    return classify
-
-
-def trajectory_classifier(store: Any, version: str, *, min_confidence: float, window: int | None = None,
-                          stride: int | None = None) -> Classify:
-    """Load the stored behaviour model `version` (`"latest"`, `"v0003"`) and wrap it with `classify_with`.
-
-    Raises:
-        storage.model_registry.ModelNotFoundError: no such version in the object store.
-    """
-    from actors.behaviour_replica import BehaviourReplica
-
-    return classify_with(BehaviourReplica(store, version), min_confidence=min_confidence,
-                         window=window, stride=stride)
