@@ -238,3 +238,46 @@ def test_uploaded_job_can_be_cancelled(ray_cluster: None, client: TestClient, au
     assert stored.name == "cam_1.avi" and stored.read_bytes() == clip.read_bytes()
     assert (job["status"], job["params"]["fps"], job["params"]["imgsz"]) == ("cancelled", 5.0, 320)
     assert [(v["status"], v["error"]) for v in job["videos"]] == [("failed", "cancelled")]
+
+
+BAD_POS = "transaction_id,terminal_id,time,sku,quantity,payment_method\nt1,till-1,12.0,CHOC001,1,card\nt2,till-1,14.0,NOPE999,1,card\n"
+
+
+@pytest.mark.parametrize("form", ["multipart", "json"])
+def test_bad_pos_file_is_422_with_its_line_and_starts_nothing(client: TestClient, auth_headers: dict, upload_dir: Path,
+                                                              pg_engine: Engine, form: str) -> None:
+    headers = auth_headers[UserRole.OPERATOR]
+    with Session(pg_engine) as s:
+        jobs_before = crud.list_jobs(s)[1]
+    if form == "multipart":
+        response = client.post(f"{API}/jobs", headers=headers,
+                               files=[("files", ("a.mp4", b"not really a video")), ("pos", ("pos.csv", BAD_POS.encode()))])
+    else:
+        response = client.post(f"{API}/jobs", headers=headers,
+                               json={"inputs": ["a.mp4"], "pos": {"name": "pos.csv", "text": BAD_POS}})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "POS file pos.csv:3: unknown SKU 'NOPE999'"
+    assert leftovers(upload_dir) == []
+    with Session(pg_engine) as s:
+        assert crud.list_jobs(s)[1] == jobs_before
+
+
+def test_wall_clock_pos_needs_the_video_start(client: TestClient, auth_headers: dict) -> None:
+    text = BAD_POS.replace("NOPE999", "CHOC001").replace("12.0", "2026-11-22T10:00:12Z").replace("14.0", "2026-11-22T10:00:14Z")
+    body = {"inputs": ["a.mp4"], "pos": {"name": "pos.csv", "text": text}}
+    response = client.post(f"{API}/jobs", headers=auth_headers[UserRole.OPERATOR], json=body)
+    assert response.status_code == 422 and "video start" in response.json()["detail"]
+
+
+def test_a_job_records_its_pos_file(ray_cluster: None, client: TestClient, auth_headers: dict, runner: RayJobRunner,
+                                    pg_engine: Engine) -> None:
+    text = BAD_POS.replace("NOPE999", "CHOC001").replace("12.0", "2026-11-22T10:00:12Z").replace("14.0", "2026-11-22T10:00:14Z")
+    body = {"inputs": ["/nonexistent/a.mp4"],
+            "pos": {"name": "pos.csv", "text": text, "video_start": "2026-11-22T10:00:00Z"}}
+    response = client.post(f"{API}/jobs", headers=auth_headers[UserRole.OPERATOR], json=body)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    with Session(pg_engine) as s:
+        params = crud.get_job(s, job_id).params
+    assert params["pos"] == {"source": "pos.csv", "transactions": 2, "time_offset_s": 1795341600.0}
+    assert runner.wait(job_id, timeout_s=300) == "failed"  # the video is missing; the POS file was fine
