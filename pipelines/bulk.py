@@ -2,7 +2,9 @@
 
 Decoding and inference stream through Ray Data (`map_batches`, an actor pool of `PoseReplica`);
 the driver gathers each chunk's detections, and once every chunk of a video is in, tracks,
-stitches, applies the rules, cuts evidence clips and stores everything in one transaction. A video
+stitches, applies the rules, assesses shoplifting intent (pickups, concealment, bypass, the POS
+cross-check: `pipelines.intent`), cuts evidence clips and stores everything, alerts included, in
+one transaction. A video
 that fails (missing, not a video, truncated, unreadable S3 key) is marked failed with its reason
 and leaves no partial rows; the other videos go on.
 """
@@ -23,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from actors.pose_replica import FrameDetections, PoseReplica
+from domain.assessment import AssessmentParams
 from domain.events import event_id
+from domain.pos import Catalog
 from domain.site import CameraConfig, SiteConfig
 from domain.tracks import Trajectory
 from pipelines.clips import ClipWindow, clip_window, cut_clips
-from domain.assessment import AssessmentParams
-from domain.pos import Catalog
 from pipelines.decode import decode_chunks
 from pipelines.intent import Classify, JobPos, assess_video
 from pipelines.tracks import build_trajectories, evaluate_rules, track_chunk
@@ -407,7 +409,8 @@ def _fail(engine: Any, store: ObjectStore, job_id: str | None, v: _Video, error:
 def _finalise(
     v: _Video, *, job_id: str, engine: Any, store: ObjectStore, options: JobOptions, work_dir: Path
 ) -> None:
-    """Stitch, evaluate rules, cut and upload clips, store everything; on error the video fails cleanly."""
+    """Stitch, evaluate rules, assess intent, cut and upload clips, store everything with the alerts; on error the
+    video fails cleanly."""
     assert v.info is not None and v.camera is not None
     info, vid = v.info, v.outcome.video_id
     try:
