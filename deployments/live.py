@@ -110,7 +110,7 @@ def finish_live_app(app: Any, redis_client: Any) -> Any:
     app.include_router(ws.router)
     app.include_router(ui.ws_router)
     install_live_metrics(app.state.metrics, redis_client)
-    mount_webui(app, getattr(app.state.config, "webui_dir", "webui/dist"))
+    mount_webui(app, app.state.config.webui_dir)
     return app
 
 

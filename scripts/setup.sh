@@ -25,6 +25,30 @@ apt_install() {
 apt_install opencv-doc redis-server gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-good \
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 "$PY" -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv
+# The web UI: Node.js and npm to build it, Debian's chromium for its end-to-end tests (playwright-core
+# drives it; Playwright's own browser download is not used).
+command -v npm >/dev/null || apt_install nodejs npm
+apt_install chromium
+
+# webui/: `npm ci` when the lockfile changed, `npm run build` when a source changed (own stamps, so
+# a UI change never reinstalls the Python environment). The ingress serves webui/dist at /.
+ui_hash() { find webui/src webui/public webui/index.html webui/vite.config.ts webui/tsconfig.json webui/postcss.config.cjs \
+  webui/package-lock.json -type f 2>/dev/null | LC_ALL=C sort | xargs sha1sum | sha1sum | cut -c1-12; }
+deps_stamp="webui/node_modules/.installed-$(sha1sum webui/package-lock.json | cut -c1-12)"
+if [ ! -f "$deps_stamp" ]; then
+  echo "==> installing the web UI's packages (npm ci)"
+  # A registry mirror without every platform's optional packages (e.g. @rollup/rollup-darwin-*)
+  # makes `npm ci` call the lockfile out of sync; `npm install --no-save` still follows the lockfile.
+  (cd webui && { npm ci --no-audit --no-fund --loglevel=error 2>/dev/null \
+    || npm install --no-save --no-audit --no-fund --loglevel=error; })
+  touch "$deps_stamp"
+fi
+build_stamp="webui/dist/.built-$(ui_hash)"
+if [ ! -f "$build_stamp" ]; then
+  echo "==> building the web UI (npm run build)"
+  (cd webui && npm run build --silent)
+  touch "$build_stamp"
+fi
 
 stamp=".venv/.installed-$(sha1sum pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"
 if [ -f "$stamp" ]; then

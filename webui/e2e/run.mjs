@@ -6,7 +6,8 @@
 //
 // Steps: log in; see live tracks on the camera grid; upload a clip and watch the job finish; open the
 // alert, dismiss it with a reason and see it in the history and audit trail; draw a zone and see it
-// applied (the API lists it, the camera's config version moves); visit every page. A screenshot of
+// applied (the API lists it, the camera's config version moves); ring up and void a POS sale; visit
+// every page. A screenshot of
 // every page goes to WITNESS_SCREENSHOTS (default e2e/screenshots). Fails on any console error,
 // uncaught page error, failed request, or an interactive control without an accessible name.
 
@@ -140,8 +141,8 @@ try {
     await checkLabels('/login');
     await checkKeyboard('/login', 4);
     await shot('01-login');
-    await page.getByLabel('Username').fill(USER);
-    await page.getByLabel('Password').fill(PASSWORD);
+    await page.locator('input[name=username]').fill(USER);
+    await page.locator('input[name=password]').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
     await page.locator('[data-testid=socket-state][data-state=open]').waitFor({ timeout: 20_000 });
@@ -165,7 +166,12 @@ try {
     log(`  tracks drawn, ${limbs} skeleton limbs`);
     if (limbs === 0) throw new Error('no skeleton drawn on any tracked person');
     await shot('03-live-grid');
-    await tile.locator('g[data-track-id]').first().click({ force: true });
+    // people come and go at 3 analysed fps: click one the moment it is on screen
+    await page.waitForFunction((camera) => {
+      const person = document.querySelector(`[data-camera-id="${camera}"] g[data-track-id]`);
+      person?.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+      return !!person;
+    }, CAMERA, { timeout: 60_000, polling: 200 });
     await page.locator('[data-testid=followed-panel]').waitFor();
     await tile.getByRole('button', { name: /^Enlarge/ }).click();
     await checkLabels('/live');
@@ -177,8 +183,8 @@ try {
     await page.getByRole('link', { name: 'Jobs' }).click();
     await page.getByRole('heading', { level: 1, name: 'Jobs' }).waitFor();
     await page.locator('input[type=file][name=videos]').setInputFiles(CLIP);
-    await page.getByLabel('Detection rate (fps)').fill('2');
-    await page.getByLabel('Inference size (px)').fill('640');
+    await page.getByLabel('Detection rate (fps)').fill('5');
+    await page.getByLabel('Inference size (px)').fill('960');
     await checkLabels('/jobs');
     await shot('05-jobs-upload');
     await page.getByRole('button', { name: 'Upload and analyse' }).click();
@@ -251,6 +257,17 @@ try {
     await visit('/events', 'Events', '14-events');
     await visit('/sites', 'Sites and cameras', '15-sites');
     await visit('/pos', 'POS simulator', '16-pos');
+    await page.getByRole('button', { name: 'Start or resume session' }).click();
+    await page.getByRole('button', { name: /^Scan .*\(CHOC001\)/ }).click();
+    await page.getByTestId('cart').getByText('CHOC001').waitFor();
+    await shot('16b-pos-cart');
+    await page.getByRole('button', { name: 'Complete sale' }).click();
+    await page.getByRole('button', { name: 'Start or resume session' }).waitFor();
+    const sold = await api('/api/v1/pos/transactions?terminal_id=till-1&limit=1');
+    if (sold.body.data?.[0]?.items?.[0]?.sku !== 'CHOC001') throw new Error(`sale not stored: ${JSON.stringify(sold.body).slice(0, 200)}`);
+    await page.getByRole('button', { name: 'Start or resume session' }).click();
+    await page.getByRole('button', { name: 'Void' }).click();
+    await page.getByRole('button', { name: 'Start or resume session' }).waitFor();
     await visit('/training', 'Training', '17-training');
     await visit('/users', 'Users and roles', '18-users');
     await visit('/settings', 'Settings', '19-settings');

@@ -7,7 +7,8 @@ and alerts, for the dashboard.
 one socket per browser tab carrying everything the UI shows live:
 
 - always: new events (`kind: event`), camera health changes (`kind: camera_health`) and new
-  alerts (`kind: alert`, from `actors.notifier`), of the cameras the user may see;
+  alerts (`kind: alert`, from `actors.notifier`), of the cameras the user may see, and training-run
+  progress (`kind: training_progress` / `training_done`, from `deployments.training`);
 - on request: `tracking_update` messages of some cameras and `job_progress` / `job_done` messages
   of some jobs. The client sends `{"op": "subscribe", "tracking": ["site.cam", ...] | "*",
   "jobs": ["<job id>", ...]}`; each such message replaces the previous interest. Cameras the user
@@ -38,6 +39,7 @@ from deployments.api.deps import CurrentUser, SessionDep, require, user_can_see_
 from deployments.api.hub import HEALTH_CHANNEL, JOBS_PREFIX, TRACKING_PREFIX, Subscription
 from deployments.api.permissions import Permission
 from deployments.api.routes.ws import GroupOfDep, HubDep, OptionsDep
+from deployments.training import TRAINING_PREFIX
 from storage.models import Alert, AlertPublic, Event, EventPublic, UserRole
 
 __all__ = ["router", "ws_router", "SummaryPublic", "StreamInterest"]
@@ -96,7 +98,7 @@ class StreamInterest(Subscription):
     jobs: frozenset[str] = frozenset()
 
     def wants(self, channel: str) -> bool:
-        if channel in _ALWAYS:
+        if channel in _ALWAYS or channel.startswith(TRAINING_PREFIX):
             return True
         if channel.startswith(TRACKING_PREFIX):
             return self.all_tracking or channel[len(TRACKING_PREFIX):] in self.tracking
@@ -124,7 +126,7 @@ async def stream(websocket: WebSocket, user: CurrentUser, session: SessionDep, h
 
     def keep(message: dict[str, Any]) -> bool:
         camera_id = message.get("camera_id")
-        if unscoped or message.get("kind", "").startswith("job_"):
+        if unscoped or str(message.get("kind", "")).startswith(("job_", "training_")):
             return True
         if not isinstance(camera_id, str):
             return False

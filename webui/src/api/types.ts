@@ -202,6 +202,7 @@ export interface VideoResult {
   tracks: number;
   events_by_type: Record<string, number>;
   clips: ClipLink[];
+  alerts?: { id: string; severity: string; score: number; track_id: number | null; url: string }[];
 }
 
 export interface JobResults {
@@ -352,17 +353,23 @@ export interface NotificationPreferences {
 }
 
 // -------------------------------------------------------------------------------- training
+/** A training run (`storage.models.TrainingRunPublic`); `report` is the test report once done. */
 export interface TrainingRun {
   id: string;
-  status: string;
-  progress?: number | null;
-  created_at?: ISODate;
-  finished_at?: ISODate | null;
-  error?: string | null;
-  model_version?: string | null;
-  params?: Record<string, unknown>;
-  metrics?: TrainingMetrics | null;
-  [key: string]: unknown;
+  kind: string;
+  status: 'pending' | 'running' | 'done' | 'failed' | string;
+  created_at: ISODate;
+  started_at: ISODate | null;
+  finished_at: ISODate | null;
+  created_by: string | null;
+  data_dir: string;
+  params: Record<string, unknown>;
+  frames_done: number;
+  frames_total: number;
+  progress: number;
+  version: string | null;
+  report: TrainingMetrics | Record<string, never>;
+  error: string | null;
 }
 
 /** `domain.behaviour_model` evaluation report (`confusion` rows = true class, columns = predicted). */
@@ -420,4 +427,6 @@ export type StreamMessage =
   | { kind: 'alert'; camera_id: string | null; alert: AlertPublic }
   | { kind: 'job_progress'; job_id: string; frames_done: number; frames_total: number; fps?: number; eta_s?: number }
   | { kind: 'job_done'; job_id: string; status: string; error?: string }
-  | { kind: 'job_status'; job_id: string; status: string; progress: number };
+  | { kind: 'job_status'; job_id: string; status: string; progress: number }
+  | { kind: 'training_progress'; run_id: string; frames_done: number; frames_total: number; fps?: number; eta_s?: number }
+  | { kind: 'training_done'; run_id: string; status: string; version?: string; error?: string };

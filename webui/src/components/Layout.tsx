@@ -1,11 +1,11 @@
-import { AppShell, Badge, Burger, Button, Group, NavLink, ScrollArea, Text, Tooltip, ActionIcon,
+import { AppShell, Badge, Burger, Button, Center, Group, Loader, NavLink, ScrollArea, Text, Tooltip, ActionIcon,
   useComputedColorScheme, useMantineColorScheme } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import {
   IconAlertTriangle, IconBuildingStore, IconCamera, IconCash, IconChartDots, IconDashboard, IconList,
   IconLogout, IconMoon, IconSettings, IconSun, IconUpload, IconUsers,
 } from '@tabler/icons-react';
-import type { ReactNode } from 'react';
+import { Suspense, type ReactNode } from 'react';
 import { NavLink as RouterLink, Outlet, useLocation } from 'react-router-dom';
 import { useAuth, type Permission } from '../api/auth';
 import { useRealtime } from '../realtime/RealtimeProvider';
@@ -89,7 +89,9 @@ export function Layout() {
       </AppShell.Navbar>
       <AppShell.Main>
         <ErrorBoundary resetKey={location.pathname}>
-          <Outlet />
+          <Suspense fallback={<Center h={200}><Loader aria-label="Loading page" /></Center>}>
+            <Outlet />
+          </Suspense>
         </ErrorBoundary>
       </AppShell.Main>
     </AppShell>

@@ -10,7 +10,7 @@ describe('LoginForm', () => {
     const onSuccess = vi.fn();
     renderUi(<LoginForm onLogin={onLogin} onSuccess={onSuccess} />);
     await userEvent.type(screen.getByLabelText(/username/i), 'admin');
-    await userEvent.type(screen.getByLabelText(/password/i), 'wrong');
+    await userEvent.type(screen.getByLabelText(/^password/i), 'wrong');
     await userEvent.click(screen.getByRole('button', { name: 'Sign in' }));
     expect(await screen.findByRole('alert')).toHaveTextContent('incorrect username or password');
     expect(onLogin).toHaveBeenCalledWith('admin', 'wrong');
@@ -21,7 +21,7 @@ describe('LoginForm', () => {
     const onLogin = vi.fn().mockRejectedValue(new ApiError(422, [{ loc: ['body', 'password'], msg: 'String should have at least 1 character' }]));
     renderUi(<LoginForm onLogin={onLogin} />);
     await userEvent.type(screen.getByLabelText(/username/i), 'x');
-    await userEvent.type(screen.getByLabelText(/password/i), 'y');
+    await userEvent.type(screen.getByLabelText(/^password/i), 'y');
     await userEvent.click(screen.getByRole('button', { name: 'Sign in' }));
     expect(await screen.findByRole('alert')).toHaveTextContent('password: String should have at least 1 character');
   });
@@ -29,7 +29,7 @@ describe('LoginForm', () => {
   it('says when the server cannot be reached', async () => {
     renderUi(<LoginForm onLogin={vi.fn().mockRejectedValue(new ApiError(0, null))} />);
     await userEvent.type(screen.getByLabelText(/username/i), 'a');
-    await userEvent.type(screen.getByLabelText(/password/i), 'b');
+    await userEvent.type(screen.getByLabelText(/^password/i), 'b');
     await userEvent.click(screen.getByRole('button', { name: 'Sign in' }));
     expect(await screen.findByRole('alert')).toHaveTextContent('the server could not be reached');
   });
@@ -42,7 +42,7 @@ describe('LoginForm', () => {
     expect(await screen.findByRole('alert')).toHaveTextContent('Enter your username and password.');
     expect(onLogin).not.toHaveBeenCalled();
     await userEvent.type(screen.getByLabelText(/username/i), ' admin ');
-    await userEvent.type(screen.getByLabelText(/password/i), 'secret-pass{Enter}');
+    await userEvent.type(screen.getByLabelText(/^password/i), 'secret-pass{Enter}');
     await waitFor(() => expect(onSuccess).toHaveBeenCalled());
     expect(onLogin).toHaveBeenCalledWith('admin', 'secret-pass');
   });

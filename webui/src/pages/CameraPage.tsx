@@ -60,7 +60,7 @@ function CameraSettings({ camera, onSaved, canEdit }: { camera: CameraPublic; on
         <TextInput label="Source" description="rtsp://…, http(s)://… or a video file path" value={source} onChange={(e) => setSource(e.currentTarget.value)} disabled={!canEdit} />
         <Group grow>
           <TextInput label="Camera group" value={group} onChange={(e) => setGroup(e.currentTarget.value)} disabled={!canEdit} />
-          <NumberInput label="Detection fps" placeholder="default" min={0.1} max={120} step={0.5} value={fps} onChange={setFps} disabled={!canEdit} />
+          <NumberInput hideControls label="Detection fps" placeholder="default" min={0.1} max={120} step={0.5} value={fps} onChange={setFps} disabled={!canEdit} />
         </Group>
         <Switch label="Enabled" checked={enabled} onChange={(e) => setEnabled(e.currentTarget.checked)} disabled={!canEdit} />
         {error && <Alert color="red" role="alert" variant="light">{error}</Alert>}

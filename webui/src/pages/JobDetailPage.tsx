@@ -6,7 +6,7 @@ import { useAuth } from '../api/auth';
 import { api, describeError } from '../api/client';
 import type { EventsPage } from '../api/endpoints';
 import { FINISHED_JOB, type JobDetailPublic, type JobResults } from '../api/types';
-import { StatusBadge } from '../components/Badges';
+import { SeverityBadge, StatusBadge } from '../components/Badges';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { fmtDateTime, fmtPercent, fmtSeconds } from '../components/format';
 import { ClipPlayer } from '../components/Media';
@@ -99,6 +99,15 @@ export function JobDetailPage() {
                 <Text size="sm" data-testid="result-tracks">{v.tracks} tracks</Text>
                 <Text size="sm">{Object.entries(v.events_by_type).map(([t, n]) => `${n} ${t}`).join(', ') || 'no events'}</Text>
               </Group>
+              {!!v.alerts?.length && (
+                <Group gap="xs" aria-label="Alerts raised in this video">
+                  {v.alerts.map((a) => (
+                    <Anchor key={a.id} component={Link} to={`/alerts/${a.id}`} size="sm">
+                      <Group gap={4}><SeverityBadge severity={a.severity} /> person {a.track_id ?? '?'} · {a.score.toFixed(2)}</Group>
+                    </Anchor>
+                  ))}
+                </Group>
+              )}
               {v.clips.length > 0 && (
                 <Group gap="xs">
                   {v.clips.slice(0, 20).map((c) => (

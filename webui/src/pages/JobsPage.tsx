@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { Alert, Anchor, Button, Card, Group, Loader, NumberInput, Progress, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
+import { Alert, Anchor, Button, Card, Group, Loader, NumberInput, Progress, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate } from 'react-router-dom';
 import { useAuth } from '../api/auth';
@@ -18,6 +18,7 @@ export function UploadForm({ onSubmitted }: { onSubmitted: (job: JobSubmitted) =
   const [pos, setPos] = useState<File[]>([]);
   const [fps, setFps] = useState<number | string>('');
   const [imgsz, setImgsz] = useState<number | string>('');
+  const [videoStart, setVideoStart] = useState('');
   const [progress, setProgress] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [formKey, setFormKey] = useState(0);
@@ -32,6 +33,7 @@ export function UploadForm({ onSubmitted }: { onSubmitted: (job: JobSubmitted) =
     videos.forEach((f) => form.append('files', f, f.name));
     if (site[0]) form.append('site', site[0], site[0].name);
     if (pos[0]) form.append('pos', pos[0], pos[0].name);
+    if (pos[0] && videoStart) form.append('video_start', new Date(videoStart).toISOString());
     if (fps !== '') form.append('fps', String(fps));
     if (imgsz !== '') form.append('imgsz', String(imgsz));
     setError(null);
@@ -59,8 +61,12 @@ export function UploadForm({ onSubmitted }: { onSubmitted: (job: JobSubmitted) =
             description="Transactions to cross-check" />
         </SimpleGrid>
         <Group align="flex-end">
-          <NumberInput label="Detection rate (fps)" placeholder="default" min={0.1} max={60} step={0.5} value={fps} onChange={setFps} w={180} />
-          <NumberInput label="Inference size (px)" placeholder="default" min={320} max={3840} step={32} value={imgsz} onChange={setImgsz} w={180} />
+          <NumberInput hideControls label="Detection rate (fps)" placeholder="default" min={0.1} max={60} step={0.5} value={fps} onChange={setFps} w={180} />
+          <NumberInput hideControls label="Inference size (px)" placeholder="default" min={320} max={3840} step={32} value={imgsz} onChange={setImgsz} w={180} />
+          {pos.length > 0 && (
+            <TextInput type="datetime-local" label="Video start (POS clock)" description="Needed when the POS file has wall-clock times"
+              value={videoStart} onChange={(e) => setVideoStart(e.currentTarget.value)} step={1} w={260} />
+          )}
           <Button type="submit" loading={progress !== null} disabled={!videos.length}>Upload and analyse</Button>
         </Group>
         {progress !== null && (

@@ -40,7 +40,7 @@ export function LoginForm({ onLogin, onSuccess }: LoginFormProps) {
       <Stack>
         <TextInput label="Username" name="username" autoComplete="username" value={username}
           onChange={(e) => setUsername(e.currentTarget.value)} required data-autofocus autoFocus />
-        <PasswordInput label="Password" name="password" autoComplete="current-password" value={password}
+        <PasswordInput visibilityToggleButtonProps={{ 'aria-label': 'Show or hide the password' }} label="Password" name="password" autoComplete="current-password" value={password}
           onChange={(e) => setPassword(e.currentTarget.value)} required />
         {error && (
           <Alert color="red" variant="light" role="alert" title="Sign-in failed">

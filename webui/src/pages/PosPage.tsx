@@ -31,7 +31,7 @@ function NewProduct({ onDone }: { onDone: () => void }) {
       <Group align="flex-end">
         <TextInput label="SKU" value={sku} onChange={(e) => setSku(e.currentTarget.value)} required w={130} />
         <TextInput label="Name" value={name} onChange={(e) => setName(e.currentTarget.value)} required />
-        <NumberInput label="Price" value={price} onChange={setPrice} min={0.01} decimalScale={2} step={0.5} required w={110} />
+        <NumberInput hideControls label="Price" value={price} onChange={setPrice} min={0.01} decimalScale={2} step={0.5} required w={110} />
         <Button type="submit" variant="default" disabled={!sku.trim() || !name.trim() || price === ''}>Add product</Button>
       </Group>
       {error && <Alert mt="xs" color="red" role="alert" variant="light">{error}</Alert>}
@@ -104,7 +104,7 @@ export function PosPage() {
           <Card withBorder>
             <Group justify="space-between" mb="sm">
               <Title order={2} size="h4">Catalog</Title>
-              <NumberInput label="Quantity per scan" value={quantity} onChange={setQuantity} min={1} max={100} w={140} size="xs" />
+              <NumberInput hideControls label="Quantity per scan" value={quantity} onChange={setQuantity} min={1} max={100} w={140} size="xs" />
             </Group>
             {products.isLoading && <Loader aria-label="Loading catalog" />}
             {products.data?.data.length === 0 && <Text size="sm" c="dimmed">The catalog is empty.</Text>}

@@ -1,34 +1,34 @@
 import { useState, type FormEvent } from 'react';
-import { Alert, Badge, Button, Card, Group, Loader, NumberInput, Progress, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Anchor, Badge, Button, Card, Group, Loader, NumberInput, Progress, Select, SimpleGrid, Stack, Table, Text, TextInput,
+  Title } from '@mantine/core';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useAuth } from '../api/auth';
 import { api, describeError } from '../api/client';
-import type { BehaviourModel, Paged, TrainingRun } from '../api/types';
+import type { BehaviourModel, Paged, TrainingMetrics, TrainingRun } from '../api/types';
 import { StatusBadge } from '../components/Badges';
 import { ErrorBanner } from '../components/ErrorBanner';
-import { fmtDateTime, fmtPercent } from '../components/format';
+import { FilePicker } from '../components/FilePicker';
+import { fmtDateTime, fmtPercent, fmtSeconds } from '../components/format';
 import { MetricsView } from '../components/Metrics';
 import { useStream } from '../realtime/RealtimeProvider';
 
-const FINISHED = ['done', 'failed', 'cancelled', 'succeeded', 'error'];
-
-/** Lists may come as `{data, count}` or a bare array. */
-function rows<T>(value: Paged<T> | T[] | undefined): T[] {
-  if (!value) return [];
-  return Array.isArray(value) ? value : value.data;
-}
+const FINISHED = ['done', 'failed'];
 
 function StartRun({ onStarted }: { onStarted: () => void }) {
   const [dataDir, setDataDir] = useState('');
-  const [labels, setLabels] = useState('');
+  const [labels, setLabels] = useState<File[]>([]);
   const [fps, setFps] = useState<number | string>('');
+  const [imgsz, setImgsz] = useState<number | string>('');
+  const [windowFrames, setWindowFrames] = useState<number | string>('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const num = (v: number | string) => (v === '' ? undefined : Number(v));
   async function submit(e: FormEvent) {
     e.preventDefault();
     setBusy(true);
     try {
-      await api.post('/training/runs', { data_dir: dataDir.trim(), labels: labels.trim() || undefined, fps: fps === '' ? undefined : Number(fps) });
+      const labelsCsv = labels[0] ? await labels[0].text() : undefined;
+      await api.post('/training/runs', { data_dir: dataDir.trim(), labels_csv: labelsCsv, fps: num(fps), imgsz: num(imgsz), window: num(windowFrames) });
       setError(null);
       onStarted();
     } catch (err) {
@@ -40,11 +40,16 @@ function StartRun({ onStarted }: { onStarted: () => void }) {
   return (
     <form onSubmit={submit} aria-label="Start a training run">
       <Stack>
+        <SimpleGrid cols={{ base: 1, md: 2 }}>
+          <TextInput label="Labelled clips (DATA_DIR)" description="A folder (as the workers see it) or s3:// prefix, one sub-folder per class"
+            required value={dataDir} onChange={(e) => setDataDir(e.currentTarget.value)} />
+          <FilePicker label="Labels CSV (optional)" name="labels" accept=".csv,text/csv" onChange={setLabels}
+            description="clip,t_start_s,t_end_s,label[,track_id] instead of class folders" />
+        </SimpleGrid>
         <Group align="flex-end">
-          <TextInput label="Labelled clips (DATA_DIR)" description="A folder or s3:// prefix with one sub-folder per class" required
-            value={dataDir} onChange={(e) => setDataDir(e.currentTarget.value)} w={340} />
-          <TextInput label="Labels CSV (optional)" value={labels} onChange={(e) => setLabels(e.currentTarget.value)} />
-          <NumberInput label="Analysis fps" placeholder="default" value={fps} onChange={setFps} min={1} max={30} w={130} />
+          <NumberInput hideControls label="Sampling (fps)" placeholder="default" value={fps} onChange={setFps} min={0.5} max={30} w={140} />
+          <NumberInput hideControls label="Pose size (px)" placeholder="default" value={imgsz} onChange={setImgsz} min={320} max={3840} w={140} />
+          <NumberInput hideControls label="Window (frames)" placeholder="default" value={windowFrames} onChange={setWindowFrames} min={2} max={300} w={140} />
           <Button type="submit" loading={busy} disabled={!dataDir.trim()}>Start training</Button>
         </Group>
         {error && <Alert color="red" role="alert" variant="light" title="Not started">{error}</Alert>}
@@ -56,23 +61,27 @@ function StartRun({ onStarted }: { onStarted: () => void }) {
 export function TrainingPage() {
   const { can } = useAuth();
   const queryClient = useQueryClient();
+  const [live, setLive] = useState<Record<string, { done: number; total: number; eta?: number }>>({});
   const runs = useQuery({
     queryKey: ['training', 'runs'],
-    queryFn: () => api.get<Paged<TrainingRun> | TrainingRun[]>('/training/runs'),
-    refetchInterval: (q) => (rows(q.state.data).some((r) => !FINISHED.includes(r.status)) ? 2000 : 15_000),
+    queryFn: () => api.get<Paged<TrainingRun>>('/training/runs', { limit: 50 }),
+    refetchInterval: (q) => ((q.state.data?.data ?? []).some((r) => !FINISHED.includes(r.status)) ? 3000 : 30_000),
   });
-  const models = useQuery({ queryKey: ['training', 'models'], queryFn: () => api.get<Paged<BehaviourModel> | BehaviourModel[]>('/models/behaviour') });
+  const models = useQuery({ queryKey: ['training', 'models'], queryFn: () => api.get<Paged<BehaviourModel>>('/models/behaviour') });
   const [selected, setSelected] = useState<string | null>(null);
+  const [report, setReport] = useState<{ title: string; metrics: TrainingMetrics } | null>(null);
   useStream((m) => {
-    if ((m as { kind: string }).kind.startsWith('training')) void queryClient.invalidateQueries({ queryKey: ['training'] });
+    if (m.kind === 'training_progress') setLive((s) => ({ ...s, [m.run_id]: { done: m.frames_done, total: m.frames_total, eta: m.eta_s } }));
+    if (m.kind === 'training_done') void queryClient.invalidateQueries({ queryKey: ['training'] });
   });
-  const modelList = rows(models.data);
+  const modelList = models.data?.data ?? [];
   const current = modelList.find((m) => m.version === selected) ?? modelList.find((m) => m.latest) ?? modelList[modelList.length - 1];
+  const shown = report ?? (current?.metrics && Object.keys(current.metrics).length ? { title: `Model ${current.version}`, metrics: current.metrics } : null);
 
   return (
     <Stack>
       <Title order={1}>Training</Title>
-      <Text size="sm" c="dimmed">Retrain the behaviour classifier on labelled clips; dismissed alerts are labelled examples too.</Text>
+      <Text size="sm" c="dimmed">Retrain the behaviour classifier on labelled clips; until a model exists the explainable heuristics decide.</Text>
       {can('model.train') && (
         <Card withBorder><Title order={2} size="h4" mb="sm">New run</Title>
           <StartRun onStarted={() => void queryClient.invalidateQueries({ queryKey: ['training'] })} /></Card>
@@ -81,39 +90,53 @@ export function TrainingPage() {
         <Title order={2} size="h4" mb="sm">Runs</Title>
         <ErrorBanner error={runs.error} onRetry={() => void runs.refetch()} />
         {runs.isLoading && <Loader aria-label="Loading runs" />}
-        {runs.data && rows(runs.data).length === 0 && <Text size="sm" c="dimmed">No training run yet.</Text>}
-        {rows(runs.data).length > 0 && (
-          <Table aria-label="Training runs">
-            <Table.Thead><Table.Tr><Table.Th>Run</Table.Th><Table.Th>Started</Table.Th><Table.Th>Status</Table.Th><Table.Th w="30%">Progress</Table.Th><Table.Th>Model</Table.Th></Table.Tr></Table.Thead>
-            <Table.Tbody>
-              {rows(runs.data).map((r) => (
-                <Table.Tr key={r.id}>
-                  <Table.Td>{r.id}</Table.Td><Table.Td>{fmtDateTime(r.created_at)}</Table.Td>
-                  <Table.Td><StatusBadge status={r.status} />{r.error && <Text size="xs" c="red">{r.error}</Text>}</Table.Td>
-                  <Table.Td><Progress value={(r.progress ?? (FINISHED.includes(r.status) ? 1 : 0)) * 100} animated={!FINISHED.includes(r.status)}
-                    aria-label={`Run ${r.id} ${fmtPercent(r.progress ?? 0)}`} /></Table.Td>
-                  <Table.Td>{r.model_version ?? '—'}</Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
+        {runs.data?.data.length === 0 && <Text size="sm" c="dimmed">No training run yet.</Text>}
+        {!!runs.data?.data.length && (
+          <Table.ScrollContainer minWidth={700}>
+            <Table aria-label="Training runs">
+              <Table.Thead><Table.Tr><Table.Th>Started</Table.Th><Table.Th>Clips</Table.Th><Table.Th>Status</Table.Th><Table.Th w="28%">Progress</Table.Th><Table.Th>Model</Table.Th></Table.Tr></Table.Thead>
+              <Table.Tbody>
+                {runs.data.data.map((r) => {
+                  const l = live[r.id];
+                  const p = FINISHED.includes(r.status) ? (r.status === 'done' ? 1 : r.progress) : Math.max(r.progress, l && l.total ? l.done / l.total : 0);
+                  return (
+                    <Table.Tr key={r.id}>
+                      <Table.Td>{fmtDateTime(r.created_at)}<Text size="xs" c="dimmed">{r.created_by ?? ''}</Text></Table.Td>
+                      <Table.Td><Text size="sm" truncate maw={220}>{r.data_dir}</Text></Table.Td>
+                      <Table.Td><StatusBadge status={r.status} />{r.error && <Text size="xs" c="red">{r.error}</Text>}</Table.Td>
+                      <Table.Td>
+                        <Progress value={p * 100} animated={!FINISHED.includes(r.status)} aria-label={`Run ${r.id}: ${fmtPercent(p)}`} />
+                        {l?.eta != null && !FINISHED.includes(r.status) && <Text size="xs" c="dimmed">about {fmtSeconds(l.eta)} left</Text>}
+                      </Table.Td>
+                      <Table.Td>
+                        {r.version && Object.keys(r.report ?? {}).length ? (
+                          <Anchor component="button" type="button" onClick={() => setReport({ title: `Run ${r.id} (${r.version})`, metrics: r.report as TrainingMetrics })}
+                            aria-label={`Show the report of run ${r.id}`}>{r.version}</Anchor>
+                        ) : (r.version ?? '—')}
+                      </Table.Td>
+                    </Table.Tr>
+                  );
+                })}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
         )}
       </Card>
       <Card withBorder>
         <Group justify="space-between" mb="sm">
           <Title order={2} size="h4">Model metrics</Title>
           {modelList.length > 0 && (
-            <Select aria-label="Model version" value={current?.version ?? null} onChange={setSelected} allowDeselect={false}
+            <Select aria-label="Model version" value={current?.version ?? null} onChange={(v) => { setSelected(v); setReport(null); }} allowDeselect={false}
               data={modelList.map((m) => ({ value: m.version, label: `${m.version}${m.latest ? ' (in use)' : ''}` }))} w={200} />
           )}
         </Group>
         <ErrorBanner error={models.error} onRetry={() => void models.refetch()} />
-        {models.data && modelList.length === 0 && <Text size="sm" c="dimmed">No trained model: the explainable heuristics decide.</Text>}
-        {current && (
+        {models.data && modelList.length === 0 && !report && <Text size="sm" c="dimmed">No trained model yet.</Text>}
+        {shown && (
           <Stack>
-            <Group gap="xs"><Badge>{current.version}</Badge>{current.latest && <Badge color="green">in use</Badge>}
-              <Text size="sm" c="dimmed">trained {current.trained_at ?? current.saved_at ?? '—'}</Text></Group>
-            {current.metrics ? <MetricsView metrics={current.metrics} /> : <Text size="sm" c="dimmed">No metrics were stored with this model.</Text>}
+            <Group gap="xs"><Badge>{shown.title}</Badge>{!report && current?.latest && <Badge color="green">in use</Badge>}
+              {!report && <Text size="sm" c="dimmed">trained {current?.trained_at ?? current?.saved_at ?? '—'}</Text>}</Group>
+            <MetricsView metrics={shown.metrics} />
           </Stack>
         )}
       </Card>

@@ -42,7 +42,7 @@ function UserForm({ user, onDone }: { user?: UserPublic; onDone: () => void }) {
     <form onSubmit={submit} aria-label={user ? `Edit ${user.username}` : 'New user'}>
       <Stack>
         {!user && <TextInput label="Username" required value={username} onChange={(e) => setUsername(e.currentTarget.value)} />}
-        <PasswordInput label={user ? 'New password (optional)' : 'Password'} description="At least 8 characters" required={!user}
+        <PasswordInput visibilityToggleButtonProps={{ 'aria-label': 'Show or hide the password' }} label={user ? 'New password (optional)' : 'Password'} description="At least 8 characters" required={!user}
           value={password} onChange={(e) => setPassword(e.currentTarget.value)} autoComplete="new-password" />
         <Select label="Role" value={role} onChange={(v) => setRole((v ?? 'viewer') as UserRole)} allowDeselect={false}
           data={USER_ROLES.map((r) => ({ value: r, label: `${r}: ${ROLE_HELP[r]}` }))} />
