@@ -120,7 +120,7 @@ class CameraLoop:
         on_tracking: called with each analysed frame's `tracking_update` payload:
             `{"type": "tracking_update", "camera_id", "frame_index", "t"` (epoch s)`, "tracks":
             [{"track_id", "bbox_xyxy", "confidence", "keypoints" ([17][3] or None), "global_id": None}],
-            "person_count"}`.
+            "person_count", "resolution_wh"` ([w, h] of the frame the boxes are in)`}`.
         on_event: called as `on_event(event_id, event, clip_path)` once per event, after its clip
             (if the rule asks for one) is written; `clip_path` is `None` without a clip.
         on_health: called as `on_health(health, changed)`: `changed=True` on every state change,
@@ -355,7 +355,7 @@ class CameraLoop:
         if entry is not None:
             FrameRingBuffer.annotate(entry, track_id, tracked.xyxy * view_scale)
         if self._on_tracking is not None:
-            self._on_tracking(self._tracking_payload(index, captured_s, dets, track_id, det_index))
+            self._on_tracking(self._tracking_payload(index, captured_s, dets, track_id, det_index, (w, h)))
         for event in events:
             self._dispatch(event)
         if self._intent is not None:
@@ -386,8 +386,8 @@ class CameraLoop:
             if self._intent is not None:
                 self._intent.configure(self.camera, resolution_wh)
 
-    def _tracking_payload(self, index: int, captured_s: float, dets: FrameDetections,
-                          track_id: npt.NDArray[np.int64], det_index: npt.NDArray[np.int64]) -> dict:
+    def _tracking_payload(self, index: int, captured_s: float, dets: FrameDetections, track_id: npt.NDArray[np.int64],
+                          det_index: npt.NDArray[np.int64], resolution_wh: tuple[int, int]) -> dict:
         has_kp = dets.keypoints.shape[0] > 0 and bool(dets.keypoints[..., 2].any())
         tracks = [
             {
@@ -406,6 +406,7 @@ class CameraLoop:
             "t": captured_s,
             "tracks": tracks,
             "person_count": len(tracks),
+            "resolution_wh": [int(resolution_wh[0]), int(resolution_wh[1])],
         }
 
     def _dispatch(self, event: Event) -> None:

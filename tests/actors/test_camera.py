@@ -162,6 +162,7 @@ def test_file_camera_tracks_fires_events_and_writes_clips(vtest_path, tmp_path):
     assert calls[0] == (288, 384, 3)  # the detector sees the downscaled frame
     update = rec.tracking[-1]
     assert update["camera_id"] == "cam1" and update["person_count"] == 1 and update["type"] == "tracking_update"
+    assert update["resolution_wh"] == [768, 576]  # the frame the boxes are in, not the downscaled one
     track = update["tracks"][0]
     assert track["bbox_xyxy"] == pytest.approx([192, 144, 384, 432], abs=0.5)  # back in 768×576 pixels
     assert track["global_id"] is None and len(track["keypoints"]) == 17
