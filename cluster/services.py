@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -102,15 +104,56 @@ def start_ray_head(*, num_cpus: int | None, env: dict[str, str], marker: Path) -
     return address
 
 
-def stop_ray_head(marker: Path) -> bool:
-    """`ray stop` if `start_ray_head` started the head (its marker exists). Returns True if stopped.
+def stop_ray_head(marker: Path, *, timeout_s: float = 15.0) -> bool:
+    """Stop the head `start_ray_head` started (its marker exists), and only it. Returns True if stopped.
 
-    `ray stop` ends every Ray instance started with `ray start` on this machine by this user, not
-    only this one: run other local Ray clusters under another user, or join them with `RAY_ADDRESS`
-    (then `down` leaves the cluster running).
+    The head's processes are those whose command line names its GCS address (GCS server, raylet,
+    agents, monitors), with all their descendants (workers, actors). They get SIGTERM, then SIGKILL
+    after `timeout_s`. Other Ray instances on the machine (another project's head, a `witness
+    analyze` run) are left alone, unlike `ray stop`. A marker without an address falls back to
+    `ray stop --force`.
     """
     if not marker.exists():
         return False
-    subprocess.run(["ray", "stop", "--force"], capture_output=True, text=True)
+    address = marker.read_text().strip()
+    port = address.rsplit(":", 1)[-1]
+    if not port.isdigit():
+        subprocess.run(["ray", "stop", "--force"], capture_output=True, text=True)
+    else:
+        _stop_processes(_ray_cluster_processes(int(port)), timeout_s)
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if current.exists() and current.read_text().strip() == address:
+            current.unlink(missing_ok=True)  # `ray.init()` must not try to join the stopped head
     marker.unlink(missing_ok=True)
     return True
+
+
+def _ray_cluster_processes(port: int) -> list:
+    """The processes of the Ray cluster whose GCS listens on `port`, with their descendants."""
+    import psutil
+
+    needles = (f"127.0.0.1:{port}", f"--gcs_server_port={port}", f"--gcs-address=127.0.0.1:{port}")
+    found: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if proc.pid != os.getpid() and any(n in cmd for n in needles):
+                for p in (proc, *proc.children(recursive=True)):
+                    found.setdefault(p.pid, p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def _stop_processes(procs: list, timeout_s: float) -> None:
+    import psutil
+
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)
