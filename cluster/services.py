@@ -122,7 +122,7 @@ def stop_ray_head(marker: Path, *, timeout_s: float = 15.0) -> bool:
     else:
         _stop_processes(_ray_cluster_processes(int(port)), timeout_s)
         current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-        if current.exists() and current.read_text().strip() == address:
+        if current.exists() and current.read_text().strip().rsplit(":", 1)[-1] == port:
             current.unlink(missing_ok=True)  # `ray.init()` must not try to join the stopped head
     marker.unlink(missing_ok=True)
     return True

@@ -281,7 +281,7 @@ def local_ray():
 
     from cluster.settings import Settings
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": Settings().runtime_env_vars()})
     yield ray
     ray.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from cluster.services import _ray_cluster_processes, start_ray_head, stop_ray_head
@@ -26,5 +27,7 @@ def test_stopping_a_head_stops_only_that_head(tmp_path: Path) -> None:
         finally:
             stop_ray_head(other)
         assert _ray_cluster_processes(other_port) == []
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        assert not current.exists() or not current.read_text().strip().endswith(f":{other_port}")  # no stale pointer
     finally:
         stop_ray_head(mine)
