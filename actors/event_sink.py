@@ -135,19 +135,19 @@ class EventSink:
             self._wake.clear()
             now = time.time()
             due = [v for t, v in self._visits if t <= now]
-            if due:
-                self._visits = [(t, v) for t, v in self._visits if t > now]
-                self._scoring = len(due)
+            self._visits = [(t, v) for t, v in self._visits if t > now]
+            self._scoring = len(due)
+            for visit in due:  # one at a time: a retry never scores (and alerts) a visit twice
                 try:
-                    await asyncio.to_thread(self._assess, due)
-                except (SQLAlchemyError, OSError):  # the database is down: try these visits again later
-                    log.exception("scoring %d visits failed; retrying", len(due))
-                    self._visits += [(now + max(self.settle_s, 5.0), v) for v in due]
+                    await asyncio.to_thread(self._assess, [visit])
+                except (SQLAlchemyError, OSError):  # the database is down: try this visit again later
+                    log.exception("scoring the visit of track %s failed; retrying", visit.get("track_id"))
+                    self._visits.append((now + max(self.settle_s, 5.0), visit))
                 except Exception:  # a bad visit must not stop event writing
-                    log.exception("scoring %d visits failed; dropped", len(due))
-                    self.visits_failed += len(due)
+                    log.exception("scoring the visit of track %s failed; dropped", visit.get("track_id"))
+                    self.visits_failed += 1
                 finally:
-                    self._scoring = 0
+                    self._scoring -= 1
             if not self._pending:
                 continue
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
