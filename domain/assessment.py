@@ -164,7 +164,7 @@ class Assessment:
         }
 
     def summary(self) -> dict[str, object]:
-        """JSON-ready facts for an alert's `components` / case file: discrepancy table and behaviours."""
+        """JSON-ready facts for an alert's `evidence` and case file: discrepancy table, behaviours, visit."""
         r = self.report
         ev = self.evidence
         return {
