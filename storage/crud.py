@@ -20,6 +20,7 @@ from sqlmodel import Session, col, func, select
 from domain.events import Event as DomainEvent
 from domain.events import EventType
 from domain.tracks import Trajectory
+from storage.db import commit as _commit
 from storage.models import (
     AuditLog,
     AuditLogCreate,
@@ -81,16 +82,6 @@ def _require(session: Session, model: type[Any], id_: str) -> Any:
     if row is None:
         raise NotFoundError(f"{model.__name__.lower()} {id_!r} not found")
     return row
-
-
-def _commit(session: Session, *rows: Any) -> None:
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    for row in rows:
-        session.refresh(row)
 
 
 def _input_name(uri: str) -> str:

@@ -17,7 +17,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-__all__ = ["MIGRATIONS_DIR", "make_engine", "alembic_config", "migrate", "session_scope"]
+__all__ = ["MIGRATIONS_DIR", "make_engine", "alembic_config", "migrate", "session_scope", "commit"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -137,3 +137,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def commit(session: Session, *rows: Any) -> None:
+    """Commit the session (rolling back on any error, which is re-raised), then refresh `rows` from the database."""
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    for row in rows:
+        session.refresh(row)

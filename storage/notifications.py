@@ -14,6 +14,7 @@ from sqlmodel import Session, col, func, select
 from domain.notifications import Channel, Preference, can_see_camera, email_address, wants
 from domain.scoring import Severity
 from storage.crud import NotFoundError
+from storage.db import commit as _commit
 from storage.models import (
     Camera,
     DeliveryStatus,
@@ -50,16 +51,6 @@ class Recipient:
     user_id: str
     username: str
     address: str
-
-
-def _commit(session: Session, *rows: Any) -> None:
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    for row in rows:
-        session.refresh(row)
 
 
 # ---------------------------------------------------------------------------------- preferences

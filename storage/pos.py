@@ -32,6 +32,7 @@ from domain.pos import (
 )
 from domain.site import ZoneKind
 from storage.crud import InUseError, NotFoundError
+from storage.db import commit as _commit
 from storage.models import (
     CAMERA_ID_PATTERN,
     TERMINAL_ID_PATTERN,
@@ -102,16 +103,6 @@ class SessionAlreadyOpenError(RuntimeError):
     def __init__(self, terminal_id: str) -> None:
         self.terminal_id = terminal_id
         super().__init__(f"terminal '{terminal_id}' already has an open session; complete or void it first")
-
-
-def _commit(session: Session, *rows: Any) -> None:
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    for row in rows:
-        session.refresh(row)
 
 
 def _validation_message(exc: ValidationError) -> str:

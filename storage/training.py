@@ -10,19 +10,15 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from storage.crud import NotFoundError
+from storage.db import commit
 from storage.models import TrainingRun, TrainingRunPublic, TrainingRunStatus, utcnow
 
 __all__ = ["create_run", "get_run", "list_runs", "start_run", "update_run_progress", "finish_run", "fail_run", "to_public"]
 
 
 def _commit(session: Session, row: TrainingRun) -> TrainingRun:
-    try:
-        session.add(row)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    session.refresh(row)
+    session.add(row)
+    commit(session, row)
     return row
 
 
