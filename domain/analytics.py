@@ -111,8 +111,8 @@ class TimeRange:
         rng = cls(_epoch(t_from), _epoch(t_to))
         if max_s is not None and rng.duration_s > max_s:
             raise TimeRangeError(
-                "to", f"the range is {rng.duration_s / 86400:.1f} days; at most {max_s / 86400:.0f} days can be "
-                "queried at once (use a report job for longer ranges)"
+                "to", f"the range from {_iso(rng.t_from_s)} to {_iso(rng.t_to_s)} is {rng.duration_s / 86400:.1f} days; "
+                f"at most {max_s / 86400:.0f} days can be queried at once (use a report job for longer ranges)"
             )
         return rng
 
@@ -165,6 +165,8 @@ class Visit:
     global_id: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "t_enter_s", float(self.t_enter_s))
+        object.__setattr__(self, "t_exit_s", float(self.t_exit_s))
         if self.t_exit_s < self.t_enter_s:
             raise ValueError(f"t_exit_s ({self.t_exit_s}) must be >= t_enter_s ({self.t_enter_s})")
 
@@ -395,12 +397,13 @@ def occupancy_series(
     """Occupancy per `bucket_s` over `[t_from_s, t_to_s)` from presence intervals.
 
     Buckets are aligned to multiples of `bucket_s` (like the rollups); the first may start before
-    `t_from_s`.
+    `t_from_s`. Intervals are closed (see `occupancy`): a visit ending exactly at a bucket's start is
+    present at that instant, so that bucket's peak counts it.
 
     Example:
-        >>> s = occupancy_series([[0, 60], [0, 30]], 0, 120, 60)
+        >>> s = occupancy_series([[0, 60], [0, 30]], 0, 180, 60)
         >>> s.mean.tolist(), s.peak.tolist()
-        ([1.5, 0.0], [2, 0])
+        ([1.5, 0.0, 0.0], [2, 1, 0])
     """
     edges = bucket_edges(t_from_s, t_to_s, bucket_s)
     person_s, peak = occupancy(intervals_s, edges)

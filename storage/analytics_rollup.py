@@ -337,19 +337,21 @@ def rollup_live_camera(session: Session, camera_id: str, params: RollupParams, *
     created = sa.select(e.created_at, e.payload).where(e.camera_id == camera_id, e.job_id.is_(None))
     if since is not None:
         created = created.where(e.created_at > since)
-    epochs = [float(p.get("epoch_start_s")) for _, p in session.execute(created).all()
-              if isinstance(p, dict) and p.get("epoch_start_s") is not None]  # fmt: skip
-    if not epochs:
+    fresh = [(_aware(c), float(p["epoch_start_s"])) for c, p in session.execute(created).all()
+             if isinstance(p, dict) and p.get("epoch_start_s") is not None]  # fmt: skip
+    if not fresh:
         return 0
+    epochs = [t for _, t in fresh]
     first = math.floor((min(epochs) - params.live_max_visit_s) / _HOUR) * _HOUR
     last = math.floor(max(epochs) / _HOUR) * _HOUR
     lo, hi = first - params.live_max_visit_s, last + _HOUR + params.live_max_visit_s
-    # Events have no epoch column; `created_at` trails the epoch by the clip post-roll and the sink's
-    # batching (seconds), so a generous window on it, then the exact epoch, finds them.
-    slack = 600.0
+    # Events have no epoch column. They are written in about the order they happen, so the events of
+    # the hours to redo were created at most (newest epoch - lo) before the oldest new event; read
+    # those (plus some slack for the sink's batching and retries), then keep the exact epochs.
+    slack_s = 600.0
+    created_lo = min(c for c, _ in fresh).timestamp() - (max(epochs) - lo) - slack_s
     window = select(Event).where(Event.camera_id == camera_id, col(Event.job_id).is_(None),
-                                 col(Event.created_at) >= datetime.fromtimestamp(lo - slack, tz=timezone.utc),
-                                 col(Event.created_at) <= datetime.fromtimestamp(hi + slack + 86400, tz=timezone.utc))
+                                 col(Event.created_at) >= datetime.fromtimestamp(created_lo, tz=timezone.utc))
     events = list(session.exec(window).all())
     records = [r for r in _event_records(events, None) if lo <= r.t_start_s < hi]
     newest = max((_aware(ev.created_at) for ev in events), default=utcnow())
