@@ -26,9 +26,11 @@ from enum import Enum
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "VIEW",
+    "AnalyticsParams",
     "RollupKind",
     "TimeRange",
     "TimeRangeError",
@@ -48,6 +50,51 @@ __all__ = [
 ]
 
 VIEW = ""  # the zone name of a camera's whole view: "people seen by this camera"
+
+
+class AnalyticsParams(BaseModel):
+    """Knobs of the analytics: the rollup, the queries, the live metrics (the settings' `analytics` section)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_gap_s: float = Field(
+        2.0, gt=0, title="Visit gap (s)",
+        description="A track unobserved longer than this leaves the zone (its visit is split). Longer bridges "
+        "occlusions but merges a person leaving and coming back.")
+    path_max_gap_s: float = Field(120.0, gt=0, title="Path gap (s)",
+                                  description="A zone-to-zone transition needs the next zone within this time.")
+    bounce_s: float = Field(5.0, ge=0, title="Bounce threshold (s)", description="Visits shorter than this are bounces.")
+    dwell_bins_s: list[float] = Field(
+        default_factory=lambda: [0, 5, 15, 30, 60, 120, 300, 600], title="Dwell histogram edges (s)",
+        description="Increasing, from 0; the last bin is open-ended.")
+    heat_grid_w: int = Field(64, ge=1, le=512, title="Heatmap columns",
+                             description="Finer grids show more detail but need more footage to stop looking speckled.")
+    heat_grid_h: int = Field(48, ge=1, le=512, title="Heatmap rows")
+    heat_max_dt_s: float = Field(1.0, gt=0, title="Most seconds one foot point stands for on a heatmap")
+    live_person_gap_s: float = Field(600.0, gt=0, title="Live person gap (s)",
+                                     description="One live track's events further apart than this are different people.")
+    live_max_visit_s: float = Field(
+        1800.0, gt=0, title="Longest live visit (s)",
+        description="Longest visit paired from a live zone_enter and zone_exit; also how far back a new live event "
+        "can change earlier hours (more hours are recomputed when it grows).")
+    max_query_days: float = Field(93.0, gt=0, title="Longest range of one analytics query (days)",
+                                  description="Longer ranges are refused with 422; ask for a report job instead.")
+    max_buckets: int = Field(5000, ge=10, title="Most buckets in one occupancy series")
+    occupancy_threshold: int = Field(
+        10, ge=1, title="Default crowding threshold (people)",
+        description="A zone without an occupancy rule counts as crowded above this many people (live alerts, density).")
+
+    @model_validator(mode="after")
+    def _check_bins(self) -> AnalyticsParams:
+        b = self.dwell_bins_s
+        if len(b) < 2 or b[0] != 0 or any(y <= x for x, y in zip(b, b[1:])):
+            raise ValueError(f"dwell_bins_s must start at 0 and increase, but got {b}")
+        return self
+
+    @property
+    def heat_grid_wh(self) -> tuple[int, int]:
+        """`(W, H)` heatmap cells."""
+        return self.heat_grid_w, self.heat_grid_h
 
 
 class RollupKind(str, Enum):

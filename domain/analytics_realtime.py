@@ -155,8 +155,8 @@ class LiveOccupancy:
                 zone_occ[f"{camera_id}/{zone}"] = count
                 dwell += [cam.t_s - t for t in since.values()]
                 threshold = self.thresholds.get(camera_id, {}).get(zone)
-                if threshold:
-                    density.append(count / threshold)
+                if threshold is not None:
+                    density.append(count / max(threshold, 1))
                     if count > threshold:
                         alerts.append(OccupancyAlert(camera_id, zone, count, threshold))
         return LiveMetrics(

@@ -39,6 +39,7 @@ __all__ = [
     "data_days",
     "known_zones",
     "site_cameras",
+    "camera_resolution",
 ]
 
 _MINUTE, _HOUR = 60, 3600
@@ -372,4 +373,15 @@ def known_zones(session: Session, *, cameras: Sequence[str]) -> dict[str, set[st
 
 def site_cameras(session: Session, *, site: str) -> list[str]:
     """Camera ids with rolled-up data in `site` (cameras stored or not)."""
-    return sorted(session.execute(sa.select(sa.distinct(_S.camera_id)).where(_S.site == site)).scalars().all())
+    return sorted(session.execute(sa.select(_S.camera_id).where(_S.site == site).distinct()).scalars().all())
+
+
+def camera_resolution(session: Session, *, camera_id: str) -> tuple[int, int] | None:
+    """`(width, height)` of the camera's most recent analysed video, `None` when unknown."""
+    row = session.execute(
+        sa.select(_S.resolution_w, _S.resolution_h)
+        .where(_S.camera_id == camera_id, _S.resolution_w.is_not(None))
+        .order_by(_S.t_start.desc())
+        .limit(1)
+    ).first()
+    return (int(row[0]), int(row[1])) if row else None

@@ -32,7 +32,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from domain.analytics import Crossing, RollupRow, Visit, rollup_rows
+from domain.analytics import AnalyticsParams, Crossing, RollupRow, Visit, rollup_rows
 from domain.analytics_heatmap import dwell_weights, heat_grid
 from domain.analytics_visits import EventRecord, crossings_of_track, detection_metrics, visits_from_events, visits_of_track
 from domain.site import CameraConfig
@@ -50,28 +50,7 @@ _LOCK_ID = 0x414E414C59544943  # "ANALYTIC": one rollup at a time per PostgreSQL
 _MINUTE, _HOUR = 60, 3600
 
 
-@dataclass(frozen=True)
-class RollupParams:
-    """Knobs of the rollup (`cluster.settings.AnalyticsSettings` carries them).
-
-    Attributes:
-        max_gap_s: a track unobserved longer than this leaves the zone (splits a visit). Longer
-            bridges occlusions but merges a person leaving and coming back.
-        path_max_gap_s: a zone-to-zone transition needs the next zone within this many seconds.
-        heat_grid_wh: heatmap cells `(W, H)` over the frame. Finer shows more detail but needs more
-            footage to stop looking speckled, and stores more bytes per camera-hour.
-        heat_max_dt_s: most seconds one foot point stands for on the heatmap.
-        live_person_gap_s: one live track's events further apart than this are different people.
-        live_max_visit_s: longest live visit paired from an enter and an exit (and how far back a
-            new event can change earlier hours).
-    """
-
-    max_gap_s: float = 2.0
-    path_max_gap_s: float = 120.0
-    heat_grid_wh: tuple[int, int] = (64, 48)
-    heat_max_dt_s: float = 1.0
-    live_person_gap_s: float = 600.0
-    live_max_visit_s: float = 1800.0
+RollupParams = AnalyticsParams  # the rollup reads these knobs of it
 
 
 @dataclass
@@ -381,7 +360,7 @@ def rollup_live_camera(session: Session, camera_id: str, params: RollupParams, *
 
 
 # ------------------------------------------------------------------------------------- the step
-def rollup_pending(engine: Any, params: RollupParams, *, max_videos: int | None = None) -> RollupSummary:
+def rollup_pending(engine: Any, params: RollupParams, *, max_videos: int | None = None, live: bool = True) -> RollupSummary:
     """Roll up every new or changed source: done videos, live cameras with new events; drop stale ones.
 
     Each source commits on its own, so a failure on one (logged, in `errors`) does not stop the
@@ -392,6 +371,8 @@ def rollup_pending(engine: Any, params: RollupParams, *, max_videos: int | None 
         engine: migrated database engine.
         params: rollup knobs.
         max_videos: stop after this many videos (the rest wait for the next call).
+        live: also roll up live cameras with new events (this groups the event table by camera:
+            the periodic worker does it; API requests pass `False`).
 
     Returns:
         What was done.
@@ -420,6 +401,8 @@ def rollup_pending(engine: Any, params: RollupParams, *, max_videos: int | None 
                 session.rollback()
                 log.exception("rollup of video %s failed", video_id)
                 summary.errors.append(f"video {video_id}: {type(exc).__name__}: {exc}")
+        if not live:
+            return summary
         marks = _live_watermarks(session)
         for camera_id, _newest in _live_cameras_with_new_events(session):
             if not _try_lock(session):

@@ -24,7 +24,7 @@ from storage import crud
 from tests.factories import make_event
 
 __all__ = ["SHOP_YAML", "VIDEO_START", "FPS", "store_shop_site", "store_shop_job", "shop_trajectories",
-           "store_live_events", "person_track"]
+           "store_live_events", "person_track", "write_shop_video"]
 
 FPS = 10.0
 VIDEO_START = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
@@ -78,10 +78,11 @@ def store_shop_site(session: Session, *, camera_group: str | None = None) -> str
 
 
 def store_shop_job(session: Session, *, video_start: datetime = VIDEO_START, duration_s: float = 40.0,
-                   trajectories: list[Trajectory] | None = None, name: str = "shop-cam.mp4") -> tuple[str, str]:  # fmt: skip
+                   trajectories: list[Trajectory] | None = None, name: str = "shop-cam.mp4",
+                   uri: str | None = None) -> tuple[str, str]:  # fmt: skip
     """A done job over one video of `shop.cam` with `shop_trajectories()`; returns `(job_id, video_id)`."""
     job = crud.create_job(session, params={"fps": FPS, "site": "shop", "video_start": video_start.isoformat()},
-                          inputs=[f"/videos/{name}"])  # fmt: skip
+                          inputs=[uri or f"/videos/{name}"])  # fmt: skip
     video = crud.list_videos(session, job.id)[0]
     crud.update_video_probe(session, video.id, camera_id="cam", fps=FPS, frame_count=int(duration_s * FPS), width=100,
                             height=100, codec="avc1", duration_s=duration_s, size_bytes=1000)  # fmt: skip
@@ -109,3 +110,19 @@ def store_live_events(session: Session, camera_id: str, t0: float) -> None:
         live(EventType.LINE_CROSS, "walk-in", "door", t0 + 40, {"direction": "in"}),
     ]
     crud.save_live_events(session, events=[(f"live-{camera_id}-{t0}-{i}", e) for i, e in enumerate(events)], clips=[])
+
+
+def write_shop_video(path, *, seconds: float = 40.0) -> None:  # noqa: ANN001
+    """A real H.264 MP4 of `shop.cam` (100×100 px, 10 fps, a moving gradient) for exports and playback."""
+    from actors.ring_buffer import encode_mp4
+
+    def frames():  # noqa: ANN202
+        x = np.arange(100, dtype=np.int64)
+        for i in range(int(seconds * FPS)):
+            img = np.empty((100, 100, 3), np.uint8)
+            img[..., 0] = ((x[None, :] + i) % 256).astype(np.uint8)
+            img[..., 1] = x[:, None].astype(np.uint8)
+            img[..., 2] = 128
+            yield img
+
+    encode_mp4(frames(), FPS, path)
