@@ -104,6 +104,7 @@ class RollupKind(str, Enum):
     ZONE = "zone"  # people in a zone
     LINE = "line"  # crossings of a counting line (`entries` = in, `exits` = out)
     PATH = "path"  # zone-to-zone transitions (`name` → `to_name`, `entries` = count)
+    PEOPLE = "people"  # people first seen in the bucket (`entries`), on the camera they were first seen by
 
 
 class TimeRangeError(ValueError):
@@ -532,7 +533,9 @@ def rollup_rows(
 
     Zones and views get person-seconds, peaks, entries (visits starting in the bucket) and exits
     (visits ending in it), for every bucket a visit touches; lines get `in` / `out` counts; paths
-    get transition counts in the bucket where the `from` visit ended. Summing `person_s` and
+    get transition counts in the bucket where the `from` visit ended; people get the number of
+    persons first seen in the bucket (so summing them counts people, when each person key belongs to
+    one source, as per-track keys do). Summing `person_s` and
     `entries` and taking the max of `peak` over rows gives coarser buckets exactly (the peak of a
     union of buckets is the max of their peaks).
 
@@ -581,6 +584,15 @@ def rollup_rows(
             paths[(camera_id, v_from, v_to, int(_bucket_of(np.array([t_exit]), bucket_s)[0]))] += 1
     for (camera_id, a, b, t), n in sorted(paths.items()):
         rows.append(RollupRow(camera_id, RollupKind.PATH, a, b, bucket_s, t, entries=n))
+    first_seen: dict[str, Visit] = {}
+    for v in visits:
+        if v.person not in first_seen or v.t_enter_s < first_seen[v.person].t_enter_s:
+            first_seen[v.person] = v
+    arrivals: Counter[tuple[str, int]] = Counter(
+        (v.camera_id, int(_bucket_of(np.array([v.t_enter_s]), bucket_s)[0])) for v in first_seen.values()
+    )
+    for (camera_id, t), n in sorted(arrivals.items()):
+        rows.append(RollupRow(camera_id, RollupKind.PEOPLE, VIEW, "", bucket_s, t, entries=n))
     rows.sort(key=lambda r: (r.camera_id, r.kind.value, r.name, r.to_name, r.t_bucket))
     return rows
 

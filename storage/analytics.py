@@ -173,13 +173,31 @@ def counts(session: Session, *, cameras: Sequence[str], rng: TimeRange) -> Count
 
 
 def unique_people(session: Session, *, cameras: Sequence[str], rng: TimeRange, zone: str | None = None) -> int:
-    """Distinct people (global ids where matched, else tracks) with a visit overlapping `rng`."""
+    """People who arrived in `rng`: distinct global ids where matched, else tracks.
+
+    Without global ids every person key belongs to one source (a video's track, a live track), so
+    the count is the sum of the rolled-up arrivals (cheap on months of data); once a source in the
+    range carries global ids (or for one zone) it is a distinct count over the visits.
+    """
     if not cameras:
         return 0
-    conditions = [_V.camera_id.in_(list(cameras)), _V.t_enter < rng.t_to_s, _V.t_exit >= rng.t_from_s]
+    if zone is None and not _has_global_ids(session, cameras, rng):
+        total = session.execute(
+            sa.select(sa.func.sum(_R.entries)).where(_rollup_where(cameras, rng, _R.kind == RollupKind.PEOPLE.value))
+        ).scalar()
+        return int(total or 0)
+    conditions = [_V.camera_id.in_(list(cameras)), _V.t_enter >= rng.t_from_s, _V.t_enter < rng.t_to_s]
     if zone is not None:
         conditions.append(_V.zone == zone)
     return int(session.execute(sa.select(sa.func.count(sa.distinct(_V.person))).where(*conditions)).scalar() or 0)
+
+
+def _has_global_ids(session: Session, cameras: Sequence[str], rng: TimeRange) -> bool:
+    row = session.execute(
+        sa.select(_S.id).where(_S.camera_id.in_(list(cameras)), _S.t_start < rng.t_to_s, _S.t_end >= rng.t_from_s,
+                               _S.global_ids > 0).limit(1)
+    ).first()  # fmt: skip
+    return row is not None
 
 
 def hour_of_day(session: Session, *, cameras: Sequence[str], rng: TimeRange, tz: str,
@@ -301,7 +319,8 @@ def summary(session: Session, *, cameras: Sequence[str], rng: TimeRange) -> dict
         stmt = (
             sa.select(_R.camera_id, _R.kind, _R.name, sa.func.sum(_R.person_s), sa.func.max(_R.peak),
                       sa.func.sum(_R.entries), sa.func.sum(_R.exits))
-            .where(_rollup_where(cameras, rng, _R.kind != RollupKind.PATH.value))
+            .where(_rollup_where(cameras, rng, _R.kind.in_([RollupKind.VIEW.value, RollupKind.ZONE.value,
+                                                            RollupKind.LINE.value])))
             .group_by(_R.camera_id, _R.kind, _R.name)
         )  # fmt: skip
         for camera_id, kind, name, ps, peak, entries, exits in session.execute(stmt).all():

@@ -62,6 +62,7 @@ class AnalyticsSource(SQLModel, table=True):
     resolution_w: int | None = None
     resolution_h: int | None = None
     stats: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # DetectionMetrics fields
+    global_ids: int = 0  # visits matched to a cross-camera person id (then people are counted by distinct id)
 
 
 class AnalyticsVisit(SQLModel, table=True):

@@ -127,6 +127,7 @@ def _store_source(session: Session, source: AnalyticsSource, visits: Sequence[Vi
                   params: RollupParams, heat: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
     """Replace a source's rows (no commit)."""
     _delete_source(session, source.id)
+    source.global_ids = sum(1 for v in visits if v.global_id is not None)
     session.add(source)
     session.flush()
     _write(session, AnalyticsVisit, _visit_rows(source.id, source.site, visits))

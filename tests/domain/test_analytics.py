@@ -237,6 +237,7 @@ def test_rollup_rows_two_people_and_a_crossing() -> None:
     assert (by[(RollupKind.LINE, "door", 0)].entries, by[(RollupKind.LINE, "door", 60)].exits) == (1, 1)
     path = by[(RollupKind.PATH, "aisle", 60)]
     assert (path.to_name, path.entries) == ("till", 1)
+    assert (by[(RollupKind.PEOPLE, VIEW, 0)].entries, sum(r.entries for r in rows if r.kind is RollupKind.PEOPLE)) == (2, 2)
 
 
 def test_rollup_rows_of_nothing() -> None:
@@ -250,7 +251,12 @@ def test_hour_rollups_sum_to_the_minutes() -> None:
     minutes = rollup_rows(visits, [], bucket_s=60, path_max_gap_s=60)
     hours = rollup_rows(visits, [], bucket_s=3600, path_max_gap_s=60)
     assert sum(r.person_s for r in hours) == pytest.approx(sum(r.person_s for r in minutes))
-    assert sum(r.entries for r in hours) == sum(r.entries for r in minutes) == 50
+    zone = RollupKind.ZONE
+    assert sum(r.entries for r in hours if r.kind is zone) == sum(r.entries for r in minutes if r.kind is zone) == 50
+    people = RollupKind.PEOPLE
+    assert sum(r.entries for r in hours if r.kind is people) == sum(r.entries for r in minutes if r.kind is people) == 50
+    hours = [r for r in hours if r.kind is zone]
+    minutes = [r for r in minutes if r.kind is zone]
     for h in hours:
         assert h.peak == max(r.peak for r in minutes if h.t_bucket <= r.t_bucket < h.t_bucket + 3600)
 

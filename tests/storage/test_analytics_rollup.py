@@ -183,3 +183,17 @@ def test_video_start_defaults_to_the_job_creation_time(db_engine) -> None:
         assert source is not None and source.t_start == pytest.approx(created.timestamp())
         assert source.t_end - source.t_start == pytest.approx(1.0)
     assert created - timedelta(seconds=1) < created
+
+
+def test_people_with_a_global_id_count_once_across_cameras(db_engine) -> None:
+    # No writer stores global ids yet (the identity registry will): rows as the rollup would write them.
+    from storage.analytics_models import AnalyticsVisit
+
+    with Session(db_engine) as s:
+        for cam in ("shop.a", "shop.b"):
+            s.add(AnalyticsSource(id=f"video:{cam}", kind="video", site="shop", camera_id=cam, t_start=T0, t_end=T0 + 60,
+                                  global_ids=1))  # fmt: skip
+            s.add(AnalyticsVisit(source_id=f"video:{cam}", site="shop", camera_id=cam, zone=VIEW, person="g-42",
+                                 global_id="g-42", t_enter=T0 + 5, t_exit=T0 + 10, dwell_s=5))  # fmt: skip
+        s.commit()
+        assert queries.unique_people(s, cameras=["shop.a", "shop.b"], rng=HOUR) == 1

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("resolution_w", sa.Integer(), nullable=True),
         sa.Column("resolution_h", sa.Integer(), nullable=True),
         sa.Column("stats", sa.JSON(), nullable=False),
+        sa.Column("global_ids", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_analytics_source_camera_id", "analytics_source", ["camera_id"])
