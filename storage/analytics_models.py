@@ -92,8 +92,8 @@ class AnalyticsRollup(SQLModel, table=True):
 
     __tablename__ = "analytics_rollup"
     __table_args__ = (
-        sa.Index("ix_analytics_rollup_site_kind_t", "site", "kind", "bucket_s", "t_bucket"),
-        sa.Index("ix_analytics_rollup_camera_series_t", "camera_id", "kind", "name", "bucket_s", "t_bucket"),
+        sa.Index("ix_analytics_rollup_camera_t", "camera_id", "bucket_s", "t_bucket"),  # totals over a range
+        sa.Index("ix_analytics_rollup_camera_series_t", "camera_id", "kind", "name", "bucket_s", "t_bucket"),  # one series
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_PK)

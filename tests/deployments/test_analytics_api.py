@@ -15,7 +15,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,7 +34,6 @@ from deployments.api.routes import playback
 from deployments.live import analytics_routers
 from domain.notifications import verify
 from pipelines.exports import ExportRunnerConfig, ThreadExportRunner
-from storage import crud
 from storage.db import make_engine, migrate
 from storage.models import UserRole
 from storage.objectstore import LocalObjectStore

@@ -313,17 +313,13 @@ def zone_occupancy(
 ) -> OccupancyPublic:
     """People in a zone over time: mean and peak per bucket, the peak and when, the mean."""
     zone_name = VIEW if zone == VIEW_PATH else zone
-    if site_id is not None:
-        scopes = [site_scope(session, user, site_id)]
-    else:
-        scopes = [s for s in visible_sites(session, user)]
     bucket = _bucket(bucket_s, rng, params.max_buckets)
+    scopes = [site_scope(session, user, site_id)] if site_id is not None else visible_sites(session, user)
     chosen: tuple[SiteScope, list[str]] | None = None
     for scope in scopes:
-        cams = pick_cameras(scope, camera_id) if site_id is not None or camera_id in scope.cameras else (
-            [] if camera_id is not None else pick_cameras(scope, None))  # fmt: skip
-        if not cams:
-            continue
+        if camera_id is not None and camera_id not in scope.cameras and site_id is None:
+            continue  # looking for the camera's site
+        cams = pick_cameras(scope, camera_id)  # 404 naming the camera when a given site lacks it
         try:
             chosen = (scope, _zone_cameras(scope, cams, zone_name, session))
             break
@@ -331,9 +327,9 @@ def zone_occupancy(
             if site_id is not None:
                 raise
     if chosen is None:
-        if camera_id is not None and site_id is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera '{camera_id}' not found")
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"zone '{zone}' not found")
+        missing = f"camera '{camera_id}'" if camera_id is not None and not any(camera_id in s.cameras for s in scopes) \
+            else f"zone '{zone}'"  # fmt: skip
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{missing} not found")
     scope, cams = chosen
     series = queries.occupancy(session, cameras=cams, zone=zone_name, rng=rng, bucket_s=bucket)
     return OccupancyPublic(site=scope.name, zone=zone_name, cameras=cams, range=RangePublic.of(rng), bucket_s=bucket,

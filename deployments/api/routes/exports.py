@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, WebSocket, status
 from fastapi.responses import FileResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.requests import HTTPConnection
 
@@ -30,7 +30,7 @@ from deployments.api.tags import Tags
 from domain.analytics import TimeRange, TimeRangeError
 from domain.analytics_report import ReportFormat, ReportScheduleConfig
 from pipelines.export import ExportFormat
-from pipelines.exports import EXPORTS_PREFIX, ExportRunner, export_channel
+from pipelines.exports import ExportRunner, export_channel
 from storage import analytics_exports as repo
 from storage import crud
 from storage.analytics_models import (

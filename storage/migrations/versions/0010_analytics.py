@@ -88,7 +88,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_analytics_rollup_source_id", "analytics_rollup", ["source_id"])
-    op.create_index("ix_analytics_rollup_site_kind_t", "analytics_rollup", ["site", "kind", "bucket_s", "t_bucket"])
+    op.create_index("ix_analytics_rollup_camera_t", "analytics_rollup", ["camera_id", "bucket_s", "t_bucket"])
     op.create_index("ix_analytics_rollup_camera_series_t", "analytics_rollup",
                     ["camera_id", "kind", "name", "bucket_s", "t_bucket"])  # fmt: skip
 
