@@ -332,6 +332,12 @@ def test_a_report_over_a_long_range_is_a_job_not_a_timeout(env) -> None:
     bad = env["client"].post("/api/v1/analytics/reports/generate", headers=env["h"]["admin"],
                              json={**body, "from": "2020-01-01T00:00:00Z"})  # fmt: skip
     assert bad.status_code == 422 and "400 days" in bad.text
+    unbounded = env["client"].post("/api/v1/analytics/reports/generate", headers=env["h"]["admin"],
+                                   json={"site_id": "shop", "format": "pdf"})  # fmt: skip
+    assert unbounded.status_code == 422 and unbounded.json()["detail"][0]["loc"] == ["body", "from"]
+    unknown = env["client"].post("/api/v1/analytics/reports/generate", headers=env["h"]["admin"],
+                                 json={**body, "site_id": "mall"})  # fmt: skip
+    assert unknown.status_code == 404 and "site 'mall' not found" in unknown.text
 
 
 # ---------------------------------------------------------------------------------- exports
