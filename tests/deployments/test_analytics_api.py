@@ -22,24 +22,29 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 import redis as redis_lib
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from actors.ring_buffer import encode_mp4
 from deployments.api import create_app
 from deployments.api.hub import Hub, tracking_channel
 from deployments.api.routes import playback
 from deployments.live import analytics_routers
 from domain.notifications import verify
+from domain.events import EventType
 from pipelines.exports import ExportRunnerConfig, ThreadExportRunner
+from storage import crud
 from storage.db import make_engine, migrate
 from storage.models import UserRole
 from storage.objectstore import LocalObjectStore
 from tests.analytics_factories import FPS, VIDEO_START, store_shop_job, store_shop_site, write_shop_video
 from tests.conftest import fresh_pg_schema
 from tests.deployments.conftest import DEFAULT_REDIS_URL, bearer, create_random_user, login, make_config
+from tests.factories import make_event
 
 T0 = VIDEO_START
 RANGE = {"from": (T0 - timedelta(minutes=30)).isoformat(), "to": (T0 + timedelta(minutes=90)).isoformat()}
@@ -248,7 +253,7 @@ def test_heatmap_as_a_grid_and_as_a_png_overlay(env) -> None:
     assert grid["cell_w"] == pytest.approx(100 / grid["grid_w"]) and grid["total_person_s"] == pytest.approx(26.3, abs=0.01)
     r = get(env, "/analytics/heatmap/shop", format="png", camera_id=env["camera"])
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    image = cv2.imdecode(__import__("numpy").frombuffer(r.content, "uint8"), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(r.content, "uint8"), cv2.IMREAD_COLOR)
     assert image.shape == (100, 100, 3)  # drawn over a frame of the camera's video
 
 
@@ -510,3 +515,39 @@ def test_playback_info_tracks_and_a_signed_media_url_with_ranges(env) -> None:
     assert part.status_code == 206 and len(part.content) == 100
     assert client.get(media["url"][:-4] + "abcd").status_code == 404  # a forged token
     assert client.get(f"/api/v1/playback/videos/{env['video']}", headers=env["h"]["other"]).status_code == 404
+
+
+def test_a_live_cameras_evidence_clips_over_a_range_join_into_one_video(env) -> None:
+    t_live = (T0 + timedelta(hours=3)).timestamp()
+    clips, events = [], []
+    for i, n in enumerate((12, 8)):  # two stored evidence clips, 12 and 8 frames of 100×100 at 10 fps
+        path = env["tmp"] / f"live-{env['backend']}-{i}.mp4"
+        encode_mp4((np.full((100, 100, 3), 40 * i, np.uint8) for _ in range(n)), 10.0, path)
+        key = f"clips/live/{env['camera']}/ev{i}.mp4"
+        env["store"].put_file(key, path, "video/mp4")
+        eid = f"live-clip-{env['backend']}-{i}"
+        start = t_live + 60 * i
+        events.append((eid, make_event(EventType.ZONE_ENTER, camera_id=env["camera"], track_id=9, zone="aisle", t_start_s=i,
+                                       payload={"epoch_start_s": start, "epoch_end_s": start})))  # fmt: skip
+        clips.append({"event_id": eid, "key": key, "t_start_s": i, "t_end_s": i + n / 10, "frame_count": n, "fps": 10.0,
+                      "width": 100, "height": 100})  # fmt: skip
+    with Session(env["engine"]) as s:
+        crud.save_live_events(s, events=events, clips=clips)
+    window = {"from": (T0 + timedelta(hours=2, minutes=50)).isoformat(), "to": (T0 + timedelta(hours=3, minutes=5)).isoformat()}
+    r = env["client"].post("/api/v1/export/video-with-overlays", json={"camera_id": env["camera"], **window},
+                           headers=env["h"]["admin"])  # fmt: skip
+    job = wait_export(env, r.json()["id"])
+    assert job["status"] == "done", job["error"]
+    out = env["tmp"] / f"live-range-{env['backend']}.mp4"
+    out.write_bytes(env["client"].get(job["download_url"], headers=env["h"]["admin"]).content)
+    cap = cv2.VideoCapture(str(out))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    cap.release()
+    assert frames == 20
+    empty = {"from": "2026-05-01T00:00:00Z", "to": "2026-05-01T01:00:00Z"}
+    r = env["client"].post("/api/v1/export/video-with-overlays", json={"camera_id": env["camera"], **empty},
+                           headers=env["h"]["admin"])  # fmt: skip
+    failed = wait_export(env, r.json()["id"])
+    assert failed["status"] == "failed" and "no stored evidence clip in the range" in failed["error"]
