@@ -145,11 +145,28 @@ def finish_live_app(app: Any, redis_client: Any) -> Any:
     app.include_router(playback.media_router, prefix=API_PREFIX, dependencies=[Depends(limit_per_ip)])  # signed URLs
     worker = getattr(app.state, "analytics_worker", None)
     if worker is not None:
-        app.add_event_handler("startup", worker.start)
-        app.add_event_handler("shutdown", worker.stop)
+        run_with_app(app, worker.start, worker.stop)
     install_live_metrics(app.state.metrics, redis_client)
     mount_webui(app, app.state.config.webui_dir)
     return app
+
+
+def run_with_app(app: Any, start: Any, stop: Any) -> None:
+    """Call `start()` when the app starts serving and `stop()` when it shuts down (wraps its lifespan)."""
+    import contextlib
+
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any):  # noqa: ANN202
+        start()
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            stop()
+
+    app.router.lifespan_context = lifespan
 
 
 def mount_webui(app: Any, webui_dir: str | Path) -> bool:
