@@ -14,6 +14,14 @@ import { ErrorBanner } from '../components/ErrorBanner';
 import { fmtSeconds } from '../components/format';
 import { useBlobUrl } from '../components/Media';
 
+/** A bucket length in words: "1 h", "5 min", "30 s". */
+export function bucketText(s: number): string {
+  if (s % 86400 === 0) return `${s / 86400} d`;
+  if (s % 3600 === 0) return `${s / 3600} h`;
+  if (s % 60 === 0) return `${s / 60} min`;
+  return `${s} s`;
+}
+
 function Stat({ label, value, testId }: { label: string; value: string | number | undefined; testId: string }) {
   return (
     <Card withBorder padding="md" role="group" aria-label={label}>
@@ -85,7 +93,7 @@ export function AnalyticsPage() {
           <>
             <OccupancyChart series={occupancy.data.series} bucketS={occupancy.data.bucket_s} label={`Occupancy of ${zone || 'the camera view'}`} />
             <Text size="sm" c="dimmed" data-testid="occupancy-peak">
-              Peak {occupancy.data.peak} {occupancy.data.peak_at ? `at ${new Date(occupancy.data.peak_at).toLocaleString()}` : ''} · mean {occupancy.data.mean.toFixed(2)} people · buckets of {fmtSeconds(occupancy.data.bucket_s)}
+              Peak {occupancy.data.peak} {occupancy.data.peak_at ? `at ${new Date(occupancy.data.peak_at).toLocaleString()}` : ''} · mean {occupancy.data.mean.toFixed(2)} people · buckets of {bucketText(occupancy.data.bucket_s)}
             </Text>
           </>
         ) : <Skeleton h={260} />}

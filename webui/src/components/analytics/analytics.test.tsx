@@ -3,6 +3,7 @@ import { renderUi } from '../../test/render';
 import type { ExportJob, HeatmapGrid as Grid } from '../../api/analytics';
 import { dayRange, isoDay } from '../../api/analytics';
 import { defaultDays } from '../../pages/AnalyticsLandingPage';
+import { bucketText } from '../../pages/AnalyticsPage';
 import { binLabel, DwellHistogram, OccupancyChart } from './charts';
 import { heatColor, HeatmapGrid } from './HeatmapGrid';
 import { PathsTable } from './PathsTable';
@@ -100,6 +101,10 @@ describe('ranges', () => {
     const r = dayRange('2026-03-02', '2026-03-03');
     expect(new Date(r.to).getTime() - new Date(r.from).getTime()).toBe(2 * 86_400_000);
     expect(isoDay(new Date(r.from))).toBe('2026-03-02');
+  });
+
+  it('names bucket lengths', () => {
+    expect([bucketText(3600), bucketText(300), bucketText(86400), bucketText(5)]).toEqual(['1 h', '5 min', '1 d', '5 s']);
   });
 
   it('defaults the landing range to the week ending on the newest day with data', () => {
