@@ -43,7 +43,7 @@ from storage.models import UserRole
 from storage.objectstore import LocalObjectStore
 from tests.analytics_factories import FPS, VIDEO_START, store_shop_job, store_shop_site, write_shop_video
 from tests.conftest import fresh_pg_schema
-from tests.deployments.conftest import DEFAULT_REDIS_URL, bearer, create_random_user, login, make_config
+from tests.deployments.conftest import DEFAULT_REDIS_URL, _delete_prefix, bearer, create_random_user, login, make_config
 from tests.factories import make_event
 
 T0 = VIDEO_START
@@ -133,6 +133,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                    "video": video_id, "runner": runner, "store": store, "redis": client_redis, "tmp": tmp,
                    "mail": mail[1], "backend": request.param}  # fmt: skip
         runner.close()
+        _delete_prefix(client_redis, prefix)
         client_redis.close()
         engine.dispose()
 

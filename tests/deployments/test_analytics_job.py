@@ -29,7 +29,7 @@ from storage.db import make_engine, migrate
 from storage.models import Event, UserRole
 from storage.objectstore import LocalObjectStore
 from tests.conftest import fresh_pg_schema
-from tests.deployments.conftest import DEFAULT_REDIS_URL, bearer, create_random_user, login, make_config
+from tests.deployments.conftest import DEFAULT_REDIS_URL, _delete_prefix, bearer, create_random_user, login, make_config
 from tests.pipelines.test_bulk_job import SITE, base_env, summary_of, vtest_clip, witness  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
@@ -102,6 +102,7 @@ def api(request: pytest.FixtureRequest, analysed, tmp_path_factory) -> Iterator[
             yield {"client": client, "h": headers, "engine": engine, "runner": runner, "demo": demo, "tmp": tmp,
                    "range": {"from": span["from"], "to": span["to"]}}  # fmt: skip
         runner.close()
+        _delete_prefix(client_redis, f"witness-test:ajob-{request.param}:")
         client_redis.close()
         engine.dispose()
     finally:
