@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cluster.cli_analytics import analytics_app, export_video_cmd, report_cmd
 from cluster.cli_pos import pos_app
 from cluster.cli_train import models_app, train_app
 from cluster.settings import Settings
@@ -27,6 +28,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(pos_app, name="pos")
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
+app.add_typer(analytics_app, name="analytics")
+app.command("report")(report_cmd)
+export_app.command("video")(export_video_cmd)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)

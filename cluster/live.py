@@ -19,7 +19,7 @@ from cluster.runtime import open_database, open_store, prepare_environment
 from cluster.services import ensure_redis, start_ray_head, stop_ray_head, stop_redis
 from cluster.settings import Settings
 
-__all__ = ["UpResult", "up", "down", "app_args", "NAMESPACE"]
+__all__ = ["UpResult", "up", "down", "app_args", "export_runner_config", "NAMESPACE"]
 
 NAMESPACE = "witness"
 
@@ -51,6 +51,17 @@ def app_args(settings: Settings) -> Any:
         api=settings.api.model_dump(), detector=settings.detector.model_dump(), replica=replica,
         store=_store_kwargs(settings), upload_dir=str(settings.data_dir.resolve() / "uploads"),
         job_runner=job_runner_config(settings), notify=settings.notify.model_dump(),
+        analytics=settings.analytics.model_dump(), export_runner=export_runner_config(settings),
+    )
+
+
+def export_runner_config(settings: Settings) -> dict[str, Any]:
+    """`pipelines.exports.ExportRunnerConfig` fields for report and export jobs."""
+    return dict(
+        database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, store=_store_kwargs(settings),
+        analytics=settings.analytics.params().model_dump(), clip_max_width=settings.clip.max_width,
+        clip_crf=settings.clip.crf, cache_dir=str(settings.data_dir.resolve() / "cache"),
+        notify=settings.notify.model_dump(), num_cpus=settings.analytics.export_num_cpus,
     )
 
 

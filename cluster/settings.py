@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.analytics import AnalyticsParams
 from domain.assessment import AssessmentParams
 
-__all__ = ["ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "NotifySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
+__all__ = ["AnalyticsSettings", "ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "NotifySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -292,6 +293,24 @@ class NotifySettings(BaseModel):
         return self
 
 
+class AnalyticsSettings(AnalyticsParams):
+    """Store analytics: rollups, queries, live metrics, report and export jobs, scheduled reports."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    refresh_s: float = Field(
+        60.0, gt=0, title="Analytics worker period (s)",
+        description="How often the platform rolls up new live events and runs due scheduled reports. Shorter: "
+        "fresher live analytics, more database work.")
+    realtime_interval_s: float = Field(2.0, gt=0, title="Seconds between two analytics_update WebSocket messages")
+    export_num_cpus: float = Field(0.5, gt=0, title="CPUs per report / export Ray task")
+    report_max_days: float = Field(400.0, gt=0, title="Longest range of a report job (days)")
+
+    def params(self) -> AnalyticsParams:
+        """The domain's `AnalyticsParams` (without the platform-only fields)."""
+        return AnalyticsParams(**self.model_dump(include=set(AnalyticsParams.model_fields)))
+
+
 class Settings(BaseSettings):
     """Every process setting, from environment variables with embedded defaults."""
 
@@ -322,6 +341,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     behaviour: BehaviourSettings = Field(default_factory=BehaviourSettings)
     intent: IntentSettings = Field(default_factory=IntentSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -34,6 +34,8 @@ class AppArgs(BaseModel):
     upload_dir: str = "data/uploads"
     job_runner: dict[str, Any] = Field(default_factory=dict, description="`deployments.jobs.JobRunnerConfig` fields")
     notify: dict[str, Any] = Field(default_factory=dict, description="NotifySettings fields")
+    analytics: dict[str, Any] = Field(default_factory=dict, description="AnalyticsSettings fields")
+    export_runner: dict[str, Any] = Field(default_factory=dict, description="`pipelines.exports.ExportRunnerConfig` fields")
 
 
 def make_fastapi(args: AppArgs):

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["live_routers", "live_state", "live_notifier", "finish_live_app", "mount_webui", "LazyCameraControl", "CameraGroups",
+__all__ = ["live_routers", "analytics_routers", "analytics_state", "live_state", "live_notifier", "finish_live_app", "mount_webui", "LazyCameraControl", "CameraGroups",
            "WEBUI_RESERVED"]
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,16 @@ def live_routers() -> list[Any]:
     from deployments.api.routes import training
 
     return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router,
-            ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router]
+            ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router,
+            *analytics_routers()]
+
+
+def analytics_routers() -> list[Any]:
+    """The analytics, environments, exports / reports and playback routers (token required)."""
+    from deployments.api.routes import analytics, exports, playback
+
+    return [analytics.router, analytics.environments_router, analytics.ws_router, exports.reports_router,
+            exports.router, exports.ws_router, playback.router]
 
 
 class LazyCameraControl:
@@ -82,6 +91,26 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
         "training_runner": _training_runner(args),
         "camera_group_of": CameraGroups(engine),
         "notifier": live_notifier(args, engine),
+        **analytics_state(args, engine),
+    }
+
+
+def analytics_state(args: Any, engine: Any) -> dict[str, Any]:
+    """The analytics collaborators: knobs, the Ray export runner, the periodic worker (rollups, scheduled reports)."""
+    from domain.analytics import AnalyticsParams
+    from pipelines.exports import ExportRunnerConfig, RayExportRunner
+    from pipelines.reports_scheduler import AnalyticsWorker
+
+    settings = dict(getattr(args, "analytics", None) or {})
+    params = AnalyticsParams(**{k: v for k, v in settings.items() if k in AnalyticsParams.model_fields})
+    runner_config = getattr(args, "export_runner", None)
+    runner = RayExportRunner(ExportRunnerConfig.model_validate(runner_config)) if runner_config else None
+    return {
+        "analytics": params,
+        "export_runner": runner,
+        "analytics_worker": AnalyticsWorker(engine, params, runner, interval_s=float(settings.get("refresh_s", 60.0))),
+        "analytics_interval_s": float(settings.get("realtime_interval_s", 2.0)),
+        "report_max_days": float(settings.get("report_max_days", 400.0)),
     }
 
 
@@ -104,14 +133,40 @@ def live_notifier(args: Any, engine: Any) -> Any:
 
 def finish_live_app(app: Any, redis_client: Any) -> Any:
     """Mount the WebSockets at the root too (`/ws/...`), add the live Prometheus metrics and serve the web UI."""
+    from deployments.api.deps import API_PREFIX, limit_per_ip
     from deployments.api.live_metrics import install_live_metrics
-    from deployments.api.routes import ui, ws
+    from deployments.api.routes import analytics, exports, playback, ui, ws
+    from fastapi import Depends
 
     app.include_router(ws.router)
     app.include_router(ui.ws_router)
+    app.include_router(analytics.ws_router)  # /ws/analytics/{site_id}
+    app.include_router(exports.ws_router)  # /ws/exports/{export_id}
+    app.include_router(playback.media_router, prefix=API_PREFIX, dependencies=[Depends(limit_per_ip)])  # signed URLs
+    worker = getattr(app.state, "analytics_worker", None)
+    if worker is not None:
+        run_with_app(app, worker.start, worker.stop)
     install_live_metrics(app.state.metrics, redis_client)
     mount_webui(app, app.state.config.webui_dir)
     return app
+
+
+def run_with_app(app: Any, start: Any, stop: Any) -> None:
+    """Call `start()` when the app starts serving and `stop()` when it shuts down (wraps its lifespan)."""
+    import contextlib
+
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any):  # noqa: ANN202
+        start()
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            stop()
+
+    app.router.lifespan_context = lifespan
 
 
 def mount_webui(app: Any, webui_dir: str | Path) -> bool:

@@ -29,6 +29,8 @@ apt_install opencv-doc redis-server gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 g
 # drives it; Playwright's own browser download is not used).
 command -v npm >/dev/null || apt_install nodejs npm
 apt_install chromium
+# Reports: pdftoppm (the tests render exported PDFs to PNG to check them).
+apt_install poppler-utils
 
 # webui/: `npm ci` when the lockfile changed, `npm run build` when a source changed (own stamps, so
 # a UI change never reinstalls the Python environment). The ingress serves webui/dist at /.

@@ -1,6 +1,6 @@
 """Persistence: SQLModel tables, repositories, migrations and the object store."""
 
-from storage import crud
+from storage import analytics_models, crud  # analytics_models: registers its tables
 from storage.db import MIGRATIONS_DIR, alembic_config, make_engine, migrate, session_scope
 from storage.models import (
     Clip,

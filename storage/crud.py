@@ -1277,7 +1277,8 @@ def import_site_config(session: Session, site: SiteConfig) -> Site:
     `friendly_name` and `source` replaced by the file's; `enabled` and `camera_group` kept), new
     cameras are created enabled with no group. Cameras stored for the site but absent from the
     file are left alone (neither deleted nor disabled): remove them explicitly. Unchanged
-    cameras keep their `version`. One transaction.
+    cameras keep their `version`. One transaction; then the file's `reports:` become the site's
+    `site_file` report schedules (`storage.analytics_exports.sync_site_schedules`).
 
     Raises:
         ConfigInvalidError: if the site name or a camera key is not a slug (`loc` names it).
@@ -1306,6 +1307,9 @@ def import_site_config(session: Session, site: SiteConfig) -> Site:
         session.rollback()
         raise
     _commit(session, row)
+    from storage.analytics_exports import sync_site_schedules  # the site file's `reports:` (lazy: no import cycle)
+
+    sync_site_schedules(session, site=row.name, tz=row.timezone, reports=site.reports)
     return row
 
 

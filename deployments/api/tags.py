@@ -24,3 +24,7 @@ class Tags(str, Enum):
     SYSTEM = "system"
     NOTIFICATIONS = "notifications"
     POS = "pos"
+    ANALYTICS = "analytics"
+    ENVIRONMENTS = "environments"
+    EXPORTS = "exports"
+    PLAYBACK = "playback"

@@ -8,6 +8,7 @@ from pathlib import PurePath
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from domain.analytics_report import ReportScheduleConfig
 from domain.site.camera import CameraConfig
 
 __all__ = ["SiteInfo", "SiteConfig"]
@@ -42,6 +43,10 @@ class SiteConfig(BaseModel):
         default=None,
         title="Default camera",
         description="Camera whose config applies to videos no camera's `match` hits.",
+    )
+    reports: dict[str, ReportScheduleConfig] = Field(
+        default_factory=dict, title="Scheduled reports",
+        description="Report name -> daily or weekly report of this site, delivered by email and / or webhook.",
     )
 
     @model_validator(mode="after")

@@ -4,7 +4,7 @@
 inference, so two CPU cores keep up), the test seeds an alert with its evidence through storage,
 cuts a 2 s clip of vtest.avi with PyAV, and runs `webui/e2e/run.mjs` (playwright-core driving
 Debian's chromium, headless): log in, live tracks on the camera grid, upload the clip and watch the
-job finish, dismiss the alert with a reason and see it in the history, draw a zone and see it
+job finish, play it back with its tracks drawn, the store's analytics with a report, dismiss the alert with a reason and see it in the history, draw a zone and see it
 applied, every page. Screenshots land in `webui/e2e/screenshots/`; console errors fail the run.
 """
 
@@ -138,8 +138,8 @@ def test_operator_flows_in_a_real_browser(platform, vtest_path, tmp_path):
     run = subprocess.run(["node", "e2e/run.mjs"], cwd=WEBUI, env=env, capture_output=True, text=True, timeout=420)
     assert run.returncode == 0, f"browser run failed:\n{run.stdout[-6000:]}\n{run.stderr[-6000:]}"
     names = {p.name for p in shots.glob("*.png")}
-    for page in ("01-login", "02-dashboard-dark", "03-live-grid", "07-job-done", "11-alert-dismissed", "13-zone-applied",
-                 "19-settings", "22-live-tablet"):  # fmt: skip
+    for page in ("01-login", "02-dashboard-dark", "03-live-grid", "07-job-done", "07b-playback", "07c-analytics-landing",
+                 "07d-analytics", "11-alert-dismissed", "13-zone-applied", "19-settings", "22-live-tablet"):  # fmt: skip
         assert f"{page}.png" in names, f"no screenshot of {page}: {sorted(names)}"
     zones = httpx.get(f"{platform['base']}/api/v1/cameras/{CAMERA}/zones", headers=headers, timeout=30).json()
     assert "e2e-zone" in zones

@@ -4,7 +4,8 @@
 //   WITNESS_URL=http://127.0.0.1:8000 WITNESS_USER=admin WITNESS_PASSWORD=… WITNESS_CAMERA=site.cam \
 //   WITNESS_ALERT=<alert id> WITNESS_CLIP=/tmp/clip.mp4 node e2e/run.mjs
 //
-// Steps: log in; see live tracks on the camera grid; upload a clip and watch the job finish; open the
+// Steps: log in; see live tracks on the camera grid; upload a clip and watch the job finish; play it back
+// with its tracks; open the store's analytics and make a report; open the
 // alert, dismiss it with a reason and see it in the history and audit trail; draw a zone and see it
 // applied (the API lists it, the camera's config version moves); ring up and void a POS sale; visit
 // every page. A screenshot of
@@ -198,6 +199,48 @@ try {
     if (!/^[1-9]\d* tracks/.test(tracks ?? '')) throw new Error(`the job found no track: "${tracks}"`);
     await checkLabels('/jobs/:id');
     await shot('07-job-done');
+  });
+
+  await step('play the analysed video with its tracks drawn in sync', async () => {
+    await page.getByRole('link', { name: /^Play .* with its tracks$/ }).first().click();
+    await page.waitForURL(/\/playback\/[^/]+$/);
+    await page.getByRole('heading', { level: 1, name: /^Playback: / }).waitFor();
+    await page.locator('[data-testid=playback-video][data-ready=yes]').waitFor({ timeout: 30_000 });
+    // seek to each second until people are on screen: the overlay follows the frame shown
+    await page.waitForFunction(() => {
+      const v = document.querySelector('[data-testid=playback-video]');
+      const overlay = document.querySelector('[data-testid=playback-overlay]');
+      if (!v || !overlay) return false;
+      if (Number(overlay.getAttribute('data-box-count')) > 0) return true;
+      v.currentTime = (Math.floor(v.currentTime) + 1) % Math.max(1, Math.floor(v.duration));
+      return false;
+    }, null, { timeout: 30_000, polling: 500 });
+    const frame = await page.getByTestId('playback-frame').textContent();
+    log(`  overlay drawn: ${frame}`);
+    await checkLabels('/playback/:id');
+    await shot('07b-playback');
+  });
+
+  await step('analytics of the store: landing, charts, heatmap, report', async () => {
+    await page.getByRole('link', { name: 'Analytics' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Analytics' }).waitFor();
+    await page.locator('[data-environment]').first().waitFor();
+    await checkLabels('/analytics');
+    await shot('07c-analytics-landing');
+    await page.getByTestId('open-analytics').click();
+    await page.waitForURL(/\/analytics\/[^/?]+\?from=/);
+    await page.getByRole('heading', { level: 1, name: /^Analytics: / }).waitFor();
+    await page.locator('[data-testid=stat-people]').waitFor();
+    const people = Number(await page.getByTestId('stat-people').textContent());
+    if (!(people > 0)) throw new Error(`the analytics page counts no people (${people})`);
+    await page.locator('[data-testid=occupancy-chart]').waitFor();
+    await page.locator('[data-testid=camera-heatmap] img').first().waitFor();
+    await checkLabels('/analytics/:site');
+    await shot('07d-analytics');
+    await page.getByRole('button', { name: 'Generate a report' }).click();
+    await page.getByRole('menuitem', { name: 'Generate a JSON report' }).click();
+    await page.getByTestId('report-saved').waitFor({ timeout: 60_000 });
+    log(`  ${people} people; ${await page.getByTestId('report-saved').textContent()}`);
   });
 
   await step('dismiss an alert with a reason and see it in the history', async () => {

@@ -24,6 +24,9 @@ const PosPage = lazy(() => import('./pages/PosPage').then((m) => ({ default: m.P
 const TrainingPage = lazy(() => import('./pages/TrainingPage').then((m) => ({ default: m.TrainingPage })));
 const UsersPage = lazy(() => import('./pages/UsersPage').then((m) => ({ default: m.UsersPage })));
 const SettingsPage = lazy(() => import('./pages/SettingsPage').then((m) => ({ default: m.SettingsPage })));
+const AnalyticsLandingPage = lazy(() => import('./pages/AnalyticsLandingPage').then((m) => ({ default: m.AnalyticsLandingPage })));
+const AnalyticsPage = lazy(() => import('./pages/AnalyticsPage').then((m) => ({ default: m.AnalyticsPage })));
+const PlaybackPage = lazy(() => import('./pages/PlaybackPage').then((m) => ({ default: m.PlaybackPage })));
 
 export const theme = createTheme({
   primaryColor: 'blue',
@@ -78,6 +81,9 @@ export function AppRoutes() {
         <Route path="training" element={<TrainingPage />} />
         <Route path="users" element={<UsersPage />} />
         <Route path="settings" element={<SettingsPage />} />
+        <Route path="analytics" element={<AnalyticsLandingPage />} />
+        <Route path="analytics/:siteId" element={<AnalyticsPage />} />
+        <Route path="playback/:videoId" element={<PlaybackPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

@@ -2,7 +2,7 @@ import { AppShell, Badge, Burger, Button, Center, Group, Loader, NavLink, Scroll
   useComputedColorScheme, useMantineColorScheme } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import {
-  IconAlertTriangle, IconBuildingStore, IconCamera, IconCash, IconChartDots, IconDashboard, IconList,
+  IconAlertTriangle, IconBuildingStore, IconChartHistogram, IconCamera, IconCash, IconChartDots, IconDashboard, IconList,
   IconLogout, IconMoon, IconSettings, IconSun, IconUpload, IconUsers,
 } from '@tabler/icons-react';
 import { Suspense, type ReactNode } from 'react';
@@ -24,6 +24,7 @@ export const NAV: Item[] = [
   { to: '/alerts', label: 'Alerts', icon: <IconAlertTriangle size={18} /> },
   { to: '/events', label: 'Events', icon: <IconList size={18} /> },
   { to: '/jobs', label: 'Jobs', icon: <IconUpload size={18} /> },
+  { to: '/analytics', label: 'Analytics', icon: <IconChartHistogram size={18} /> },
   { to: '/sites', label: 'Sites & cameras', icon: <IconBuildingStore size={18} /> },
   { to: '/pos', label: 'POS simulator', icon: <IconCash size={18} /> },
   { to: '/training', label: 'Training', icon: <IconChartDots size={18} /> },

@@ -74,13 +74,16 @@ export function JobDetailPage() {
         <Title order={2} size="h4" mb="xs">Videos</Title>
         <Table.ScrollContainer minWidth={600}>
           <Table aria-label="Videos of the job">
-            <Table.Thead><Table.Tr><Table.Th>Name</Table.Th><Table.Th>Status</Table.Th><Table.Th>Duration</Table.Th><Table.Th>Size</Table.Th><Table.Th>Camera</Table.Th><Table.Th>Error</Table.Th></Table.Tr></Table.Thead>
+            <Table.Thead><Table.Tr><Table.Th>Name</Table.Th><Table.Th>Status</Table.Th><Table.Th>Duration</Table.Th><Table.Th>Size</Table.Th><Table.Th>Camera</Table.Th><Table.Th>Error</Table.Th><Table.Th>Playback</Table.Th></Table.Tr></Table.Thead>
             <Table.Tbody>
               {j.videos.map((v) => (
                 <Table.Tr key={v.id}>
                   <Table.Td>{v.name}</Table.Td><Table.Td><StatusBadge status={v.status} /></Table.Td>
                   <Table.Td>{fmtSeconds(v.duration_s)}</Table.Td><Table.Td>{v.width && v.height ? `${v.width}×${v.height}` : '—'}</Table.Td>
                   <Table.Td>{v.camera_id ?? '—'}</Table.Td><Table.Td>{v.error ?? ''}</Table.Td>
+                  <Table.Td>{v.status === 'done'
+                    ? <Anchor component={Link} to={`/playback/${v.id}`} size="sm" aria-label={`Play ${v.name} with its tracks`}>Play with tracks</Anchor>
+                    : '—'}</Table.Td>
                 </Table.Tr>
               ))}
             </Table.Tbody>
