@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
@@ -33,6 +34,7 @@ from domain.pos import (
 from domain.site import ZoneKind
 from storage.crud import InUseError, NotFoundError
 from storage.db import commit as _commit
+from storage.scope import CameraScope
 from storage.models import (
     CAMERA_ID_PATTERN,
     TERMINAL_ID_PATTERN,
@@ -227,10 +229,12 @@ def _check_link(session: Session, camera_id: str | None, zone: str | None) -> No
         raise ValueError(f"zone '{zone}' of camera '{camera_id}' is a {kind} zone, not a checkout zone")
 
 
-def list_terminals(session: Session, *, limit: int = 100, offset: int = 0) -> tuple[list[PosTerminal], int]:
-    """A page of terminals by id, and the number of terminals in all."""
-    total = session.exec(select(func.count()).select_from(PosTerminal)).one()
-    rows = session.exec(select(PosTerminal).order_by(col(PosTerminal.id)).offset(offset).limit(limit)).all()
+def list_terminals(session: Session, *, limit: int = 100, offset: int = 0,
+                   scope: CameraScope | None = None) -> tuple[list[PosTerminal], int]:  # fmt: skip
+    """A page of terminals by id (those of cameras `scope` sees; `None`: all), and how many in all."""
+    visible = sa.true() if scope is None else scope.camera_clause(PosTerminal.camera_id)
+    total = session.exec(select(func.count()).select_from(PosTerminal).where(visible)).one()
+    rows = session.exec(select(PosTerminal).where(visible).order_by(col(PosTerminal.id)).offset(offset).limit(limit)).all()
     return list(rows), total
 
 
@@ -591,6 +595,7 @@ def list_transactions(
     until_s: float | None = None,
     limit: int = 100,
     offset: int = 0,
+    scope: CameraScope | None = None,
 ) -> tuple[list[PosTransaction], int]:
     """Stored transactions matching every given filter, newest start first.
 
@@ -603,11 +608,14 @@ def list_transactions(
         until_s: only those starting at or before this time (epoch seconds).
         limit: page size.
         offset: rows to skip.
+        scope: only those of cameras this scope sees (`None`: all).
 
     Returns:
         `(transactions, total)`: the page and the number matching in all.
     """
     conditions = _filters(terminal_id, camera_id, zone, since_s, until_s)
+    if scope is not None:
+        conditions.append(scope.camera_clause(PosTransaction.camera_id))
     total = session.exec(select(func.count()).select_from(PosTransaction).where(*conditions)).one()
     stmt = (select(PosTransaction).where(*conditions)
             .order_by(col(PosTransaction.t_start_s).desc(), col(PosTransaction.id).desc()).offset(offset).limit(limit))

@@ -66,11 +66,11 @@ async def login_credentials(request: Request) -> LoginRequest:
 def _issue(session: Session, user: User, config: ApiConfig) -> TokenPair:
     access = create_token(
         user_id=user.id, role=user.role.value, token_type=TokenType.ACCESS,
-        secret=config.jwt_secret, ttl_s=config.access_token_ttl_s,
+        secret=config.jwt_secret, ttl_s=config.access_token_ttl_s, version=user.token_version,
     )  # fmt: skip
     refresh = create_token(
         user_id=user.id, role=user.role.value, token_type=TokenType.REFRESH,
-        secret=config.jwt_secret, ttl_s=config.refresh_token_ttl_s,
+        secret=config.jwt_secret, ttl_s=config.refresh_token_ttl_s, version=user.token_version,
     )  # fmt: skip
     crud.store_refresh_token(session, jti=refresh.jti, user_id=user.id, expires_at=refresh.expires_at)
     return TokenPair(access_token=access.token, refresh_token=refresh.token, expires_in=config.access_token_ttl_s)
@@ -119,7 +119,7 @@ def refresh(request: Request, body: RefreshRequest, session: SessionDep, config:
     ctx.user_id = claims.sub
     user = crud.get_user(session, claims.sub)
     stored = crud.get_refresh_token(session, claims.jti)
-    if user is None or stored is None or stored.user_id != user.id:
+    if user is None or stored is None or stored.user_id != user.id or claims.ver != user.token_version:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, _BAD_REFRESH)
     ctx.username = user.username
     if not crud.revoke_refresh_token(session, claims.jti):

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from actors.sources import check_source_uri
 from deployments.api.control import CameraNotRunning, ControlDep
-from deployments.api.deps import CurrentUser, SessionDep, require, user_can_see_camera
+from deployments.api.deps import CurrentUser, ScopeDep, SessionDep, camera_scope, require
 from deployments.api.permissions import Permission
 from deployments.api.schemas import Page
 from deployments.api.tags import Tags
@@ -26,8 +26,8 @@ from domain.site import LineConfig, RuleConfig, ZoneConfig
 from storage import crud
 from storage.models import Camera, CameraCreate, CameraPublic, CamerasPublic, CameraUpdate, User
 
-__all__ = ["router", "CameraQuery", "CameraStatusPublic", "CameraDep", "check_source", "get_visible_camera",
-           "visible_statuses"]
+__all__ = ["router", "CameraQuery", "CameraStatusPublic", "CameraDep", "check_source", "check_group",
+           "get_visible_camera", "visible_statuses"]
 
 router = APIRouter(prefix="/cameras", tags=[Tags.CAMERAS], dependencies=[Depends(require(Permission.READ))])
 _MANAGE = [Depends(require(Permission.CAMERA_MANAGE))]
@@ -63,12 +63,19 @@ def check_source(uri: str | None, loc: tuple[Any, ...]) -> None:
         raise RequestValidationError([{"type": "value_error", "loc": ("body", *loc), "msg": str(exc)}]) from None
 
 
-def get_visible_camera(session: SessionDep, user: CurrentUser, camera_id: str) -> Camera:
+def get_visible_camera(session: SessionDep, scope: ScopeDep, camera_id: str) -> Camera:
     """The camera of the path, if the user may see it (404 otherwise)."""
     camera = crud.get_camera(session, camera_id)
-    if camera is None or not user_can_see_camera(user, camera.camera_group):
+    if camera is None or not scope.sees_group(camera.camera_group):
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
     return camera
+
+
+def check_group(user: User, group: str | None, loc: tuple[Any, ...]) -> None:
+    """422 when a user limited to camera groups puts a camera in a group not theirs (or in none)."""
+    if not camera_scope(user).sees_group(group):
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", *loc),
+                                       "msg": f"camera_group must be one of your groups: {', '.join(sorted(user.camera_groups)) or '(none)'}"}])  # fmt: skip
 
 
 CameraDep = Annotated[Camera, Depends(get_visible_camera)]
@@ -88,16 +95,17 @@ def _stopped(camera_id: str) -> CameraStatusPublic:
 
 # -------------------------------------------------------------------------------------- cameras
 @router.get("")
-def list_cameras(session: SessionDep, user: CurrentUser, query: Annotated[CameraQuery, Depends()]) -> CamerasPublic:
+def list_cameras(session: SessionDep, scope: ScopeDep, query: Annotated[CameraQuery, Depends()]) -> CamerasPublic:
     """List the cameras the user may see, by id."""
-    groups = None if user_can_see_camera(user, None) else user.camera_groups
+    groups = None if scope.all_cameras else sorted(scope.groups)
     rows, count = crud.list_cameras(session, **query.model_dump(), camera_groups=groups)
     return CamerasPublic(data=[CameraPublic.model_validate(c) for c in rows], count=count)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=_MANAGE)
-def create_camera(session: SessionDep, body: CameraCreate) -> CameraPublic:
-    """Create a camera in a site."""
+def create_camera(session: SessionDep, user: CurrentUser, body: CameraCreate) -> CameraPublic:
+    """Create a camera in a site (a user limited to camera groups: in one of theirs)."""
+    check_group(user, body.camera_group, ("camera_group",))
     check_source(body.source, ("source",))
     check_source(body.config.source, ("config", "source"))
     if crud.get_site(session, body.site_id) is None:
@@ -111,9 +119,11 @@ def create_camera(session: SessionDep, body: CameraCreate) -> CameraPublic:
 
 
 async def visible_statuses(session: Session, user: User, statuses: list[dict]) -> list[CameraStatusPublic]:
-    """The statuses of cameras `user` may see (all of them for admins and unscoped users)."""
-    if not user_can_see_camera(user, None):
-        rows, _ = await run_in_threadpool(lambda: crud.list_cameras(session, camera_groups=user.camera_groups))
+    """The statuses of cameras `user` may see (all of them for admins and users with `all_cameras`)."""
+    scope = camera_scope(user)
+    if not scope.all_cameras:
+        rows, _ = await run_in_threadpool(lambda: crud.list_cameras(session, camera_groups=sorted(scope.groups),
+                                                                    limit=100_000))
         visible = {c.id for c in rows}
         statuses = [s for s in statuses if s.get("camera_id") in visible]
     return [CameraStatusPublic.model_validate(s) for s in statuses]
@@ -132,9 +142,11 @@ def get_camera(camera: CameraDep) -> CameraPublic:
 
 
 @router.patch("/{camera_id}", dependencies=_MANAGE)
-async def update_camera(session: SessionDep, control: ControlDep, camera: CameraDep,
+async def update_camera(session: SessionDep, user: CurrentUser, control: ControlDep, camera: CameraDep,
                         body: CameraUpdate) -> CameraPublic:  # fmt: skip
     """Change a camera (a given `config` replaces the whole config); applied live."""
+    if "camera_group" in body.model_fields_set:
+        check_group(user, body.camera_group, ("camera_group",))
     check_source(body.source, ("source",))
     check_source(body.config.source if body.config else None, ("config", "source"))
     updated = await run_in_threadpool(lambda: crud.update_camera(session, camera.id, data=body))
