@@ -22,6 +22,7 @@ from starlette.websockets import WebSocketDisconnect
 from cluster.settings import ClipSettings, JobSettings, ModelSettings, Settings, TrackerSettings
 from deployments.api import create_app
 from deployments.api.hub import Hub
+from deployments.api.inputs import InputPolicy
 from deployments.api.routes import job_submit, ws
 from deployments.jobs import JobRunnerConfig, RayJobRunner
 from domain.events import EventType, event_id
@@ -63,12 +64,13 @@ def runner(pg_url: str, pg_engine: Engine, workdir: Path) -> RayJobRunner:
 
 @pytest.fixture(scope="module")
 def app(pg_engine: Engine, redis_client: redis_lib.Redis, module_prefix: str, runner: RayJobRunner,
-        upload_dir: Path) -> FastAPI:  # fmt: skip
+        upload_dir: Path, workdir: Path) -> FastAPI:  # fmt: skip
     app = create_app(
         engine=pg_engine, redis=redis_client, config=make_config(module_prefix, max_upload_mb=1),
         extra_routers=[job_submit.router, ws.router],
         state={"job_runner": runner, "upload_dir": upload_dir, "hub": Hub(REDIS_URL),
-               "stream_options": ws.StreamOptions(heartbeat_s=0.5)},
+               "stream_options": ws.StreamOptions(heartbeat_s=0.5),
+               "input_policy": InputPolicy.of(roots=[workdir, "/nonexistent"], buckets=["footage"])},
     )  # fmt: skip
     app.include_router(ws.router)
     return app
@@ -137,7 +139,7 @@ def test_bad_site_yaml_is_422_with_its_line(client: TestClient, auth_headers: di
         response = client.post(f"{API}/jobs", headers=headers, data={"fps": "5"},
                                files=[("files", ("a.mp4", b"not a video")), ("site", ("store.yaml", BAD_SITE))])  # fmt: skip
     else:
-        response = client.post(f"{API}/jobs", headers=headers, json={"inputs": ["a.mp4"], "site_yaml": BAD_SITE})
+        response = client.post(f"{API}/jobs", headers=headers, json={"inputs": ["/nonexistent/a.mp4"], "site_yaml": BAD_SITE})
     assert response.status_code == 422
     source = "store.yaml" if form == "multipart" else "site_yaml"
     assert response.json()["detail"].startswith(f"{source}:5: cameras.cam1.fps: Input should be greater than")
@@ -147,9 +149,9 @@ def test_bad_site_yaml_is_422_with_its_line(client: TestClient, auth_headers: di
 @pytest.mark.parametrize(
     ("role", "kwargs", "status", "detail"),
     [
-        (UserRole.VIEWER, {"json": {"inputs": ["a.mp4"]}}, 403, "insufficient permissions"),  # may not submit
+        (UserRole.VIEWER, {"json": {"inputs": ["/nonexistent/a.mp4"]}}, 403, "insufficient permissions"),  # may not submit
         (UserRole.OPERATOR, {"json": {"inputs": []}}, 422, None),  # no input
-        (UserRole.OPERATOR, {"json": {"inputs": ["a.mp4"], "imgsz": 100}}, 422, None),  # imgsz below 320
+        (UserRole.OPERATOR, {"json": {"inputs": ["/nonexistent/a.mp4"], "imgsz": 100}}, 422, None),  # imgsz below 320
         (UserRole.OPERATOR, {"data": {"fps": "5"}}, 415, "expected multipart/form-data or application/json"),  # a plain form
         (UserRole.OPERATOR, {"files": {"site": ("s.yaml", b"site: {name: x}")}}, 422, "no video file uploaded"),  # site only
     ],
@@ -255,7 +257,7 @@ def test_bad_pos_file_is_422_with_its_line_and_starts_nothing(client: TestClient
                                files=[("files", ("a.mp4", b"not really a video")), ("pos", ("pos.csv", BAD_POS.encode()))])
     else:
         response = client.post(f"{API}/jobs", headers=headers,
-                               json={"inputs": ["a.mp4"], "pos": {"name": "pos.csv", "text": BAD_POS}})
+                               json={"inputs": ["/nonexistent/a.mp4"], "pos": {"name": "pos.csv", "text": BAD_POS}})
     assert response.status_code == 422, response.text
     assert response.json()["detail"] == "POS file pos.csv:3: unknown SKU 'NOPE999'"
     assert leftovers(upload_dir) == files_before  # the uploaded video was removed
@@ -265,7 +267,7 @@ def test_bad_pos_file_is_422_with_its_line_and_starts_nothing(client: TestClient
 
 def test_wall_clock_pos_needs_the_video_start(client: TestClient, auth_headers: dict) -> None:
     text = BAD_POS.replace("NOPE999", "CHOC001").replace("12.0", "2026-11-22T10:00:12Z").replace("14.0", "2026-11-22T10:00:14Z")
-    body = {"inputs": ["a.mp4"], "pos": {"name": "pos.csv", "text": text}}
+    body = {"inputs": ["/nonexistent/a.mp4"], "pos": {"name": "pos.csv", "text": text}}
     response = client.post(f"{API}/jobs", headers=auth_headers[UserRole.OPERATOR], json=body)
     assert response.status_code == 422 and "video start" in response.json()["detail"]
 
