@@ -34,6 +34,8 @@ class AppArgs(BaseModel):
     upload_dir: str = "data/uploads"
     job_runner: dict[str, Any] = Field(default_factory=dict, description="`deployments.jobs.JobRunnerConfig` fields")
     notify: dict[str, Any] = Field(default_factory=dict, description="NotifySettings fields")
+    input_roots: list[str] = Field(default_factory=list, description="Folders bulk jobs named by path may read")
+    input_buckets: list[str] = Field(default_factory=list, description="Buckets bulk jobs named by s3:// may read")
 
 
 def make_fastapi(args: AppArgs):

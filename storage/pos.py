@@ -539,7 +539,8 @@ def pos_format(filename: str | None, content_type: str | None = None) -> PosForm
                      f"(or content type application/json or text/csv), got {kind or 'no content type'}")
 
 
-def import_transactions(session: Session, text: str, *, source: str, fmt: PosFormat) -> list[Transaction]:
+def import_transactions(session: Session, text: str, *, source: str, fmt: PosFormat,
+                        scope: CameraScope | None = None) -> list[Transaction]:  # fmt: skip
     """Parse a POS file against the stored catalog and store its transactions, all or nothing.
 
     Args:
@@ -547,6 +548,7 @@ def import_transactions(session: Session, text: str, *, source: str, fmt: PosFor
         text: the file's contents (see `domain.pos.parse_transactions_json` / `_csv` for the formats).
         source: the file name (in error messages and on each row).
         fmt: `"json"` or `"csv"`.
+        scope: every transaction's camera must be one this scope sees (`None`: any camera).
 
     Returns:
         The stored transactions, in file order.
@@ -560,6 +562,10 @@ def import_transactions(session: Session, text: str, *, source: str, fmt: PosFor
     if fmt not in parsers:
         raise ValueError(f"fmt must be 'json' or 'csv', but got {fmt!r}")
     transactions = parsers[fmt](text, source, load_catalog(session))
+    if scope is not None:
+        for tx in transactions:
+            if not scope.sees_camera(session, tx.camera_id):
+                raise ValueError(f"{source}: transaction {tx.id!r}: camera {tx.camera_id!r} is not one of your cameras")
     save_transactions(session, transactions, source=source)
     return transactions
 
