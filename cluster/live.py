@@ -20,7 +20,7 @@ from cluster.runtime import open_database, open_store, prepare_environment
 from cluster.services import ServiceError, ensure_redis, start_ray_head, stop_ray_head, stop_redis
 from cluster.settings import Settings
 
-__all__ = ["UpResult", "up", "down", "app_args", "jwt_secret", "NAMESPACE"]
+__all__ = ["UpResult", "up", "down", "app_args", "jwt_secret", "source_policy_args", "check_site_sources", "NAMESPACE"]
 
 NAMESPACE = "witness"
 
@@ -85,7 +85,38 @@ def app_args(settings: Settings) -> Any:
         input_buckets=list(settings.job.input_buckets),
         store=_store_kwargs(settings), upload_dir=str(settings.data_dir.resolve() / "uploads"),
         job_runner=job_runner_config(settings), notify=settings.notify.model_dump(),
+        source_policy=source_policy_args(settings),
     )
+
+
+def source_policy_args(settings: Settings) -> dict[str, Any]:
+    """`SourcePolicy.of` arguments from `CAMERA__ALLOWED_HOSTS` and `CAMERA__MEDIA_ROOT` (plus DATA_DIR/media)."""
+    roots = [*settings.camera.media_root, str(settings.data_dir.resolve() / "media")]
+    return {"allowed_hosts": list(settings.camera.allowed_hosts), "media_roots": [os.path.realpath(r) for r in roots]}
+
+
+def check_site_sources(settings: Settings, site: Any) -> None:
+    """Refuse a site file whose camera sources lie outside the source policy (before anything starts).
+
+    Raises:
+        ServiceError: naming each refused camera and why.
+    """
+    from domain.site.sources import SourcePolicy
+
+    policy = SourcePolicy.of(**source_policy_args(settings))
+    problems = []
+    for key, camera in site.cameras.items():
+        if camera.source is None:
+            continue
+        source = camera.source
+        if "://" not in source or source.startswith("file://"):
+            source = os.path.realpath(source.removeprefix("file://"))
+        try:
+            policy.check(source)
+        except ValueError as exc:
+            problems.append(f"cameras.{key}.source: {exc}")
+    if problems:
+        raise ServiceError("the site file's camera sources are not allowed:\n  " + "\n  ".join(problems))
 
 
 def job_runner_config(settings: Settings) -> dict[str, Any]:
@@ -122,6 +153,8 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
     from storage.db import session_scope
 
     prepare_environment(settings)
+    if site is not None:
+        check_site_sources(settings, site)
     engine = open_database(settings)
     ensure_redis(settings.redis_url, settings.data_dir)
     address = settings.ray_address

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlparse
 
-from pydantic import BaseModel, Field, computed_field, model_validator
+from pydantic import BaseModel, Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.assessment import AssessmentParams
@@ -362,6 +363,18 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     behaviour: BehaviourSettings = Field(default_factory=BehaviourSettings)
     intent: IntentSettings = Field(default_factory=IntentSettings)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_needs_a_password_off_loopback(cls, url: str) -> str:
+        """A Redis reached over the network must ask for a password: it holds the token deny list and rate
+        limits, and anyone who can publish on it can inject events into every operator's screen."""
+        parsed = urlparse(url)
+        if parsed.hostname not in (None, "127.0.0.1", "localhost", "::1") and not parsed.password \
+                and parsed.scheme != "unix":  # fmt: skip
+            raise ValueError(f"REDIS_URL {parsed.scheme}://{parsed.hostname}:{parsed.port or 6379} has no password; "
+                             "use redis://:PASSWORD@host:port/db (rediss:// for TLS) for a Redis off this machine")
+        return url
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -36,6 +36,8 @@ class AppArgs(BaseModel):
     notify: dict[str, Any] = Field(default_factory=dict, description="NotifySettings fields")
     input_roots: list[str] = Field(default_factory=list, description="Folders bulk jobs named by path may read")
     input_buckets: list[str] = Field(default_factory=list, description="Buckets bulk jobs named by s3:// may read")
+    source_policy: dict[str, Any] = Field(
+        default_factory=dict, description="`domain.site.sources.SourcePolicy.of` arguments (camera hosts, media roots)")
 
 
 def make_fastapi(args: AppArgs):

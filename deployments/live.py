@@ -69,6 +69,7 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
 
     from deployments.api.hub import Hub
     from deployments.api.inputs import InputPolicy
+    from domain.site.sources import SourcePolicy
     from deployments.jobs import JobRunnerConfig, RayJobRunner
     from storage.objectstore import open_object_store
 
@@ -84,6 +85,7 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
         "camera_group_of": CameraGroups(engine),
         "notifier": live_notifier(args, engine),
         "input_policy": InputPolicy.of(roots=getattr(args, "input_roots", ()), buckets=getattr(args, "input_buckets", ())),
+        "source_policy": SourcePolicy.of(**args.source_policy) if getattr(args, "source_policy", None) else None,
     }
 
 

@@ -9,13 +9,17 @@ and `0004_alerts.py` (alerts, their notes and history); change both together.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import model_validator
 from sqlmodel import Field, SQLModel
+
+from domain.site.sources import redact_url
 
 __all__ = [
     "JobStatus",
@@ -557,11 +561,20 @@ class Camera(CameraBase, table=True):
 
 
 class CameraPublic(CameraBase):
+    """A camera as the API shows it: passwords and secret query values of its source are `***`."""
+
     id: str
     config: dict[str, Any]
     version: int
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="after")
+    def _redact_source(self) -> CameraPublic:
+        self.source = redact_url(self.source)
+        if isinstance(self.config.get("source"), str):
+            self.config = {**self.config, "source": redact_url(self.config["source"])}
+        return self
 
 
 class CamerasPublic(SQLModel):
@@ -945,9 +958,18 @@ class WebhookDelivery(WebhookDeliveryBase, table=True):
 
 
 class WebhookDeliveryPublic(WebhookDeliveryBase):
+    """A delivery as the API shows it: the URL's password and secret query values are `***`."""
+
     id: str
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="after")
+    def _redact_url(self) -> WebhookDeliveryPublic:
+        self.url = redact_url(self.url) or ""
+        if self.last_error:
+            self.last_error = re.sub(r"[a-z][a-z0-9+.-]*://\S+", lambda m: redact_url(m.group(0)) or "", self.last_error)
+        return self
 
 
 class WebhookDeliveriesPublic(SQLModel):
