@@ -65,6 +65,7 @@ class ApiConfig(BaseModel):
     max_form_parts: int = Field(16, ge=2, title="Most parts of one multipart body")
     max_concurrent_password_checks: int = Field(
         4, ge=1, title="Concurrent argon2 verifications (logins) per replica; more wait, then 503")
+    password_check_wait_s: float = Field(5.0, gt=0, title="Longest wait for a password-check slot before 503 (s)")
     login_lockout_after: int = Field(5, ge=1, title="Failed logins of one username before it is locked")
     login_lockout_s: float = Field(
         30.0, gt=0, title="First lock-out (s); doubled for each further failure",

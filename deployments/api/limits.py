@@ -22,8 +22,8 @@ __all__ = ["BodyTooLargeError", "BodyLimit", "BodyLimitMiddleware"]
 class BodyTooLargeError(HTTPException):
     """413: the body passed its route's limit (an `HTTPException`, so FastAPI renders it)."""
 
-    def __init__(self, limit_bytes: int) -> None:
-        super().__init__(413, f"request body too large (limit {_size(limit_bytes)})")
+    def __init__(self, limit_bytes: int, what: str = "request body") -> None:
+        super().__init__(413, f"{what} too large (limit {_size(limit_bytes)})")
         self.limit_bytes = limit_bytes
 
 
@@ -33,11 +33,13 @@ def _size(n: int) -> str:
 
 @dataclass(frozen=True)
 class BodyLimit:
-    """A larger limit for one method and path (exact, or a prefix when it ends with `/`)."""
+    """A larger limit for one method and path (exact, or a prefix when it ends with `/`); `what` names
+    the body in the 413 message."""
 
     method: str
     path: str
     limit_bytes: int
+    what: str = "request body"
 
     def matches(self, method: str, path: str) -> bool:
         return method == self.method and (path == self.path or (self.path.endswith("/") and path.startswith(self.path)))
@@ -57,19 +59,20 @@ class BodyLimitMiddleware:
         self.default_bytes = default_bytes
         self.larger = tuple(larger)
 
-    def limit_for(self, method: str, path: str) -> int:
-        """The body limit of a request."""
-        return next((r.limit_bytes for r in self.larger if r.matches(method, path)), self.default_bytes)
+    def limit_for(self, method: str, path: str) -> tuple[int, str]:
+        """The body limit of a request, and what its body is called."""
+        return next(((r.limit_bytes, r.what) for r in self.larger if r.matches(method, path)),
+                    (self.default_bytes, "request body"))  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["method"], scope.get("path", ""))
+        limit, what = self.limit_for(scope["method"], scope.get("path", ""))
         declared = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _refuse(send, 413 if declared.isdigit() else 400,
-                          f"request body too large (limit {_size(limit)})" if declared.isdigit() else "bad Content-Length")
+                          f"{what} too large (limit {_size(limit)})" if declared.isdigit() else "bad Content-Length")
             return
         received = 0
         started = False
@@ -80,7 +83,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLargeError(limit)
+                    raise BodyTooLargeError(limit, what)
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from deployments.jobs import JobRunnerConfig, RayJobRunner
 from domain.events import EventType, event_id
 from storage import crud
 from storage.models import UserRole
-from tests.deployments.conftest import DEFAULT_REDIS_URL, make_config
+from tests.deployments.conftest import DEFAULT_REDIS_URL, bearer, create_random_user, login, make_config
 from tests.factories import make_event, make_trajectory
 
 API = "/api/v1"
@@ -284,3 +285,62 @@ def test_a_job_records_its_pos_file(ray_cluster: None, client: TestClient, auth_
         params = crud.get_job(s, job_id).params
     assert params["pos"] == {"source": "pos.csv", "transactions": 2, "time_offset_s": 1795341600.0}
     assert runner.wait(job_id, timeout_s=300) == "failed"  # the video is missing; the POS file was fine
+
+
+# ------------------------------------------------------------------- which files and groups a job may name
+@pytest.mark.parametrize(
+    ("inputs", "why"),
+    [
+        (["/etc/shadow"], "not under an allowed input folder"),  # a server file
+        (["/nonexistent/../etc/passwd"], "not under an allowed input folder"),  # `..` out of a root
+        (["file:///etc/passwd"], "not under an allowed input folder"),  # the same as a URL
+        (["s3://other-bucket/a.mp4"], "bucket 'other-bucket' is not allowed"),  # a bucket not configured
+        (["s3://footage/../../x.mp4"], "without '..' segments"),  # a key that would escape the download folder
+        (["s3://footage//etc/x.mp4"], "without '..' segments"),  # an absolute key
+        (["http://169.254.169.254/latest"], "unsupported input scheme"),  # not a path or S3
+    ],
+)
+def test_inputs_outside_the_allowed_roots_are_422_naming_them(client: TestClient, auth_headers: dict, pg_engine: Engine,
+                                                              workdir: Path, inputs: list[str], why: str) -> None:  # fmt: skip
+    with Session(pg_engine) as s:
+        jobs_before = crud.list_jobs(s)[1]
+    response = client.post(f"{API}/jobs", headers=auth_headers[UserRole.OPERATOR], json={"inputs": inputs})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "inputs", 0] and why in error["msg"]
+    if "folder" in why:
+        assert str(workdir.resolve()) in error["msg"]  # the message says which roots are allowed
+    with Session(pg_engine) as s:
+        assert crud.list_jobs(s)[1] == jobs_before
+
+
+def test_a_link_inside_a_root_cannot_point_out_of_it(client: TestClient, auth_headers: dict, workdir: Path) -> None:
+    link = workdir / "innocent.mp4"
+    link.unlink(missing_ok=True)
+    link.symlink_to("/etc/passwd")
+    response = client.post(f"{API}/jobs", headers=auth_headers[UserRole.OPERATOR], json={"inputs": [str(link)]})
+    assert response.status_code == 422 and "not under an allowed input folder" in response.text
+
+
+def test_a_job_belongs_to_the_submitters_camera_group(ray_cluster: None, client: TestClient, pg_engine: Engine,
+                                                      runner: RayJobRunner) -> None:  # fmt: skip
+    run = uuid.uuid4().hex[:6]
+    g1, g2 = f"g1-{run}", f"g2-{run}"
+    scoped = create_random_user(pg_engine, UserRole.OPERATOR, camera_groups=[g1, g2])
+    outsider = create_random_user(pg_engine, UserRole.SUPERVISOR, camera_groups=[f"g3-{run}"])
+    nobody = create_random_user(pg_engine, UserRole.OPERATOR, camera_groups=[], all_cameras=False)
+    h = bearer(login(client, scoped.username))
+    body = {"inputs": ["/nonexistent/scoped.mp4"]}
+    refused = client.post(f"{API}/jobs", headers=h, json=body | {"camera_group": f"g3-{run}"})
+    assert refused.status_code == 422 and "one of your groups" in refused.json()["detail"]
+    assert client.post(f"{API}/jobs", headers=bearer(login(client, nobody.username)), json=body).status_code == 422
+    chosen = client.post(f"{API}/jobs", headers=h, json=body | {"camera_group": g2})
+    default = client.post(f"{API}/jobs", headers=h, json=body)
+    assert (chosen.status_code, default.status_code) == (202, 202), chosen.text
+    with Session(pg_engine) as s:
+        jobs = [crud.get_job(s, r.json()["id"]) for r in (chosen, default)]
+    assert [(j.camera_group, j.created_by) for j in jobs] == [(g2, scoped.id), (g1, scoped.id)]
+    for job in jobs:
+        assert client.get(f"{API}/jobs/{job.id}", headers=h).status_code == 200
+        assert client.get(f"{API}/jobs/{job.id}", headers=bearer(login(client, outsider.username))).status_code == 404
+        runner.wait(job.id, timeout_s=300)

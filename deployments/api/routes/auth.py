@@ -110,7 +110,7 @@ def login(
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"too many failed logins; try again in {locked_s} s",
                             {"Retry-After": str(locked_s)})  # fmt: skip
     checks = request.app.state.password_checks
-    if not checks.acquire(timeout=5.0):  # argon2 costs ~64 MiB and tens of ms each: bound them
+    if not checks.acquire(timeout=config.password_check_wait_s):  # argon2 costs ~64 MiB and tens of ms each: bound them
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "too many logins at once; try again",
                             {"Retry-After": "1"})  # fmt: skip
     try:
