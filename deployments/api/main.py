@@ -62,7 +62,7 @@ def body_limits(config: ApiConfig) -> list[BodyLimit]:
     return [
         BodyLimit("POST", f"{API_PREFIX}/jobs", config.max_upload_mb * 2**20, "upload"),
         BodyLimit("POST", f"{API_PREFIX}/pos/transactions/import", config.max_import_mb * 2**20 + 64 * 1024, "upload"),
-        BodyLimit("POST", f"{API_PREFIX}/sites/import", config.max_site_file_kb * 1024 + 1024, "site file"),
+        BodyLimit("POST", f"{API_PREFIX}/sites/import", config.max_site_file_kb * 1024, "site file"),
     ]
 
 
