@@ -57,6 +57,24 @@ def check_secret(config: ApiConfig) -> None:
                          f"{MIN_SECRET_LENGTH} random ones (API__JWT_SECRET)")
 
 
+def document_validation_errors(app: FastAPI) -> None:
+    """Say in the OpenAPI document what a 422 really carries: FastAPI's list of field errors, or (from a
+    handler's own check: a site file's line, a POS file's line, an unknown SKU) one sentence."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError", {})
+        detail = error.get("properties", {}).get("detail")
+        if detail is not None and "anyOf" not in detail:
+            fields = {k: v for k, v in detail.items() if k != "title"}
+            error["properties"]["detail"] = {"title": "Detail", "anyOf": [fields, {"type": "string"}],
+                                             "description": "The fields that failed validation, or one sentence"}  # fmt: skip
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def body_limits(config: ApiConfig) -> list[BodyLimit]:
     """The routes allowed a body larger than `max_body_kb`: uploads and imports."""
     return [
@@ -128,6 +146,7 @@ def create_app(
     app.include_router(api)
 
     install_error_handlers(app)
+    document_validation_errors(app)
     dropped = app.state.metrics.counter("witness_audit_dropped_total", "Audit rows not written for anonymous floods")
     app.add_middleware(AuditMiddleware, engine=engine, prefix=API_PREFIX, redis=redis, key_prefix=config.redis_key_prefix,
                        anonymous_per_ip_per_min=config.audit_anonymous_per_ip_per_min, dropped=dropped)  # fmt: skip

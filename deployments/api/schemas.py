@@ -35,7 +35,7 @@ class Page(BaseModel):
     """Pagination query parameters."""
 
     limit: int = Field(100, ge=1, le=1000, description="Page size")
-    offset: int = Field(0, ge=0, description="Rows to skip")
+    offset: int = Field(0, ge=0, le=10**9, description="Rows to skip")
 
 
 class LoginRequest(BaseModel):

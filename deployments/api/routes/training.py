@@ -107,7 +107,7 @@ async def start_training_run(request: Request, body: TrainingRequest, user: Curr
 
 @router.get("/runs")
 def list_training_runs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> TrainingRunsPublic:  # fmt: skip
+                       offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> TrainingRunsPublic:  # fmt: skip
     """Training runs, newest first."""
     rows, count = list_runs(session, limit=limit, offset=offset)
     return TrainingRunsPublic(data=[to_public(r) for r in rows], count=count)
