@@ -81,6 +81,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _without_nul(entry: AuditLogCreate) -> AuditLogCreate:
+    """The row with NUL characters (which PostgreSQL text cannot hold) shown as `\\0`, so it is still written."""
+    changes = {name: value.replace("\x00", "\\0") for name, value in entry.model_dump().items()
+               if isinstance(value, str) and "\x00" in value}  # fmt: skip
+    detail = json.dumps(entry.detail)
+    if "\\u0000" in detail:  # json.dumps writes NUL as \u0000
+        changes["detail"] = json.loads(detail.replace("\\u0000", "\\\\0"))
+    return entry.model_copy(update=changes) if changes else entry
+
+
 def describe(template: str, path_params: dict[str, Any], method: str) -> tuple[str, str | None, str]:
     """`(resource_type, resource_id, action)` of a request from its route template.
 
@@ -165,7 +175,7 @@ class AuditMiddleware:
                 detail["error"] = "validation error"
                 detail["fields"] = [".".join(map(str, e.get("loc", []))) for e in error if isinstance(e, dict)]
         rid = ctx.resource_id or resource_id
-        return AuditLogCreate(
+        return _without_nul(AuditLogCreate(
             user_id=ctx.user_id,
             username=ctx.username,
             method=scope["method"],
@@ -177,7 +187,7 @@ class AuditMiddleware:
             client_ip=client_ip(scope),
             user_agent=(_header(scope, b"user-agent") or "")[:512] or None,
             detail=detail,
-        )
+        ))
 
     def _write_bounded(self, entry: AuditLogCreate) -> None:
         """Write the row, unless it is one too many from an anonymous client this minute.

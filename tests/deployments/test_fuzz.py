@@ -12,7 +12,7 @@ checks at the end that every operation was answered by its handler (not only 401
 
 from __future__ import annotations
 
-import uuid
+import itertools
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 import schemathesis
+from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlalchemy.engine import Engine
@@ -42,10 +44,12 @@ from tests.deployments.conftest import DEFAULT_REDIS_URL, create_random_user, ma
 
 pytestmark = pytest.mark.slow  # starts a (CPU-less) local Ray; about two minutes
 
-MAX_EXAMPLES = 12  # per operation: ~90 operations, a couple of minutes on 2 cores
+MAX_EXAMPLES = 20  # per operation and mode (valid / invalid input): ~90 operations in ~1.5 min on 2 cores
 LIFTED = {"rate_limit_per_user_per_min": 10**6, "rate_limit_per_ip_per_min": 10**6, "login_attempts_per_ip_per_min": 10**6,
           "login_lockout_after": 10**6, "audit_anonymous_per_ip_per_min": 10**6}  # fmt: skip
-STATUSES: dict[str, set[int]] = defaultdict(set)
+STATUSES: dict[str, set[int | str]] = defaultdict(set)
+REFUSED_BEFORE_THE_HANDLER = frozenset({"not authenticated", "invalid token", "token revoked", "insufficient permissions",
+                                        "inactive user", "Method Not Allowed"})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -111,23 +115,31 @@ def test_no_server_error_and_responses_match_the_schema(api_schema, fuzz_app, ad
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 50
 
-    for operation in operations:
+    for operation, mode in itertools.product(operations, GenerationMode):
         name = f"{operation.method.upper()} {operation.path}"
 
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(mode))
         @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                   database=None)  # fmt: skip
         def run(case) -> None:
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {fresh_token(fuzz_app, pg_engine, admin.id)}"}
             response = case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
-            STATUSES[name].add(response.status_code)
+            detail = None
+            if response.status_code in (401, 403, 405):
+                try:
+                    detail = response.json().get("detail")
+                except (ValueError, AttributeError):
+                    pass
+            STATUSES[name].add("refused" if detail in REFUSED_BEFORE_THE_HANDLER else response.status_code)
 
         try:
             run()
+        except Unsatisfiable:  # nothing of this operation can be made invalid (no parameters, free-form strings)
+            assert mode is GenerationMode.NEGATIVE, name
         except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001  (a check failed: report all at the end)
-            failures[name] = f"{type(exc).__name__}: {str(exc)[:1500]}"
+            failures[f"{name} ({mode.value})"] = f"{type(exc).__name__}: {str(exc)[:1500]}"
     assert not failures, "\n\n".join(f"{k}\n{v}" for k, v in failures.items())
     unreached = {f"{op.method.upper()} {op.path}" for op in operations} - set(STATUSES)
     assert not unreached, sorted(unreached)
-    blocked = {op: codes for op, codes in STATUSES.items() if codes <= {401, 403, 405}}
+    blocked = sorted(op for op, codes in STATUSES.items() if codes == {"refused"})
     assert not blocked, blocked  # every operation was answered by its handler at least once

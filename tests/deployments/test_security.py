@@ -401,3 +401,28 @@ def test_anonymous_floods_write_a_bounded_number_of_audit_rows(pg_engine, redis_
     assert count == 6 and sum(r.user_id is not None for r in rows) == 1
     metrics = app.state.metrics.render().decode()
     assert "witness_audit_dropped_total 7.0" in metrics
+
+
+# --------------------------------------------------------------------- what the fuzzer found (fixed)
+def test_a_login_body_that_is_not_utf8_is_422(client: TestClient) -> None:
+    response = client.post(f"{API}/auth/login", content=b'{"username": "\xff\xfe", "password": "x"}',
+                           headers={"Content-Type": "application/json"})  # fmt: skip
+    assert response.status_code == 422 and response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_every_schema_reference_resolves(ui_client: TestClient) -> None:
+    import json
+
+    document = ui_client.get("/openapi.json").json()
+    text = json.dumps(document)
+    assert "#/$defs/" not in text  # pydantic's local refs (PosUpload) do not exist in an OpenAPI document
+    components = document["components"]["schemas"]
+    refs = {ref.removeprefix("#/components/schemas/") for ref in __import__("re").findall(r'"\$ref": "([^"]+)"', text)}
+    assert refs <= set(components), refs - set(components)
+    submit = document["paths"][f"{API}/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert submit["properties"]["pos"]["anyOf"][0]["properties"]["text"]["type"] == "string"  # PosUpload, inlined
+
+
+@pytest.mark.parametrize("query", [{"type": "\x00"}, {"offset": 2**63}, {"camera_id": "a\x00b"}])
+def test_values_the_database_cannot_hold_are_422(client: TestClient, admin_headers: dict, query: dict) -> None:
+    assert client.get(f"{API}/events", headers=admin_headers, params=query).status_code == 422

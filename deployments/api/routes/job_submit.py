@@ -165,7 +165,8 @@ _BODY_DOC: dict[str, Any] = {
 
 
 def _validation_error(exc: ValidationError) -> RequestValidationError:
-    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)])
+    # no "input": it may be bytes that are not UTF-8 (the raw body), which the JSON response cannot carry
+    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)])
 
 
 def _check_pos(request: Request, pos: PosUpload | None) -> None:
