@@ -82,3 +82,18 @@ class InputPolicy:
         if not any(resolved == root or resolved.is_relative_to(root) for root in self.roots):
             raise InputNotAllowedError(f"{uri}: not under an allowed input folder; allowed: {self.allowed()}")
         return str(resolved)
+
+    def check_folder(self, uri: str) -> str:
+        """Like `check`, for a folder (training data): `s3://bucket` and `s3://bucket/prefix/` included.
+
+        Raises:
+            InputNotAllowedError: outside the roots and buckets.
+        """
+        if not uri.startswith("s3://"):
+            return self.check(uri)
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        if bucket not in self.buckets:
+            raise InputNotAllowedError(f"{uri}: bucket {bucket!r} is not allowed; allowed: {self.allowed()}")
+        if prefix.startswith("/") or ".." in PurePosixPath(prefix).parts or "\\" in prefix:
+            raise InputNotAllowedError(f"{uri}: an S3 prefix must be relative, without '..' segments")
+        return uri

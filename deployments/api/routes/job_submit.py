@@ -113,7 +113,8 @@ UploadDirDep = Annotated[Path, Depends(get_upload_dir)]
 def get_input_policy(conn: HTTPConnection) -> InputPolicy:
     """`app.state.input_policy` plus the upload folder (without one: the upload folder only)."""
     policy: InputPolicy = getattr(conn.app.state, "input_policy", None) or InputPolicy()
-    return InputPolicy.of(roots=(get_upload_dir(conn), *policy.roots), buckets=policy.buckets)
+    upload_dir = getattr(conn.app.state, "upload_dir", None)
+    return InputPolicy.of(roots=(*([upload_dir] if upload_dir else []), *policy.roots), buckets=policy.buckets)
 
 
 InputPolicyDep = Annotated[InputPolicy, Depends(get_input_policy)]
