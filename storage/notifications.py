@@ -17,6 +17,7 @@ from storage.crud import NotFoundError
 from storage.db import commit as _commit
 from storage.models import (
     Camera,
+    Alert,
     DeliveryStatus,
     Job,
     NotificationPreference,
@@ -197,6 +198,7 @@ def list_deliveries(
     since: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
+    scope: CameraScope | None = None,
 ) -> tuple[list[WebhookDelivery], int]:
     """Webhook deliveries, newest first; by default only the dead letters.
 
@@ -207,11 +209,15 @@ def list_deliveries(
         since: only deliveries created at or after this time.
         limit: page size.
         offset: rows to skip.
+        scope: only deliveries of alerts this scope sees (`None`: all).
 
     Returns:
         `(deliveries, total)`: the page and the number of matching deliveries in all.
     """
     conditions = []
+    if scope is not None and not scope.all_cameras:
+        visible = select(Alert.id).where(scope.row_clause(camera_id=Alert.camera_id, job_id=Alert.job_id))
+        conditions.append(col(WebhookDelivery.alert_id).in_(visible))
     if status is not None:
         conditions.append(col(WebhookDelivery.status) == DeliveryStatus(status))
     if alert_id is not None:

@@ -31,11 +31,13 @@ from cluster.settings import TrackerSettings
 from deployments.api import create_app
 from deployments.api.control import LocalCameraControl
 from deployments.api.hub import Hub, job_channel
-from deployments.api.routes import alerts, cameras, media, pos, sites, ui, ws
+from actors.notifier import Notifier
+from deployments.api.routes import alerts, cameras, media, notifications, pos, sites, system, ui, ws
 from deployments.api.routes.job_submit import router as job_submit_router  # results (submission: test_job_submit)
 from domain.pos import PaymentMethod
 from domain.scoring import Severity
 from storage import crud
+from storage import notifications as notify_repo
 from storage import pos as pos_repo
 from storage.models import CameraCreate, Clip, Event, Job, SiteCreate, Track, TrackPoint, UserRole, Video
 from storage.objectstore import LocalObjectStore
@@ -60,9 +62,10 @@ def app(pg_engine: Engine, redis_client: redis_lib.Redis, module_prefix: str, tm
     app = create_app(
         engine=pg_engine, redis=redis_client, config=make_config(module_prefix),
         extra_routers=[sites.router, cameras.router, media.router, alerts.router, job_submit_router, ui.router,
-                       ui.ws_router, pos.router, ws.router],
+                       ui.ws_router, pos.router, ws.router, notifications.router, system.router],
         state={"control": control, "store": LocalObjectStore(tmp / "objects"), "hub": Hub(REDIS_URL),
                "stream_options": ws.StreamOptions(heartbeat_s=0.3), "upload_dir": tmp / "uploads",
+               "notifier": Notifier(pg_engine, redis_client, {}),
                "camera_group_of": lambda cid: {f"s-{RUN}.a": GA, f"s-{RUN}.b": GB}.get(cid)},
     )  # fmt: skip
     app.include_router(ws.router)
@@ -114,7 +117,9 @@ def _world(engine: Engine, store: LocalObjectStore, video_file: Path, group: str
         pos_repo.start_session(s, terminal.id)
         pos_repo.scan_item(s, terminal.id, "CHOC001", 1)
         tx = pos_repo.complete_session(s, terminal.id, PaymentMethod.CARD)
-    return {"camera": camera.id, "event": live.id, "job_event": job_event.id, "job": job.id, "video": video.id,
+        dead = notify_repo.record_delivery(s, alert_id=live_alert.id, url="https://hooks.example.com/x", payload={},
+                                           attempts=5, status="dead", last_error="timeout")  # fmt: skip
+    return {"dead_letter": dead.id, "camera": camera.id, "event": live.id, "job_event": job_event.id, "job": job.id, "video": video.id,
             "alert": live_alert.id, "job_alert": job_alert.id, "terminal": terminal.id, "transaction": tx.id}
 
 
@@ -161,6 +166,7 @@ WRITES = [
     ("escalate", "POST", "/alerts/{job_alert}/escalate", {"reason": "x"}),
     ("note", "POST", "/alerts/{alert}/notes", {"text": "x"}),
     ("cancel job", "POST", "/jobs/{job}/cancel", None),
+    ("retry dead letter", "POST", "/notifications/dead-letters/{dead_letter}/retry", None),
     ("put terminal", "PUT", "/pos/terminals/{terminal}", {"camera_id": None, "zone": None}),
     ("delete terminal", "DELETE", "/pos/terminals/{terminal}", None),
     ("start session", "POST", "/pos/terminals/{terminal}/session", None),
@@ -210,7 +216,7 @@ def test_lists_hold_only_the_users_groups(client, world, headers) -> None:
     h = headers["A"]
     for path, ids in (("/events", ("event", "job_event")), ("/alerts", ("alert", "job_alert")), ("/jobs", ("job",)),
                       ("/pos/terminals", ("terminal",)), ("/pos/transactions", ("transaction",)),
-                      ("/cameras", ("camera",))):  # fmt: skip
+                      ("/cameras", ("camera",)), ("/notifications/dead-letters", ("dead_letter",))):  # fmt: skip
         seen = _ids(client, path, h, limit=1000)
         assert {a[k] for k in ids} <= seen, path
         assert not {b[k] for k in ids} & seen, path
