@@ -323,7 +323,7 @@ def test_a_link_inside_a_root_cannot_point_out_of_it(client: TestClient, auth_he
 
 
 def test_a_job_belongs_to_the_submitters_camera_group(ray_cluster: None, client: TestClient, pg_engine: Engine,
-                                                      runner: RayJobRunner) -> None:  # fmt: skip
+                                                      runner: RayJobRunner, upload_dir: Path) -> None:  # fmt: skip
     run = uuid.uuid4().hex[:6]
     g1, g2 = f"g1-{run}", f"g2-{run}"
     scoped = create_random_user(pg_engine, UserRole.OPERATOR, camera_groups=[g1, g2])
@@ -333,6 +333,10 @@ def test_a_job_belongs_to_the_submitters_camera_group(ray_cluster: None, client:
     body = {"inputs": ["/nonexistent/scoped.mp4"]}
     refused = client.post(f"{API}/jobs", headers=h, json=body | {"camera_group": f"g3-{run}"})
     assert refused.status_code == 422 and "one of your groups" in refused.json()["detail"]
+    before = leftovers(upload_dir)
+    uploaded = client.post(f"{API}/jobs", headers=h, data={"camera_group": f"g3-{run}"},
+                           files={"files": ("a.avi", b"not a video", "video/x-msvideo")})  # fmt: skip
+    assert uploaded.status_code == 422 and leftovers(upload_dir) == before  # the refused upload was removed
     assert client.post(f"{API}/jobs", headers=bearer(login(client, nobody.username)), json=body).status_code == 422
     chosen = client.post(f"{API}/jobs", headers=h, json=body | {"camera_group": g2})
     default = client.post(f"{API}/jobs", headers=h, json=body)

@@ -7,6 +7,7 @@ under it, which must be readable by the Ray workers that run the job).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -279,7 +280,12 @@ async def submit_job(request: Request, runner: JobRunnerDep, config: ConfigDep, 
         submit = await _from_json(request, limit, policy)
     else:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "expected multipart/form-data or application/json")
-    group = job_group(user, submit.camera_group)
+    try:
+        group = job_group(user, submit.camera_group)
+    except HTTPException:
+        if content_type == "multipart/form-data":  # nothing of a refused upload stays on disk
+            shutil.rmtree(Path(submit.inputs[0]).parent, ignore_errors=True)
+        raise
     job_id = await run_in_threadpool(
         runner.submit, submit.inputs, site_yaml=submit.site_yaml, fps=submit.fps, imgsz=submit.imgsz, pos=submit.pos
     )
