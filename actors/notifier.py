@@ -405,7 +405,8 @@ class Notifier:
 
     def _email(self, alert: Mapping[str, Any]) -> EmailResult:
         with session_scope(self.engine) as session:
-            recipients = repo.email_recipients(session, severity=alert["severity"], camera_id=alert.get("camera_id"))
+            recipients = repo.email_recipients(session, severity=alert["severity"], camera_id=alert.get("camera_id"),
+                                              job_id=alert.get("job_id"))
         if not recipients:
             return EmailResult((), {})
         subject, text = self._email_text(alert)

@@ -388,7 +388,7 @@ def user_create(
     username: Annotated[str, typer.Argument(help="Login name (3-64 of letters, digits, _ . @ -).")],
     role: Annotated[UserRole, typer.Option("--role", help="admin | supervisor | operator | viewer")],
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
-    camera_group: Annotated[Optional[list[str]], typer.Option("--camera-group", help="Camera group the user may see (repeat; none: all cameras).")] = None,
+    camera_group: Annotated[Optional[list[str]], typer.Option("--camera-group", help="Camera group the user may see (repeat; none: the user gets the all-cameras flag).")] = None,
 ) -> None:
     """Create an API user (the password is prompted for, or read from stdin)."""
     from pydantic import ValidationError
@@ -401,7 +401,8 @@ def user_create(
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     try:
-        data = UserCreate(username=username, password=password, role=role.value, camera_groups=camera_group or [])
+        data = UserCreate(username=username, password=password, role=role.value, camera_groups=camera_group or [],
+                          all_cameras=not camera_group)
     except ValidationError as exc:
         for e in exc.errors(include_input=False):
             err.print(f"[red]error:[/] {'.'.join(map(str, e['loc']))}: {e['msg']}")
@@ -432,14 +433,14 @@ def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         rows, count = crud.list_users(s, limit=10_000)
     if as_json:
         out.print_json(json.dumps({"count": count, "data": [
-            {"id": u.id, "username": u.username, "role": _v(u.role), "camera_groups": u.camera_groups,
+            {"id": u.id, "username": u.username, "role": _v(u.role), "camera_groups": u.camera_groups, "all_cameras": u.all_cameras,
              "is_active": u.is_active, "created_at": u.created_at.isoformat()} for u in rows]}))
         return
     table = Table(title=f"users ({count})")
     for col in ("username", "role", "camera groups", "active", "created", "id"):
         table.add_column(col)
     for u in rows:
-        table.add_row(u.username, _v(u.role), ", ".join(u.camera_groups) or "(all)", "yes" if u.is_active else "no",
+        table.add_row(u.username, _v(u.role), "(all)" if u.all_cameras or u.role is UserRole.ADMIN else ", ".join(u.camera_groups) or "(none)", "yes" if u.is_active else "no",
                       f"{u.created_at:%Y-%m-%d %H:%M:%S}", u.id)
     out.print(table)
 

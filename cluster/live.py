@@ -9,6 +9,7 @@ the command; `down` stops it in reverse order.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from cluster.runtime import open_database, open_store, prepare_environment
-from cluster.services import ensure_redis, start_ray_head, stop_ray_head, stop_redis
+from cluster.services import ServiceError, ensure_redis, start_ray_head, stop_ray_head, stop_redis
 from cluster.settings import Settings
 
-__all__ = ["UpResult", "up", "down", "app_args", "export_runner_config", "NAMESPACE"]
+__all__ = ["UpResult", "up", "down", "app_args", "export_runner_config", "jwt_secret", "source_policy_args", "check_site_sources", "NAMESPACE"]
 
 NAMESPACE = "witness"
 
@@ -38,6 +39,37 @@ def _head_marker(settings: Settings) -> Path:
     return settings.data_dir.resolve() / "ray-head.address"
 
 
+def jwt_secret(settings: Settings) -> str:
+    """The API's JWT signing secret: `API__JWT_SECRET` when set, else `DATA_DIR/jwt-secret`, which the
+    first start creates (48 random bytes, URL-safe, mode 0600) and every later start reuses, so tokens
+    survive restarts and nobody runs with a secret that is written in the source.
+
+    Raises:
+        ServiceError: the given or stored secret is the old public placeholder or under 32 characters.
+    """
+    from deployments.api.config import ApiConfig
+    from deployments.api.main import check_secret
+
+    secret = settings.api.jwt_secret
+    path = settings.data_dir.resolve() / "jwt-secret"
+    if not secret:
+        if path.exists():
+            os.chmod(path, 0o600)
+            secret = path.read_text().strip()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            secret = secrets.token_urlsafe(48)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secret + "\n")
+    try:
+        check_secret(ApiConfig(jwt_secret=secret))
+    except ValueError as exc:
+        where = "API__JWT_SECRET" if settings.api.jwt_secret else str(path)
+        raise ServiceError(f"{where}: {exc}") from None
+    return secret
+
+
 def app_args(settings: Settings) -> Any:
     """`AppArgs` of the Serve application, from the settings."""
     from deployments.app import AppArgs
@@ -48,10 +80,13 @@ def app_args(settings: Settings) -> Any:
                    cache_dir=str(settings.data_dir.resolve() / "cache"))
     return AppArgs(
         database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, namespace=NAMESPACE,
-        api=settings.api.model_dump(), detector=settings.detector.model_dump(), replica=replica,
+        api=settings.api.model_dump() | {"jwt_secret": jwt_secret(settings)}, detector=settings.detector.model_dump(),
+        replica=replica, input_roots=[str(settings.data_dir.resolve() / "uploads"), *settings.job.input_roots],
+        input_buckets=list(settings.job.input_buckets),
         store=_store_kwargs(settings), upload_dir=str(settings.data_dir.resolve() / "uploads"),
         job_runner=job_runner_config(settings), notify=settings.notify.model_dump(),
         analytics=settings.analytics.model_dump(), export_runner=export_runner_config(settings),
+        source_policy=source_policy_args(settings),
     )
 
 
@@ -63,6 +98,36 @@ def export_runner_config(settings: Settings) -> dict[str, Any]:
         clip_crf=settings.clip.crf, cache_dir=str(settings.data_dir.resolve() / "cache"),
         notify=settings.notify.model_dump(), num_cpus=settings.analytics.export_num_cpus,
     )
+
+
+def source_policy_args(settings: Settings) -> dict[str, Any]:
+    """`SourcePolicy.of` arguments from `CAMERA__ALLOWED_HOSTS` and `CAMERA__MEDIA_ROOT` (plus DATA_DIR/media)."""
+    roots = [*settings.camera.media_root, str(settings.data_dir.resolve() / "media")]
+    return {"allowed_hosts": list(settings.camera.allowed_hosts), "media_roots": [os.path.realpath(r) for r in roots]}
+
+
+def check_site_sources(settings: Settings, site: Any) -> None:
+    """Refuse a site file whose camera sources lie outside the source policy (before anything starts).
+
+    Raises:
+        ServiceError: naming each refused camera and why.
+    """
+    from domain.site.sources import SourcePolicy
+
+    policy = SourcePolicy.of(**source_policy_args(settings))
+    problems = []
+    for key, camera in site.cameras.items():
+        if camera.source is None:
+            continue
+        source = camera.source
+        if "://" not in source or source.startswith("file://"):
+            source = os.path.realpath(source.removeprefix("file://"))
+        try:
+            policy.check(source)
+        except ValueError as exc:
+            problems.append(f"cameras.{key}.source: {exc}")
+    if problems:
+        raise ServiceError("the site file's camera sources are not allowed:\n  " + "\n  ".join(problems))
 
 
 def job_runner_config(settings: Settings) -> dict[str, Any]:
@@ -99,6 +164,8 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
     from storage.db import session_scope
 
     prepare_environment(settings)
+    if site is not None:
+        check_site_sources(settings, site)
     engine = open_database(settings)
     ensure_redis(settings.redis_url, settings.data_dir)
     address = settings.ray_address

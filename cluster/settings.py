@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.analytics import AnalyticsParams
 from domain.assessment import AssessmentParams
+from domain.site.sources import DEFAULT_ALLOWED_HOSTS, DEFAULT_MEDIA_ROOTS
 
 __all__ = ["AnalyticsSettings", "ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "NotifySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
 
@@ -131,6 +133,14 @@ class JobSettings(BaseModel):
     replica_num_gpus: float = Field(0.0, ge=0, title="GPUs per detector replica (fractional allowed)")
     decode_num_cpus: float = Field(0.25, gt=0, title="CPUs per decode task")
     frames_per_block: int = Field(8, ge=1, title="Decoded frames per Ray Data block")
+    input_roots: list[str] = Field(
+        default_factory=list, title="Folders API jobs may read",
+        description="Bulk jobs submitted through the API by path may read files under these folders (and "
+        "DATA_DIR/uploads) only; a JSON list. The CLI (`witness analyze`) is not limited.")
+    input_buckets: list[str] = Field(
+        default_factory=list, title="Buckets API jobs may read",
+        description="Buckets whose s3:// objects API jobs may read (a JSON list); S3_BUCKET itself holds other "
+        "groups' clips, so it is not included unless listed.")
 
 
 class ClipSettings(BaseModel):
@@ -156,6 +166,17 @@ class CameraSettings(BaseModel):
     error_after_failures: int = Field(10, ge=1, title="Consecutive reconnect failures before the camera shows `error`")
     detect_timeout_s: float = Field(30.0, gt=0, title="Longest wait for the detector per frame (s)")
     num_cpus: float = Field(0.25, gt=0, title="CPUs per camera actor")
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS),
+        title="Camera hosts allowed",
+        description="Host names, IP addresses or CIDRs that rtsp:// and http(s):// camera sources may name (a "
+        "JSON list; [\"*\"]: any host). Link-local and cloud-metadata addresses are always refused. "
+        "Default: loopback, private networks and *.local / *.lan names, where store cameras live.")
+    media_root: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MEDIA_ROOTS),
+        title="Folders file camera sources may play",
+        description="File sources must lie under one of these or DATA_DIR/media (a JSON list). The default "
+        "holds the sample footage the demo plays.")
 
 
 class DetectorSettings(BaseModel):
@@ -224,10 +245,10 @@ class ApiSettings(BaseModel):
     host: str = Field("127.0.0.1", title="Bind address of the HTTP proxy")
     port: int = Field(8000, ge=1, le=65535, title="HTTP port (REST under /api/v1, /docs, /health, /metrics)")
     jwt_secret: str = Field(
-        "change-me-local-only",
-        min_length=16,
+        "",
         title="JWT signing secret",
-        description="Must be changed outside local development (a warning is printed locally).",
+        description="At least 32 random characters. Empty: `witness up` generates one on first start and "
+        "keeps it in DATA_DIR/jwt-secret (mode 0600). The old placeholder is refused.",
     )
     access_token_ttl_s: int = Field(900, ge=60, title="Access-token lifetime (s)")
     refresh_token_ttl_s: int = Field(7 * 24 * 3600, ge=300, title="Refresh-token lifetime (s)")
@@ -246,6 +267,26 @@ class ApiSettings(BaseModel):
         description="Folder of the built web UI (`npm run build` in webui/); a relative path is resolved "
         "against the repository root. A missing folder only means no UI (logged at start-up).",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, title="Trusted proxies",
+        description="Addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (a JSON list); "
+        "empty: the socket peer is the client, so a forged header changes nothing.")
+    max_body_kb: int = Field(256, ge=1, title="Largest request body (KiB) except uploads and imports; 413 beyond")
+    max_site_file_kb: int = Field(1024, ge=1, title="Largest site-file import (KiB)")
+    max_import_mb: int = Field(16, ge=1, title="Largest POS-file import (MiB)")
+    max_form_parts: int = Field(16, ge=2, title="Most parts of one multipart body")
+    max_concurrent_password_checks: int = Field(
+        4, ge=1, title="Concurrent password verifications per ingress replica (argon2, ~50 ms and 64 MiB "
+        "each); more wait up to 5 s, then 503")
+    login_lockout_after: int = Field(5, ge=1, title="Failed logins of one username before it is locked")
+    login_lockout_s: float = Field(
+        30.0, gt=0, title="First lock-out (s), doubled per further failure",
+        description="Longer slows password guessing more but locks a mistyping user out longer.")
+    login_lockout_max_s: float = Field(900.0, gt=0, title="Longest lock-out (s)")
+    audit_anonymous_per_ip_per_min: int = Field(
+        60, ge=1, title="Audit rows per client IP per minute for requests without a valid token",
+        description="Beyond it they are only counted (metric witness_audit_dropped_total), so a flood "
+        "cannot grow the audit table without bound.")
 
 
 class NotifySettings(BaseModel):
@@ -342,6 +383,18 @@ class Settings(BaseSettings):
     behaviour: BehaviourSettings = Field(default_factory=BehaviourSettings)
     intent: IntentSettings = Field(default_factory=IntentSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_needs_a_password_off_loopback(cls, url: str) -> str:
+        """A Redis reached over the network must ask for a password: it holds the token deny list and rate
+        limits, and anyone who can publish on it can inject events into every operator's screen."""
+        parsed = urlparse(url)
+        if parsed.hostname not in (None, "127.0.0.1", "localhost", "::1") and not parsed.password \
+                and parsed.scheme != "unix":  # fmt: skip
+            raise ValueError(f"REDIS_URL {parsed.scheme}://{parsed.hostname}:{parsed.port or 6379} has no password; "
+                             "use redis://:PASSWORD@host:port/db (rediss:// for TLS) for a Redis off this machine")
+        return url
 
     @computed_field  # type: ignore[prop-decorator]
     @property

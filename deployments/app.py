@@ -36,6 +36,10 @@ class AppArgs(BaseModel):
     notify: dict[str, Any] = Field(default_factory=dict, description="NotifySettings fields")
     analytics: dict[str, Any] = Field(default_factory=dict, description="AnalyticsSettings fields")
     export_runner: dict[str, Any] = Field(default_factory=dict, description="`pipelines.exports.ExportRunnerConfig` fields")
+    input_roots: list[str] = Field(default_factory=list, description="Folders bulk jobs named by path may read")
+    input_buckets: list[str] = Field(default_factory=list, description="Buckets bulk jobs named by s3:// may read")
+    source_policy: dict[str, Any] = Field(
+        default_factory=dict, description="`domain.site.sources.SourcePolicy.of` arguments (camera hosts, media roots)")
 
 
 def make_fastapi(args: AppArgs):

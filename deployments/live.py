@@ -77,6 +77,8 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
     from pathlib import Path
 
     from deployments.api.hub import Hub
+    from deployments.api.inputs import InputPolicy
+    from domain.site.sources import SourcePolicy
     from deployments.jobs import JobRunnerConfig, RayJobRunner
     from storage.objectstore import open_object_store
 
@@ -92,6 +94,8 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
         "camera_group_of": CameraGroups(engine),
         "notifier": live_notifier(args, engine),
         **analytics_state(args, engine),
+        "input_policy": InputPolicy.of(roots=getattr(args, "input_roots", ()), buckets=getattr(args, "input_buckets", ())),
+        "source_policy": SourcePolicy.of(**args.source_policy) if getattr(args, "source_policy", None) else None,
     }
 
 
@@ -198,8 +202,12 @@ def mount_webui(app: Any, webui_dir: str | Path) -> bool:
             return await http_exception_handler(request, exc)
         if getattr(exc, "detail", "Not Found") != "Not Found":  # a handler's own 404 ("camera not found")
             return await http_exception_handler(request, exc)
-        file = (dist / path.lstrip("/")).resolve()
-        if file.is_file() and file.is_relative_to(dist) and file != index:
+        try:
+            file = (dist / path.lstrip("/")).resolve()
+            found = file.is_file() and file.is_relative_to(dist) and file != index
+        except (OSError, ValueError):  # a NUL byte (`/%00`) or a name the file system refuses: not a file
+            return await http_exception_handler(request, exc)
+        if found:
             cache = "public, max-age=31536000, immutable" if file.parent.name == "assets" else "no-cache"
             return FileResponse(file, headers={"Cache-Control": cache})
         if path.startswith("/assets/"):  # a missing bundle file is a 404, not the page

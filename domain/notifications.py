@@ -36,7 +36,6 @@ __all__ = [
     "severity_at_least",
     "Preference",
     "wants",
-    "can_see_camera",
     "email_address",
 ]
 
@@ -251,20 +250,6 @@ def wants(preference: Preference, channel: Channel | str, severity: Severity | s
         False
     """
     return Channel(channel) in preference.channels and severity_at_least(severity, preference.min_severity)
-
-
-def can_see_camera(*, user_groups: Iterable[str], is_admin: bool, camera_group: str | None) -> bool:
-    """Whether a user may hear of a camera: admins and users with no groups see every camera;
-    anyone else only cameras in one of their groups (a camera in no group is then hidden).
-
-    Example:
-        >>> can_see_camera(user_groups=["north"], is_admin=False, camera_group="south")
-        False
-    """
-    groups = set(user_groups)
-    if is_admin or not groups:
-        return True
-    return camera_group is not None and camera_group in groups
 
 
 def email_address(*, override: str | None, username: str) -> str | None:

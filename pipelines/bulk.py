@@ -38,7 +38,7 @@ from pipelines.video import Chunk, VideoError, VideoInfo, plan_chunks, probe_vid
 from storage import crud
 from storage.db import session_scope
 from storage.models import JobStatus
-from storage.objectstore import ObjectNotFoundError, ObjectStore, ObjectStoreError
+from storage.objectstore import ObjectNotFoundError, ObjectStore, ObjectStoreError, local_copy_path
 
 __all__ = ["JobOptions", "VideoOutcome", "JobOutcome", "run_job", "job_params", "clip_key", "CANCELLED"]
 
@@ -146,8 +146,8 @@ def _fetch_input(uri: str, store: ObjectStore, dest_dir: Path) -> str:
     download = getattr(store, "download_uri", None)
     if download is None:
         raise VideoError(f"{uri}: S3 inputs need S3_ENDPOINT / S3_ACCESS_KEY / S3_SECRET_KEY to be set")
-    dest = dest_dir / uri.removeprefix("s3://")
     try:
+        dest = local_copy_path(dest_dir, uri)
         download(uri, dest)
     except ObjectNotFoundError:
         raise VideoError(f"{uri}: no such S3 object") from None

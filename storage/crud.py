@@ -21,6 +21,7 @@ from domain.events import Event as DomainEvent
 from domain.events import EventType
 from domain.tracks import Trajectory
 from storage.db import commit as _commit
+from storage.scope import CameraScope
 from storage.models import (
     AuditLog,
     AuditLogCreate,
@@ -64,6 +65,7 @@ __all__ = [
     "list_clips",
     "count_job_results",
     "start_pending_job",
+    "set_job_owner",
 ]
 
 _CLIP_NAMESPACE = uuid.UUID("1c0f6a8e-3d2b-4f57-8a61-2b9e4d7c5a10")
@@ -135,20 +137,36 @@ def get_job(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id)
 
 
-def list_jobs(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[Job], int]:
+def list_jobs(session: Session, *, limit: int = 50, offset: int = 0,
+              scope: CameraScope | None = None) -> tuple[list[Job], int]:  # fmt: skip
     """Jobs, newest first.
 
     Args:
         session: open session.
         limit: page size.
         offset: rows to skip.
+        scope: only the jobs this scope sees (`None`: every job).
 
     Returns:
         `(jobs, total)`: the page and the number of jobs in all.
     """
-    total = session.exec(select(func.count()).select_from(Job)).one()
-    stmt = select(Job).order_by(col(Job.created_at).desc(), col(Job.id)).offset(offset).limit(limit)
+    conditions = [] if scope is None else [scope.job_clause()]
+    total = session.exec(select(func.count()).select_from(Job).where(*conditions)).one()
+    stmt = select(Job).where(*conditions).order_by(col(Job.created_at).desc(), col(Job.id)).offset(offset).limit(limit)
     return list(session.exec(stmt).all()), total
+
+
+def set_job_owner(session: Session, job_id: str, *, camera_group: str | None, created_by: str | None) -> Job:
+    """Record who submitted a job and the camera group it (and all it produces) belongs to.
+
+    Raises:
+        NotFoundError: if the job does not exist.
+    """
+    job = _require(session, Job, job_id)
+    job.camera_group, job.created_by = camera_group, created_by
+    session.add(job)
+    _commit(session, job)
+    return job
 
 
 def get_video(session: Session, video_id: str) -> Video | None:
@@ -549,6 +567,7 @@ def list_events(
     limit: int = 100,
     offset: int = 0,
     zone: str | None = None,
+    scope: CameraScope | None = None,
 ) -> tuple[list[Event], int]:
     """Events matching every given filter, ordered by start time.
 
@@ -563,11 +582,12 @@ def list_events(
         limit: page size.
         offset: rows to skip.
         zone: only events in this zone.
+        scope: only the events this scope sees (`None`: every event).
 
     Returns:
         `(events, total)`: the page and the number of matching events in all.
     """
-    conditions = []
+    conditions = [] if scope is None else [scope.row_clause(camera_id=Event.camera_id, job_id=Event.job_id)]
     if job_id is not None:
         conditions.append(col(Event.job_id) == job_id)
     if video_id is not None:
@@ -703,18 +723,22 @@ def list_users(session: Session, *, limit: int = 100, offset: int = 0) -> tuple[
 def update_user(session: Session, user_id: str, *, data: UserUpdate, password_hash: str | None = None) -> User:
     """Apply the fields set in `data` (its plain `password` is ignored: pass `password_hash`).
 
-    Deactivating a user also revokes their refresh tokens.
+    A new password, role, camera groups, all-cameras flag or active flag bumps the user's
+    `token_version` (so their access and refresh tokens stop working) and revokes their
+    stored refresh tokens.
 
     Raises:
         NotFoundError: if the user does not exist.
     """
     user = _require(session, User, user_id)
+    before = (user.role, list(user.camera_groups), user.all_cameras, user.is_active)
     for name, value in data.model_dump(exclude_unset=True, exclude={"password"}).items():
         if value is not None:
             setattr(user, name, value)
     if password_hash is not None:
         user.password_hash = password_hash
-    if not user.is_active:
+    if password_hash is not None or (user.role, list(user.camera_groups), user.all_cameras, user.is_active) != before:
+        user.token_version += 1  # every token issued before this change is refused
         _revoke_user_tokens(session, user_id)
     session.add(user)
     _commit(session, user)
@@ -1270,12 +1294,12 @@ def delete_rule(session: Session, camera_id: str, name: str) -> Camera:
     return _edit_section(session, camera_id, "rules", name, None)
 
 
-def import_site_config(session: Session, site: SiteConfig) -> Site:
+def import_site_config(session: Session, site: SiteConfig, *, new_camera_group: str | None = None) -> Site:
     """Upsert a whole parsed site file: the site (by `site.name`) and its cameras (by key).
 
     Ids stay stable: an existing site and existing cameras are updated in place (their config,
     `friendly_name` and `source` replaced by the file's; `enabled` and `camera_group` kept), new
-    cameras are created enabled with no group. Cameras stored for the site but absent from the
+    cameras are created enabled in `new_camera_group` (default: no group). Cameras stored for the site but absent from the
     file are left alone (neither deleted nor disabled): remove them explicitly. Unchanged
     cameras keep their `version`. One transaction; then the file's `reports:` become the site's
     `site_file` report schedules (`storage.analytics_exports.sync_site_schedules`).
@@ -1298,7 +1322,8 @@ def import_site_config(session: Session, site: SiteConfig) -> Site:
             camera = session.get(Camera, camera_id_for(row.name, key))
             if camera is None:
                 camera = Camera(id=camera_id_for(row.name, key), site_id=row.id, key=key, config=data,
-                                friendly_name=config.friendly_name, source=config.source)  # fmt: skip
+                                friendly_name=config.friendly_name, source=config.source,
+                                camera_group=new_camera_group)  # fmt: skip
             elif camera.config != data:
                 camera.config, camera.friendly_name, camera.source = data, config.friendly_name, config.source
                 _touch(camera)
@@ -1463,6 +1488,7 @@ def list_alerts(
     offset: int = 0,
     job_id: str | None = None,
     video_id: str | None = None,
+    scope: CameraScope | None = None,
 ) -> tuple[list[Alert], int]:
     """Alerts matching every given filter, newest first (or oldest first).
 
@@ -1477,11 +1503,12 @@ def list_alerts(
         offset: rows to skip.
         job_id: only this bulk job's alerts.
         video_id: only this video's alerts.
+        scope: only the alerts this scope sees (`None`: every alert).
 
     Returns:
         `(alerts, total)`: the page and the number of matching alerts in all.
     """
-    conditions = []
+    conditions = [] if scope is None else [scope.row_clause(camera_id=Alert.camera_id, job_id=Alert.job_id)]
     if job_id is not None:
         conditions.append(col(Alert.job_id) == job_id)
     if video_id is not None:
@@ -1501,21 +1528,26 @@ def list_alerts(
     return list(session.exec(stmt).all()), total
 
 
-def alert_stats(session: Session) -> dict[str, Any]:
+def alert_stats(session: Session, *, scope: CameraScope | None = None) -> dict[str, Any]:
     """Counts by status and by severity, and the mean seconds from creation to acknowledgement.
+
+    Args:
+        session: open session.
+        scope: count only the alerts this scope sees (`None`: every alert).
 
     Returns:
         `{"total", "by_status", "by_severity", "mean_time_to_acknowledge_s"}`; the mean is `None`
         when no alert was acknowledged. Every status and severity is listed, zero or not.
     """
+    visible = sa.true() if scope is None else scope.row_clause(camera_id=Alert.camera_id, job_id=Alert.job_id)
     by_status = {s.value: 0 for s in AlertStatus}
-    for value, n in session.exec(select(Alert.status, func.count()).group_by(Alert.status)).all():
+    for value, n in session.exec(select(Alert.status, func.count()).where(visible).group_by(Alert.status)).all():
         by_status[AlertStatus(value).value] = n
     by_severity = {s.value: 0 for s in Severity}
-    for value, n in session.exec(select(Alert.severity, func.count()).group_by(Alert.severity)).all():
+    for value, n in session.exec(select(Alert.severity, func.count()).where(visible).group_by(Alert.severity)).all():
         by_severity[Severity(value).value] = n
     acked = session.exec(select(Alert.created_at, Alert.acknowledged_at)
-                         .where(col(Alert.acknowledged_at).is_not(None))).all()  # fmt: skip
+                         .where(col(Alert.acknowledged_at).is_not(None), visible)).all()  # fmt: skip
     mean = sum((a - c).total_seconds() for c, a in acked) / len(acked) if acked else None
     return {"total": sum(by_status.values()), "by_status": by_status, "by_severity": by_severity,
             "mean_time_to_acknowledge_s": mean}

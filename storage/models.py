@@ -9,13 +9,17 @@ and `0004_alerts.py` (alerts, their notes and history); change both together.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import model_validator
 from sqlmodel import Field, SQLModel
+
+from domain.site.sources import redact_url
 
 __all__ = [
     "JobStatus",
@@ -132,6 +136,10 @@ class JobBase(SQLModel):
     error: str | None = Field(default=None, sa_type=sa.Text)
     videos_total: int = 0
     videos_failed: int = 0
+    # Scoping (0008): the camera group a job and everything it produced belong to (the submitter's
+    # group); `None` = no group, seen only by users with access to every camera.
+    camera_group: str | None = Field(default=None, max_length=64, index=True)
+    created_by: str | None = Field(default=None, max_length=32)  # user id of the submitter (no FK)
 
 
 class Job(JobBase, table=True):
@@ -338,8 +346,10 @@ USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{3,64}$"
 class UserBase(SQLModel):
     username: str = Field(unique=True, index=True, max_length=64, schema_extra={"pattern": USERNAME_PATTERN})
     role: UserRole = Field(default=UserRole.VIEWER, sa_type=_enum_type(UserRole))
-    # Camera groups this user may see; an empty list means every camera.
+    # Camera groups this user may see. An empty list means no camera unless `all_cameras` is set
+    # (admins see every camera whatever these say): see `storage.scope.CameraScope`.
     camera_groups: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    all_cameras: bool = Field(default=False, description="Sees every camera (admins always do)")
     is_active: bool = True
 
 
@@ -354,6 +364,7 @@ class UserUpdate(SQLModel):
 
     role: UserRole | None = None
     camera_groups: list[str] | None = None
+    all_cameras: bool | None = None
     is_active: bool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=128)
 
@@ -366,6 +377,8 @@ class User(UserBase, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     password_hash: str = Field(max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Bumped on a password, role, group or status change: tokens carrying an older `ver` are refused (0008).
+    token_version: int = 0
 
 
 class UserPublic(UserBase):
@@ -548,11 +561,20 @@ class Camera(CameraBase, table=True):
 
 
 class CameraPublic(CameraBase):
+    """A camera as the API shows it: passwords and secret query values of its source are `***`."""
+
     id: str
     config: dict[str, Any]
     version: int
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="after")
+    def _redact_source(self) -> CameraPublic:
+        self.source = redact_url(self.source)
+        if isinstance(self.config.get("source"), str):
+            self.config = {**self.config, "source": redact_url(self.config["source"])}
+        return self
 
 
 class CamerasPublic(SQLModel):
@@ -936,9 +958,18 @@ class WebhookDelivery(WebhookDeliveryBase, table=True):
 
 
 class WebhookDeliveryPublic(WebhookDeliveryBase):
+    """A delivery as the API shows it: the URL's password and secret query values are `***`."""
+
     id: str
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="after")
+    def _redact_url(self) -> WebhookDeliveryPublic:
+        self.url = redact_url(self.url) or ""
+        if self.last_error:
+            self.last_error = re.sub(r"[a-z][a-z0-9+.-]*://\S+", lambda m: redact_url(m.group(0)) or "", self.last_error)
+        return self
 
 
 class WebhookDeliveriesPublic(SQLModel):

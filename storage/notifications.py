@@ -11,13 +11,15 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from domain.notifications import Channel, Preference, can_see_camera, email_address, wants
+from domain.notifications import Channel, Preference, email_address, wants
 from domain.scoring import Severity
 from storage.crud import NotFoundError
 from storage.db import commit as _commit
 from storage.models import (
     Camera,
+    Alert,
     DeliveryStatus,
+    Job,
     NotificationPreference,
     NotificationPreferencePublic,
     NotificationPreferenceUpdate,
@@ -26,6 +28,7 @@ from storage.models import (
     WebhookDelivery,
     utcnow,
 )
+from storage.scope import CameraScope
 
 __all__ = [
     "DEFAULT_CHANNELS",
@@ -104,21 +107,26 @@ def set_preference(session: Session, *, user_id: str, data: NotificationPreferen
     return get_preference(session, user_id)
 
 
-def email_recipients(session: Session, *, severity: Severity | str, camera_id: str | None) -> list[Recipient]:
+def email_recipients(session: Session, *, severity: Severity | str, camera_id: str | None,
+                     job_id: str | None = None) -> list[Recipient]:  # fmt: skip
     """Active users to email about an alert: email among their channels, `min_severity` at or below
-    `severity`, allowed to see the camera (`domain.notifications.can_see_camera`), and with an address.
+    `severity`, allowed to see the alert (`storage.scope.CameraScope`), and with an address.
 
     Args:
         session: open session.
         severity: the alert's severity.
-        camera_id: the alert's camera (`None` for bulk footage: only users limited to no camera
-            group hear of it).
+        camera_id: the alert's camera.
+        job_id: the alert's bulk job (it then belongs to the job's camera group, not the camera's).
 
     Returns:
         The recipients, ordered by username.
     """
-    camera = session.get(Camera, camera_id) if camera_id is not None else None
-    group = camera.camera_group if camera is not None else None
+    if job_id is not None:
+        job = session.get(Job, job_id)
+        group = job.camera_group if job is not None else None
+    else:
+        camera = session.get(Camera, camera_id) if camera_id is not None else None
+        group = camera.camera_group if camera is not None else None
     stmt = (select(NotificationPreference, User).join(User, col(User.id) == col(NotificationPreference.user_id))
             .where(col(User.is_active).is_(True)).order_by(col(User.username)))  # fmt: skip
     found = []
@@ -126,7 +134,8 @@ def email_recipients(session: Session, *, severity: Severity | str, camera_id: s
         preference = Preference.from_values(pref.channels, pref.min_severity)  # validated when stored
         if not wants(preference, Channel.EMAIL, severity):
             continue
-        if not can_see_camera(user_groups=user.camera_groups, is_admin=user.role is UserRole.ADMIN, camera_group=group):
+        scope = CameraScope.of(all_cameras=user.role is UserRole.ADMIN or user.all_cameras, groups=user.camera_groups)
+        if not scope.sees_group(group):
             continue
         address = email_address(override=pref.email, username=user.username)
         if address is not None:
@@ -189,6 +198,7 @@ def list_deliveries(
     since: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
+    scope: CameraScope | None = None,
 ) -> tuple[list[WebhookDelivery], int]:
     """Webhook deliveries, newest first; by default only the dead letters.
 
@@ -199,11 +209,15 @@ def list_deliveries(
         since: only deliveries created at or after this time.
         limit: page size.
         offset: rows to skip.
+        scope: only deliveries of alerts this scope sees (`None`: all).
 
     Returns:
         `(deliveries, total)`: the page and the number of matching deliveries in all.
     """
     conditions = []
+    if scope is not None and not scope.all_cameras:
+        visible = select(Alert.id).where(scope.row_clause(camera_id=Alert.camera_id, job_id=Alert.job_id))
+        conditions.append(col(WebhookDelivery.alert_id).in_(visible))
     if status is not None:
         conditions.append(col(WebhookDelivery.status) == DeliveryStatus(status))
     if alert_id is not None:

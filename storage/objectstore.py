@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, runtime_checkable
 
 import urllib3
@@ -29,6 +29,7 @@ __all__ = [
     "LocalObjectStore",
     "S3ObjectStore",
     "parse_s3_uri",
+    "local_copy_path",
     "open_object_store",
 ]
 
@@ -96,6 +97,34 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     if not bucket or not sep or not key:
         raise ValueError(f"invalid S3 URI {uri!r}: expected s3://bucket/key with a bucket and a key")
     return bucket, key
+
+
+def local_copy_path(dest_dir: Path, uri: str) -> Path:
+    """Where a downloaded `s3://bucket/key` is kept under `dest_dir`: `dest_dir/bucket/key`, never outside it.
+
+    Args:
+        dest_dir: the download folder (e.g. a job's cache).
+        uri: the S3 URI.
+
+    Returns:
+        The local path.
+
+    Raises:
+        ValueError: the URI is not `s3://bucket/key`, or its key is absolute or has `..` segments
+            (it would name a file outside `dest_dir`).
+
+    Example:
+        >>> local_copy_path(Path("/cache"), "s3://footage/store-1/cam.mp4")
+        PosixPath('/cache/footage/store-1/cam.mp4')
+    """
+    bucket, key = parse_s3_uri(uri)
+    parts = PurePosixPath(key).parts
+    if key.startswith("/") or ".." in parts or "\\" in key or bucket in (".", ".."):
+        raise ValueError(f"{uri}: an S3 key must be relative, without '..' segments")
+    path = Path(dest_dir) / bucket / key
+    if not path.resolve().is_relative_to(Path(dest_dir).resolve()):
+        raise ValueError(f"{uri}: names a file outside the download folder")
+    return path
 
 
 @runtime_checkable

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
@@ -33,6 +34,7 @@ from domain.pos import (
 from domain.site import ZoneKind
 from storage.crud import InUseError, NotFoundError
 from storage.db import commit as _commit
+from storage.scope import CameraScope
 from storage.models import (
     CAMERA_ID_PATTERN,
     TERMINAL_ID_PATTERN,
@@ -227,10 +229,12 @@ def _check_link(session: Session, camera_id: str | None, zone: str | None) -> No
         raise ValueError(f"zone '{zone}' of camera '{camera_id}' is a {kind} zone, not a checkout zone")
 
 
-def list_terminals(session: Session, *, limit: int = 100, offset: int = 0) -> tuple[list[PosTerminal], int]:
-    """A page of terminals by id, and the number of terminals in all."""
-    total = session.exec(select(func.count()).select_from(PosTerminal)).one()
-    rows = session.exec(select(PosTerminal).order_by(col(PosTerminal.id)).offset(offset).limit(limit)).all()
+def list_terminals(session: Session, *, limit: int = 100, offset: int = 0,
+                   scope: CameraScope | None = None) -> tuple[list[PosTerminal], int]:  # fmt: skip
+    """A page of terminals by id (those of cameras `scope` sees; `None`: all), and how many in all."""
+    visible = sa.true() if scope is None else scope.camera_clause(PosTerminal.camera_id)
+    total = session.exec(select(func.count()).select_from(PosTerminal).where(visible)).one()
+    rows = session.exec(select(PosTerminal).where(visible).order_by(col(PosTerminal.id)).offset(offset).limit(limit)).all()
     return list(rows), total
 
 
@@ -535,7 +539,8 @@ def pos_format(filename: str | None, content_type: str | None = None) -> PosForm
                      f"(or content type application/json or text/csv), got {kind or 'no content type'}")
 
 
-def import_transactions(session: Session, text: str, *, source: str, fmt: PosFormat) -> list[Transaction]:
+def import_transactions(session: Session, text: str, *, source: str, fmt: PosFormat,
+                        scope: CameraScope | None = None) -> list[Transaction]:  # fmt: skip
     """Parse a POS file against the stored catalog and store its transactions, all or nothing.
 
     Args:
@@ -543,6 +548,7 @@ def import_transactions(session: Session, text: str, *, source: str, fmt: PosFor
         text: the file's contents (see `domain.pos.parse_transactions_json` / `_csv` for the formats).
         source: the file name (in error messages and on each row).
         fmt: `"json"` or `"csv"`.
+        scope: every transaction's camera must be one this scope sees (`None`: any camera).
 
     Returns:
         The stored transactions, in file order.
@@ -556,6 +562,10 @@ def import_transactions(session: Session, text: str, *, source: str, fmt: PosFor
     if fmt not in parsers:
         raise ValueError(f"fmt must be 'json' or 'csv', but got {fmt!r}")
     transactions = parsers[fmt](text, source, load_catalog(session))
+    if scope is not None:
+        for tx in transactions:
+            if not scope.sees_camera(session, tx.camera_id):
+                raise ValueError(f"{source}: transaction {tx.id!r}: camera {tx.camera_id!r} is not one of your cameras")
     save_transactions(session, transactions, source=source)
     return transactions
 
@@ -591,6 +601,7 @@ def list_transactions(
     until_s: float | None = None,
     limit: int = 100,
     offset: int = 0,
+    scope: CameraScope | None = None,
 ) -> tuple[list[PosTransaction], int]:
     """Stored transactions matching every given filter, newest start first.
 
@@ -603,11 +614,14 @@ def list_transactions(
         until_s: only those starting at or before this time (epoch seconds).
         limit: page size.
         offset: rows to skip.
+        scope: only those of cameras this scope sees (`None`: all).
 
     Returns:
         `(transactions, total)`: the page and the number matching in all.
     """
     conditions = _filters(terminal_id, camera_id, zone, since_s, until_s)
+    if scope is not None:
+        conditions.append(scope.camera_clause(PosTransaction.camera_id))
     total = session.exec(select(func.count()).select_from(PosTransaction).where(*conditions)).one()
     stmt = (select(PosTransaction).where(*conditions)
             .order_by(col(PosTransaction.t_start_s).desc(), col(PosTransaction.id).desc()).offset(offset).limit(limit))

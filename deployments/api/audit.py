@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deployments.api.clientip import client_ip
 from deployments.api.metrics import route_template
+from deployments.api.ratelimit import hit
 from storage import crud
 from storage.models import AuditLogCreate
 
@@ -71,26 +74,21 @@ def audit_as(action: str, *, resource_type: str | None = None, id_param: str | N
     return dependency
 
 
-def client_ip(scope: Scope) -> str | None:
-    """The client's IP: the first `X-Forwarded-For` hop if present, else the socket peer.
-
-    Trusting the header is right behind a proxy that sets it (Ray Serve's HTTP proxy behind a
-    load balancer); a client talking to the API directly can forge it.
-    """
-    for name, value in scope.get("headers", []):
-        if name == b"x-forwarded-for":
-            first = value.decode("latin-1").split(",")[0].strip()
-            if first:
-                return first[:64]
-    client = scope.get("client")
-    return client[0] if client else None
-
-
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def _without_nul(entry: AuditLogCreate) -> AuditLogCreate:
+    """The row with NUL characters (which PostgreSQL text cannot hold) shown as `\\0`, so it is still written."""
+    changes = {name: value.replace("\x00", "\\0") for name, value in entry.model_dump().items()
+               if isinstance(value, str) and "\x00" in value}  # fmt: skip
+    detail = json.dumps(entry.detail)
+    if "\\u0000" in detail:  # json.dumps writes NUL as \u0000
+        changes["detail"] = json.loads(detail.replace("\\u0000", "\\\\0"))
+    return entry.model_copy(update=changes) if changes else entry
 
 
 def describe(template: str, path_params: dict[str, Any], method: str) -> tuple[str, str | None, str]:
@@ -120,10 +118,14 @@ def describe(template: str, path_params: dict[str, Any], method: str) -> tuple[s
 class AuditMiddleware:
     """ASGI middleware writing an audit row after each mutating request under `prefix`."""
 
-    def __init__(self, app: ASGIApp, *, engine: Engine, prefix: str) -> None:
+    def __init__(self, app: ASGIApp, *, engine: Engine, prefix: str, redis: Any = None, key_prefix: str = "witness:",
+                 anonymous_per_ip_per_min: int | None = None, dropped: Any = None) -> None:  # fmt: skip
         self.app = app
         self.engine = engine
         self.prefix = prefix.rstrip("/")
+        self.redis, self.key_prefix = redis, key_prefix
+        self.anonymous_per_ip_per_min = anonymous_per_ip_per_min
+        self.dropped = dropped
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -151,7 +153,7 @@ class AuditMiddleware:
         finally:
             entry = self._entry(scope, ctx, status, bytes(error_body))
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._write, entry)
+                await anyio.to_thread.run_sync(self._write_bounded, entry)
 
     def _entry(self, scope: Scope, ctx: AuditContext, status: int, error_body: bytes) -> AuditLogCreate:
         template = route_template(scope)
@@ -173,7 +175,7 @@ class AuditMiddleware:
                 detail["error"] = "validation error"
                 detail["fields"] = [".".join(map(str, e.get("loc", []))) for e in error if isinstance(e, dict)]
         rid = ctx.resource_id or resource_id
-        return AuditLogCreate(
+        return _without_nul(AuditLogCreate(
             user_id=ctx.user_id,
             username=ctx.username,
             method=scope["method"],
@@ -185,7 +187,26 @@ class AuditMiddleware:
             client_ip=client_ip(scope),
             user_agent=(_header(scope, b"user-agent") or "")[:512] or None,
             detail=detail,
-        )
+        ))
+
+    def _write_bounded(self, entry: AuditLogCreate) -> None:
+        """Write the row, unless it is one too many from an anonymous client this minute.
+
+        Requests with no valid token (failed logins, forged tokens, floods) get
+        `anonymous_per_ip_per_min` rows per client IP per minute; the rest are counted in
+        `witness_audit_dropped_total` only. A Redis failure writes the row (fail open).
+        """
+        if entry.user_id is None and self.redis is not None and self.anonymous_per_ip_per_min is not None:
+            try:
+                result = hit(self.redis, f"{self.key_prefix}rl:audit:{entry.client_ip}",
+                             limit=self.anonymous_per_ip_per_min)  # fmt: skip
+            except RedisError:
+                result = None
+            if result is not None and not result.allowed:
+                if self.dropped is not None:
+                    self.dropped.inc()
+                return
+        self._write(entry)
 
     def _write(self, entry: AuditLogCreate) -> None:
         try:

@@ -24,6 +24,7 @@ from deployments.api.ratelimit import hit
 from deployments.api.security import TokenClaims, TokenType, decode_token
 from storage import crud
 from storage.models import User, UserRole
+from storage.scope import CameraScope
 
 __all__ = [
     "API_PREFIX",
@@ -40,6 +41,10 @@ __all__ = [
     "require_roles",
     "require",
     "user_can_see_camera",
+    "camera_scope",
+    "get_camera_scope",
+    "not_found",
+    "ScopeDep",
     "deny_key",
     "SessionDep",
     "RedisDep",
@@ -164,10 +169,12 @@ def get_current_user(conn: HTTPConnection, claims: AccessClaims, session: Sessio
                      config: ConfigDep) -> User:  # fmt: skip
     """The active user the access token belongs to, counted against the per-user rate limit.
 
-    The role comes from the database on every request, so a role change applies at once.
+    The role comes from the database on every request, so a role change applies at once; a token
+    whose `ver` claim is older than the user's `token_version` (password, role, group or status
+    changed since it was issued) is refused.
 
     Raises:
-        HTTPException: 401 (user gone), 403 (inactive) or 429 (per-user limit).
+        HTTPException: 401 (user gone, token revoked), 403 (inactive) or 429 (per-user limit).
     """
     user = crud.get_user(session, claims.sub)
     if user is None:
@@ -175,6 +182,8 @@ def get_current_user(conn: HTTPConnection, claims: AccessClaims, session: Sessio
     audit_context(conn).username = user.username
     if not user.is_active:
         raise _refuse(conn, status.HTTP_403_FORBIDDEN, "inactive user")
+    if claims.ver != user.token_version:  # issued before a password, role, group or status change
+        raise _refuse(conn, status.HTTP_401_UNAUTHORIZED, "token revoked", {"WWW-Authenticate": "Bearer"})
     if conn.scope["type"] == "http":
         _limit(conn, redis, f"{config.redis_key_prefix}rl:user:{user.id}", config.rate_limit_per_user_per_min)
     return user
@@ -218,12 +227,35 @@ def require(permission: Permission) -> PermissionChecker:
     return PermissionChecker(permission)
 
 
-def user_can_see_camera(user: User, camera_group: str | None) -> bool:
-    """Whether `user` may see a camera in `camera_group`.
+# ------------------------------------------------------------------------------ camera scoping
+# THE scoping helper of the API. Every route that reads or writes something that concerns a
+# camera (events, alerts, jobs, clips, crops, POS, summaries, analytics...) takes `ScopeDep`
+# and passes it to the repository (`crud.list_events(..., scope=scope)`) or checks one row
+# with `scope.sees_row(session, camera_id=..., job_id=...)` and answers `not_found(...)` (404,
+# never 403, so ids do not leak). What belongs to which group: `storage.scope`.
+def camera_scope(user: User) -> CameraScope:
+    """The cameras `user` may see: every camera for admins and users with `all_cameras`,
+    otherwise those of `user.camera_groups` (an empty list sees none)."""
+    return CameraScope.of(all_cameras=user.role is UserRole.ADMIN or user.all_cameras, groups=user.camera_groups)
 
-    Admins and users with no `camera_groups` see every camera; anyone else sees only cameras
-    whose group is one of theirs (a camera in no group is then hidden).
+
+def get_camera_scope(user: CurrentUser) -> CameraScope:
+    """The current user's `CameraScope` (use it as `ScopeDep`)."""
+    return camera_scope(user)
+
+
+ScopeDep = Annotated[CameraScope, Depends(get_camera_scope)]
+
+
+def not_found(what: str) -> HTTPException:
+    """`HTTPException(404, "<what> not found")`: for missing rows and rows outside the user's scope alike."""
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")
+
+
+def user_can_see_camera(user: User, camera_group: str | None) -> bool:
+    """Whether `user` may see a camera in `camera_group` (`camera_scope(user).sees_group(camera_group)`).
+
+    Admins and users with `all_cameras` see every camera; anyone else sees only cameras whose
+    group is one of theirs (a camera in no group is then hidden; no group at all sees nothing).
     """
-    if user.role is UserRole.ADMIN or not user.camera_groups:
-        return True
-    return camera_group is not None and camera_group in user.camera_groups
+    return camera_scope(user).sees_group(camera_group)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from enum import Enum
@@ -13,13 +14,16 @@ from redis import Redis
 from sqlalchemy.engine import Engine
 
 from deployments.api.audit import AuditMiddleware
+from deployments.api.clientip import ClientIpMiddleware, TrustedProxies
 from deployments.api.config import PLACEHOLDER_JWT_SECRET, ApiConfig
 from deployments.api.deps import API_PREFIX, get_current_user, limit_per_ip
 from deployments.api.errors import install_error_handlers
+from deployments.api.headers import SecurityHeadersMiddleware
+from deployments.api.limits import BodyLimit, BodyLimitMiddleware
 from deployments.api.metrics import ApiMetrics, MetricsMiddleware
 from deployments.api.routes import audit, auth, events, health, jobs, users
 
-__all__ = ["create_app", "check_secret", "unique_id"]
+__all__ = ["create_app", "check_secret", "body_limits", "unique_id", "MIN_SECRET_LENGTH"]
 
 
 def unique_id(route: APIRoute) -> str:
@@ -30,18 +34,54 @@ def unique_id(route: APIRoute) -> str:
     return f"{tag.value if isinstance(tag, Enum) else tag}-{route.name}"
 
 
+MIN_SECRET_LENGTH = 32
+
+
 def check_secret(config: ApiConfig) -> None:
-    """Refuse the placeholder JWT secret outside local development; warn about it locally.
+    """Refuse a JWT secret anyone could know: the old public placeholder, or one under 32 characters.
+
+    There is no "local" exception: `witness up` generates a random secret on first start (see
+    `cluster.live.jwt_secret`), so only tests that set `allow_insecure_secret` ever run with one.
 
     Raises:
-        ValueError: if `jwt_secret` is the placeholder and `environment` is not `"local"`.
+        ValueError: if `jwt_secret` is the placeholder or shorter than `MIN_SECRET_LENGTH`.
     """
-    if config.jwt_secret != PLACEHOLDER_JWT_SECRET:
+    if config.allow_insecure_secret:
+        warnings.warn("the JWT secret is not checked (allow_insecure_secret): tokens may be forgeable", stacklevel=3)
         return
-    message = f'the JWT secret is the placeholder "{PLACEHOLDER_JWT_SECRET}"; set API__JWT_SECRET'
-    if config.environment != "local":
-        raise ValueError(f"{message} (environment is {config.environment!r}, not 'local')")
-    warnings.warn(f"{message} before deploying", stacklevel=3)
+    if config.jwt_secret == PLACEHOLDER_JWT_SECRET:
+        raise ValueError(f'the JWT secret is the public placeholder "{PLACEHOLDER_JWT_SECRET}": anyone can sign '
+                         "admin tokens with it; unset API__JWT_SECRET (witness up generates one) or set a random one")
+    if len(config.jwt_secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"the JWT secret has {len(config.jwt_secret)} characters; it needs at least "
+                         f"{MIN_SECRET_LENGTH} random ones (API__JWT_SECRET)")
+
+
+def document_validation_errors(app: FastAPI) -> None:
+    """Say in the OpenAPI document what a 422 really carries: FastAPI's list of field errors, or (from a
+    handler's own check: a site file's line, a POS file's line, an unknown SKU) one sentence."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError", {})
+        detail = error.get("properties", {}).get("detail")
+        if detail is not None and "anyOf" not in detail:
+            fields = {k: v for k, v in detail.items() if k != "title"}
+            error["properties"]["detail"] = {"title": "Detail", "anyOf": [fields, {"type": "string"}],
+                                             "description": "The fields that failed validation, or one sentence"}  # fmt: skip
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def body_limits(config: ApiConfig) -> list[BodyLimit]:
+    """The routes allowed a body larger than `max_body_kb`: uploads and imports."""
+    return [
+        BodyLimit("POST", f"{API_PREFIX}/jobs", config.max_upload_mb * 2**20, "upload"),
+        BodyLimit("POST", f"{API_PREFIX}/pos/transactions/import", config.max_import_mb * 2**20 + 64 * 1024, "upload"),
+        BodyLimit("POST", f"{API_PREFIX}/sites/import", config.max_site_file_kb * 1024, "site file"),
+    ]
 
 
 def create_app(
@@ -58,7 +98,9 @@ def create_app(
 
     Routes: `/health`, `/metrics`, `/docs` at the root; everything else under `/api/v1`, rate
     limited per client IP, and (except `auth/login`, `auth/refresh` and `public_routers`)
-    requiring a Bearer access token. Mutating requests under `/api/v1` are audited.
+    requiring a Bearer access token. Mutating requests under `/api/v1` are audited. Bodies are
+    capped before anything reads them (`body_limits`), the client IP believes `X-Forwarded-For`
+    only from `config.trusted_proxies`, and every response carries the security headers.
 
     Args:
         engine: migrated database engine.
@@ -75,9 +117,10 @@ def create_app(
         The app; `app.state` holds `engine`, `redis`, `config`, `metrics` and `state`'s items.
 
     Raises:
-        ValueError: if the JWT secret is the placeholder outside `environment="local"`.
+        ValueError: if the JWT secret is the placeholder or too short (see `check_secret`).
     """
     check_secret(config)
+    proxies = TrustedProxies.of(config.trusted_proxies)
     app = FastAPI(
         title="Digital Witness API",
         version="1",
@@ -88,6 +131,7 @@ def create_app(
     app.state.redis = redis
     app.state.config = config
     app.state.metrics = metrics or ApiMetrics()
+    app.state.password_checks = threading.BoundedSemaphore(config.max_concurrent_password_checks)
     for name, value in (state or {}).items():
         setattr(app.state, name, value)
 
@@ -102,6 +146,12 @@ def create_app(
     app.include_router(api)
 
     install_error_handlers(app)
-    app.add_middleware(AuditMiddleware, engine=engine, prefix=API_PREFIX)
+    document_validation_errors(app)
+    dropped = app.state.metrics.counter("witness_audit_dropped_total", "Audit rows not written for anonymous floods")
+    app.add_middleware(AuditMiddleware, engine=engine, prefix=API_PREFIX, redis=redis, key_prefix=config.redis_key_prefix,
+                       anonymous_per_ip_per_min=config.audit_anonymous_per_ip_per_min, dropped=dropped)  # fmt: skip
+    app.add_middleware(BodyLimitMiddleware, default_bytes=config.max_body_kb * 1024, larger=body_limits(config))
+    app.add_middleware(ClientIpMiddleware, proxies=proxies)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: times everything
     return app

@@ -1,4 +1,5 @@
-"""Fixed one-minute-window rate limits on Redis (`INCR` + `EXPIRE` in one atomic pipeline)."""
+"""Fixed one-minute-window rate limits on Redis (`INCR` + `EXPIRE` in one atomic pipeline), and the
+per-username failed-login counter with lock-out and exponential back-off."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-__all__ = ["WINDOW_S", "RateLimitResult", "hit"]
+__all__ = ["WINDOW_S", "RateLimitResult", "hit", "login_lock_remaining_s", "record_login_failure",
+           "clear_login_failures"]
 
 WINDOW_S = 60
 
@@ -47,3 +49,43 @@ def hit(redis: Redis, key: str, *, limit: int, now_s: float | None = None) -> Ra
         count, _ = pipe.execute()
     retry_after_s = max(1, math.ceil((window + 1) * WINDOW_S - now_s))
     return RateLimitResult(allowed=int(count) <= limit, count=int(count), limit=limit, retry_after_s=retry_after_s)
+
+
+# ------------------------------------------------------------------------------ login lock-out
+def _login_keys(prefix: str, username: str) -> tuple[str, str]:
+    return f"{prefix}login:fail:{username}", f"{prefix}login:lock:{username}"
+
+
+def login_lock_remaining_s(redis: Redis, prefix: str, username: str) -> int:
+    """Seconds until a locked username may try again (0: not locked)."""
+    _, lock = _login_keys(prefix, username)
+    ms = int(redis.pttl(lock))
+    return 0 if ms <= 0 else max(1, math.ceil(ms / 1000))
+
+
+def record_login_failure(redis: Redis, prefix: str, username: str, *, after: int, base_s: float,
+                         max_s: float) -> int:  # fmt: skip
+    """Count a failed login of `username`; lock it once `after` failures are reached.
+
+    The n-th failure (n ≥ `after`) locks the username for `base_s · 2^(n − after)` seconds, at most
+    `max_s`; the count is forgotten `2 · max_s` after the last failure or at the next success. Unknown
+    usernames are counted too, so a lock-out does not tell which names exist.
+
+    Returns:
+        The lock-out this failure started, in whole seconds (0: none yet).
+    """
+    fails, lock = _login_keys(prefix, username)
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(fails)
+        pipe.expire(fails, int(2 * max_s) + 1)
+        count, _ = pipe.execute()
+    if int(count) < after:
+        return 0
+    lock_s = min(max_s, base_s * 2 ** (int(count) - after))
+    redis.set(lock, "1", px=max(1, int(lock_s * 1000)))
+    return max(1, math.ceil(lock_s))
+
+
+def clear_login_failures(redis: Redis, prefix: str, username: str) -> None:
+    """Forget a username's failed logins (after a successful one)."""
+    redis.delete(*_login_keys(prefix, username))

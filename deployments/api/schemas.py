@@ -3,17 +3,39 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Page", "LoginRequest", "RefreshRequest", "LogoutRequest", "TokenPair", "EventQuery", "AuditQuery", "Health"]
+__all__ = ["inline_refs", "Page", "LoginRequest", "RefreshRequest", "LogoutRequest", "TokenPair", "EventQuery", "AuditQuery", "Health"]
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its `#/$defs/...` references replaced by the definitions themselves.
+
+    For `openapi_extra` request bodies: pydantic's `$defs` do not exist in an OpenAPI document, so
+    a `$ref` to them cannot be resolved there (models referenced recursively are not supported).
+    """
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve({**defs[ref.removeprefix("#/$defs/")], **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
 
 
 class Page(BaseModel):
     """Pagination query parameters."""
 
     limit: int = Field(100, ge=1, le=1000, description="Page size")
-    offset: int = Field(0, ge=0, description="Rows to skip")
+    offset: int = Field(0, ge=0, le=10**9, description="Rows to skip")
 
 
 class LoginRequest(BaseModel):

@@ -44,6 +44,7 @@ class TokenClaims(BaseModel):
     type: TokenType
     exp: datetime
     iat: datetime
+    ver: int = 0  # the user's `token_version` when issued
 
 
 class IssuedToken(BaseModel):
@@ -74,9 +75,10 @@ def dummy_hash() -> str:
 
 
 def create_token(
-    *, user_id: str, role: str, token_type: TokenType, secret: str, ttl_s: int, now: datetime | None = None
+    *, user_id: str, role: str, token_type: TokenType, secret: str, ttl_s: int, now: datetime | None = None,
+    version: int = 0,
 ) -> IssuedToken:
-    """Sign a token with `sub`, `role`, `jti`, `type`, `iat` and `exp`.
+    """Sign a token with `sub`, `role`, `jti`, `type`, `iat`, `exp` and `ver`.
 
     Args:
         user_id: the subject.
@@ -85,11 +87,13 @@ def create_token(
         secret: HS256 key.
         ttl_s: lifetime in seconds.
         now: issue time (default: now, UTC).
+        version: the user's `token_version` (a later change of it revokes the token).
     """
     now = now or datetime.now(timezone.utc)
     expires_at = now + timedelta(seconds=ttl_s)
     jti = uuid.uuid4().hex
-    claims = {"sub": user_id, "role": role, "jti": jti, "type": token_type.value, "iat": now, "exp": expires_at}
+    claims = {"sub": user_id, "role": role, "jti": jti, "type": token_type.value, "iat": now, "exp": expires_at,
+              "ver": version}
     return IssuedToken(token=jwt.encode(claims, secret, algorithm=ALGORITHM), jti=jti, expires_at=expires_at)
 
 

@@ -21,7 +21,8 @@ from starlette.requests import Request
 
 __all__ = ["UploadTooLargeError", "UploadError", "Upload", "receive_upload", "safe_filename"]
 
-_FIELD_LIMIT = 1024 * 1024  # bytes of one in-memory part (form fields, the site file)
+_FIELD_LIMIT = 1024 * 1024  # default bytes of one in-memory part (form fields, the site file)
+_MAX_PARTS = 64  # default parts per body
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -42,12 +43,14 @@ class Upload:
         files: `(field name, path)` of each file part written to disk, in order.
         fields: text fields and in-memory file parts, by field name (the last one wins).
         filenames: client file names of the in-memory file parts, by field name.
+        content_types: declared content types of the in-memory file parts, by field name.
     """
 
     folder: Path
     files: list[tuple[str, Path]] = field(default_factory=list)
     fields: dict[str, bytes] = field(default_factory=dict)
     filenames: dict[str, str] = field(default_factory=dict)
+    content_types: dict[str, str] = field(default_factory=dict)
 
     def discard(self) -> None:
         """Delete every file of this upload."""
@@ -68,9 +71,13 @@ def safe_filename(name: str, fallback: str) -> str:
 class _Parts:
     """`MultipartParser` callbacks: route each part to a file on disk or to memory."""
 
-    def __init__(self, upload: Upload, in_memory: frozenset[str]) -> None:
+    def __init__(self, upload: Upload, in_memory: frozenset[str], field_limit: int = _FIELD_LIMIT,
+                 max_parts: int = _MAX_PARTS) -> None:  # fmt: skip
         self.upload = upload
         self.in_memory = in_memory
+        self.field_limit = field_limit
+        self.max_parts = max_parts
+        self.parts = 0
         self._header_field = bytearray()
         self._header_value = bytearray()
         self._headers: dict[bytes, bytes] = {}
@@ -86,6 +93,9 @@ class _Parts:
         }  # fmt: skip
 
     def _begin(self) -> None:
+        self.parts += 1
+        if self.parts > self.max_parts:
+            raise UploadError(f"more than {self.max_parts} form parts")
         self._headers = {}
 
     def _on_field(self, data: bytes, start: int, end: int) -> None:
@@ -106,6 +116,9 @@ class _Parts:
         if filename is None or self._name in self.in_memory:
             if filename is not None:
                 self.upload.filenames[self._name] = filename.decode("utf-8", "replace")
+                declared = self._headers.get(b"content-type")
+                if declared:
+                    self.upload.content_types[self._name] = declared.decode("latin-1").strip()
             self._buffer = bytearray()
             return
         files = self.upload.files
@@ -120,8 +133,8 @@ class _Parts:
         if self._file is not None:
             self._file.write(data[start:end])
         elif self._buffer is not None:
-            if len(self._buffer) + end - start > _FIELD_LIMIT:
-                raise UploadError(f"form field {self._name!r} is larger than {_FIELD_LIMIT // 1024} KiB")
+            if len(self._buffer) + end - start > self.field_limit:
+                raise UploadError(f"form field {self._name!r} is larger than {self.field_limit // 1024} KiB")
             self._buffer += data[start:end]
 
     def _end(self) -> None:
@@ -138,7 +151,8 @@ class _Parts:
 
 
 async def receive_upload(request: Request, *, upload_dir: Path, limit_bytes: int,
-                         in_memory: frozenset[str] = frozenset()) -> Upload:  # fmt: skip
+                         in_memory: frozenset[str] = frozenset(), field_limit_bytes: int = _FIELD_LIMIT,
+                         max_parts: int = _MAX_PARTS) -> Upload:  # fmt: skip
     """Read a `multipart/form-data` body, writing file parts under a new folder of `upload_dir`.
 
     Args:
@@ -147,13 +161,16 @@ async def receive_upload(request: Request, *, upload_dir: Path, limit_bytes: int
         limit_bytes: largest body accepted; the `Content-Length` is checked first, then the
             bytes actually read.
         in_memory: field names whose file parts are kept in memory (e.g. a small site file).
+        field_limit_bytes: largest in-memory part (text fields and `in_memory` files).
+        max_parts: most parts (fields and files) accepted in one body.
 
     Returns:
         The upload; call `discard()` if it is not used.
 
     Raises:
         UploadTooLargeError: if the body is larger than `limit_bytes` (nothing stays on disk).
-        UploadError: if the body is not valid multipart (nothing stays on disk).
+        UploadError: if the body is not valid multipart, has more than `max_parts` parts or a part
+            over `field_limit_bytes` (nothing stays on disk).
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
@@ -164,7 +181,7 @@ async def receive_upload(request: Request, *, upload_dir: Path, limit_bytes: int
         raise UploadError("expected multipart/form-data with a boundary")
     upload = Upload(upload_dir / uuid.uuid4().hex)
     upload.folder.mkdir(parents=True)
-    parts = _Parts(upload, in_memory)
+    parts = _Parts(upload, in_memory, field_limit_bytes, max_parts)
     parser = MultipartParser(boundary, parts.callbacks())
     received = 0
     try:

@@ -99,6 +99,32 @@ def _duplicate_keys(node: yaml.Node | None, path: tuple[str, ...] = ()) -> list[
     return problems
 
 
+MAX_NODES = 50_000  # a large store's file has a few thousand; a bigger one is refused before it is built
+MAX_CHARS = 4 * 2**20
+
+
+class _SiteLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses aliases (`*name`, `<<: *name`) and documents over `MAX_NODES` nodes.
+
+    Aliases are how a few hundred bytes of YAML expand into billions of nodes ("billion laughs");
+    a site file has no use for them.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a site file", mark)
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, f"more than {MAX_NODES} YAML nodes", mark)
+        return super().compose_node(parent, index)
+
+
 def parse_site_yaml(text: str, source: str = "<site>") -> SiteConfig:
     """Parse and validate a site file.
 
@@ -110,8 +136,9 @@ def parse_site_yaml(text: str, source: str = "<site>") -> SiteConfig:
         The validated `SiteConfig`.
 
     Raises:
-        SiteConfigError: (a `ValueError`) on YAML syntax errors, an empty or non-mapping
-            document, duplicate keys, or any validation problem; the message names the
+        SiteConfigError: (a `ValueError`) on YAML syntax errors, aliases, more than `MAX_NODES`
+            nodes or `MAX_CHARS` characters, an empty or non-mapping document, duplicate keys, or
+            any validation problem; the message names the
             source, line and field path of each, e.g.
             `site.yaml:14: cameras.cam1.rules.loiter.dwell_s: Input should be greater than 0`.
 
@@ -119,9 +146,11 @@ def parse_site_yaml(text: str, source: str = "<site>") -> SiteConfig:
         >>> parse_site_yaml("site: {name: demo}").site.name
         'demo'
     """
+    if len(text) > MAX_CHARS:
+        raise SiteConfigError(source, [SiteProblem(None, "", f"the site file has more than {MAX_CHARS} characters")])
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_SiteLoader)
+        data = yaml.load(text, Loader=_SiteLoader)  # noqa: S506  (a SafeLoader without aliases)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None

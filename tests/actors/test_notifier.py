@@ -164,7 +164,7 @@ def new_alert(engine: Engine, *, camera_id: str | None = None, track_id: int | N
 def new_user(engine: Engine, *, username: str | None = None, role: UserRole = UserRole.OPERATOR,
              camera_groups: list[str] | None = None, is_active: bool = True) -> User:  # fmt: skip
     data = UserCreate(username=username or f"user-{uuid.uuid4().hex[:8]}", password="x" * 12, role=role,
-                      camera_groups=camera_groups or [], is_active=is_active)  # fmt: skip
+                      camera_groups=camera_groups or [], all_cameras=not camera_groups, is_active=is_active)  # fmt: skip
     with Session(engine, expire_on_commit=False) as session:
         return crud.create_user(session, data=data, password_hash="not-a-real-hash")
 

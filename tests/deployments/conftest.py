@@ -88,7 +88,9 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 def create_random_user(engine: Engine, role: UserRole, *, password: str = PASSWORD, **fields: object) -> User:
-    """Store a user with a unique username and the given role."""
+    """Store a user with a unique username and the given role (seeing every camera unless `camera_groups`
+    or `all_cameras` is given)."""
+    fields.setdefault("all_cameras", not fields.get("camera_groups"))
     data = UserCreate(username=f"{role.value}-{uuid.uuid4().hex[:8]}", password=password, role=role, **fields)
     with Session(engine, expire_on_commit=False) as session:
         return crud.create_user(session, data=data, password_hash=hash_password(password))

@@ -7,7 +7,7 @@ import redis as redis_lib
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from deployments.api import ApiConfig, create_app
+from deployments.api import PLACEHOLDER_JWT_SECRET, ApiConfig, create_app
 from deployments.api.security import TokenType, create_token, decode_token
 from storage.models import UserRole, UserUpdate
 from tests.deployments.conftest import PASSWORD, bearer, login, make_config
@@ -214,15 +214,25 @@ def test_health_reports_redis_down(pg_engine: Engine, key_prefix: str) -> None:
     assert response.json() == {"status": "degraded", "db": "ok", "redis": "error"}
 
 
-@pytest.mark.parametrize("environment", ["production", "staging", "test"])
-def test_placeholder_secret_is_rejected_outside_local(pg_engine: Engine, redis_client, environment: str) -> None:
-    with pytest.raises(ValueError, match="placeholder"):
-        create_app(engine=pg_engine, redis=redis_client, config=ApiConfig(environment=environment))
+@pytest.mark.parametrize(
+    ("secret", "match"),
+    [
+        (PLACEHOLDER_JWT_SECRET, "placeholder"),  # the old public default, even "locally"
+        ("", "0 characters"),  # nothing
+        ("short-but-not-empty-1234", "24 characters"),  # under 32
+    ],
+)
+@pytest.mark.parametrize("environment", ["local", "production"])
+def test_weak_secret_is_refused_everywhere(pg_engine: Engine, redis_client, secret: str, match: str,
+                                           environment: str) -> None:  # fmt: skip
+    with pytest.raises(ValueError, match=match):
+        create_app(engine=pg_engine, redis=redis_client, config=ApiConfig(jwt_secret=secret, environment=environment))
 
 
-def test_placeholder_secret_only_warns_locally(pg_engine: Engine, redis_client) -> None:
-    with pytest.warns(UserWarning, match="placeholder"):
-        create_app(engine=pg_engine, redis=redis_client, config=ApiConfig(environment="local"))
+def test_weak_secret_only_when_a_test_asks_for_it(pg_engine: Engine, redis_client) -> None:
+    config = ApiConfig(jwt_secret=PLACEHOLDER_JWT_SECRET, allow_insecure_secret=True)
+    with pytest.warns(UserWarning, match="not checked"):
+        create_app(engine=pg_engine, redis=redis_client, config=config)
 
 
 def test_config_mirrors_cluster_settings() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,12 +23,13 @@ from starlette.websockets import WebSocketDisconnect
 from cluster.settings import ClipSettings, JobSettings, ModelSettings, Settings, TrackerSettings
 from deployments.api import create_app
 from deployments.api.hub import Hub
+from deployments.api.inputs import InputPolicy
 from deployments.api.routes import job_submit, ws
 from deployments.jobs import JobRunnerConfig, RayJobRunner
 from domain.events import EventType, event_id
 from storage import crud
 from storage.models import UserRole
-from tests.deployments.conftest import DEFAULT_REDIS_URL, make_config
+from tests.deployments.conftest import DEFAULT_REDIS_URL, bearer, create_random_user, login, make_config
 from tests.factories import make_event, make_trajectory
 
 API = "/api/v1"
@@ -63,12 +65,13 @@ def runner(pg_url: str, pg_engine: Engine, workdir: Path) -> RayJobRunner:
 
 @pytest.fixture(scope="module")
 def app(pg_engine: Engine, redis_client: redis_lib.Redis, module_prefix: str, runner: RayJobRunner,
-        upload_dir: Path) -> FastAPI:  # fmt: skip
+        upload_dir: Path, workdir: Path) -> FastAPI:  # fmt: skip
     app = create_app(
         engine=pg_engine, redis=redis_client, config=make_config(module_prefix, max_upload_mb=1),
         extra_routers=[job_submit.router, ws.router],
         state={"job_runner": runner, "upload_dir": upload_dir, "hub": Hub(REDIS_URL),
-               "stream_options": ws.StreamOptions(heartbeat_s=0.5)},
+               "stream_options": ws.StreamOptions(heartbeat_s=0.5),
+               "input_policy": InputPolicy.of(roots=[workdir, "/nonexistent"], buckets=["footage"])},
     )  # fmt: skip
     app.include_router(ws.router)
     return app
@@ -137,7 +140,7 @@ def test_bad_site_yaml_is_422_with_its_line(client: TestClient, auth_headers: di
         response = client.post(f"{API}/jobs", headers=headers, data={"fps": "5"},
                                files=[("files", ("a.mp4", b"not a video")), ("site", ("store.yaml", BAD_SITE))])  # fmt: skip
     else:
-        response = client.post(f"{API}/jobs", headers=headers, json={"inputs": ["a.mp4"], "site_yaml": BAD_SITE})
+        response = client.post(f"{API}/jobs", headers=headers, json={"inputs": ["/nonexistent/a.mp4"], "site_yaml": BAD_SITE})
     assert response.status_code == 422
     source = "store.yaml" if form == "multipart" else "site_yaml"
     assert response.json()["detail"].startswith(f"{source}:5: cameras.cam1.fps: Input should be greater than")
@@ -147,9 +150,9 @@ def test_bad_site_yaml_is_422_with_its_line(client: TestClient, auth_headers: di
 @pytest.mark.parametrize(
     ("role", "kwargs", "status", "detail"),
     [
-        (UserRole.VIEWER, {"json": {"inputs": ["a.mp4"]}}, 403, "insufficient permissions"),  # may not submit
+        (UserRole.VIEWER, {"json": {"inputs": ["/nonexistent/a.mp4"]}}, 403, "insufficient permissions"),  # may not submit
         (UserRole.OPERATOR, {"json": {"inputs": []}}, 422, None),  # no input
-        (UserRole.OPERATOR, {"json": {"inputs": ["a.mp4"], "imgsz": 100}}, 422, None),  # imgsz below 320
+        (UserRole.OPERATOR, {"json": {"inputs": ["/nonexistent/a.mp4"], "imgsz": 100}}, 422, None),  # imgsz below 320
         (UserRole.OPERATOR, {"data": {"fps": "5"}}, 415, "expected multipart/form-data or application/json"),  # a plain form
         (UserRole.OPERATOR, {"files": {"site": ("s.yaml", b"site: {name: x}")}}, 422, "no video file uploaded"),  # site only
     ],
@@ -255,7 +258,7 @@ def test_bad_pos_file_is_422_with_its_line_and_starts_nothing(client: TestClient
                                files=[("files", ("a.mp4", b"not really a video")), ("pos", ("pos.csv", BAD_POS.encode()))])
     else:
         response = client.post(f"{API}/jobs", headers=headers,
-                               json={"inputs": ["a.mp4"], "pos": {"name": "pos.csv", "text": BAD_POS}})
+                               json={"inputs": ["/nonexistent/a.mp4"], "pos": {"name": "pos.csv", "text": BAD_POS}})
     assert response.status_code == 422, response.text
     assert response.json()["detail"] == "POS file pos.csv:3: unknown SKU 'NOPE999'"
     assert leftovers(upload_dir) == files_before  # the uploaded video was removed
@@ -265,7 +268,7 @@ def test_bad_pos_file_is_422_with_its_line_and_starts_nothing(client: TestClient
 
 def test_wall_clock_pos_needs_the_video_start(client: TestClient, auth_headers: dict) -> None:
     text = BAD_POS.replace("NOPE999", "CHOC001").replace("12.0", "2026-11-22T10:00:12Z").replace("14.0", "2026-11-22T10:00:14Z")
-    body = {"inputs": ["a.mp4"], "pos": {"name": "pos.csv", "text": text}}
+    body = {"inputs": ["/nonexistent/a.mp4"], "pos": {"name": "pos.csv", "text": text}}
     response = client.post(f"{API}/jobs", headers=auth_headers[UserRole.OPERATOR], json=body)
     assert response.status_code == 422 and "video start" in response.json()["detail"]
 
@@ -282,3 +285,66 @@ def test_a_job_records_its_pos_file(ray_cluster: None, client: TestClient, auth_
         params = crud.get_job(s, job_id).params
     assert params["pos"] == {"source": "pos.csv", "transactions": 2, "time_offset_s": 1795341600.0}
     assert runner.wait(job_id, timeout_s=300) == "failed"  # the video is missing; the POS file was fine
+
+
+# ------------------------------------------------------------------- which files and groups a job may name
+@pytest.mark.parametrize(
+    ("inputs", "why"),
+    [
+        (["/etc/shadow"], "not under an allowed input folder"),  # a server file
+        (["/nonexistent/../etc/passwd"], "not under an allowed input folder"),  # `..` out of a root
+        (["file:///etc/passwd"], "not under an allowed input folder"),  # the same as a URL
+        (["s3://other-bucket/a.mp4"], "bucket 'other-bucket' is not allowed"),  # a bucket not configured
+        (["s3://footage/../../x.mp4"], "without '..' segments"),  # a key that would escape the download folder
+        (["s3://footage//etc/x.mp4"], "without '..' segments"),  # an absolute key
+        (["http://169.254.169.254/latest"], "unsupported input scheme"),  # not a path or S3
+    ],
+)
+def test_inputs_outside_the_allowed_roots_are_422_naming_them(client: TestClient, auth_headers: dict, pg_engine: Engine,
+                                                              workdir: Path, inputs: list[str], why: str) -> None:  # fmt: skip
+    with Session(pg_engine) as s:
+        jobs_before = crud.list_jobs(s)[1]
+    response = client.post(f"{API}/jobs", headers=auth_headers[UserRole.OPERATOR], json={"inputs": inputs})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "inputs", 0] and why in error["msg"]
+    if "folder" in why:
+        assert str(workdir.resolve()) in error["msg"]  # the message says which roots are allowed
+    with Session(pg_engine) as s:
+        assert crud.list_jobs(s)[1] == jobs_before
+
+
+def test_a_link_inside_a_root_cannot_point_out_of_it(client: TestClient, auth_headers: dict, workdir: Path) -> None:
+    link = workdir / "innocent.mp4"
+    link.unlink(missing_ok=True)
+    link.symlink_to("/etc/passwd")
+    response = client.post(f"{API}/jobs", headers=auth_headers[UserRole.OPERATOR], json={"inputs": [str(link)]})
+    assert response.status_code == 422 and "not under an allowed input folder" in response.text
+
+
+def test_a_job_belongs_to_the_submitters_camera_group(ray_cluster: None, client: TestClient, pg_engine: Engine,
+                                                      runner: RayJobRunner, upload_dir: Path) -> None:  # fmt: skip
+    run = uuid.uuid4().hex[:6]
+    g1, g2 = f"g1-{run}", f"g2-{run}"
+    scoped = create_random_user(pg_engine, UserRole.OPERATOR, camera_groups=[g1, g2])
+    outsider = create_random_user(pg_engine, UserRole.SUPERVISOR, camera_groups=[f"g3-{run}"])
+    nobody = create_random_user(pg_engine, UserRole.OPERATOR, camera_groups=[], all_cameras=False)
+    h = bearer(login(client, scoped.username))
+    body = {"inputs": ["/nonexistent/scoped.mp4"]}
+    refused = client.post(f"{API}/jobs", headers=h, json=body | {"camera_group": f"g3-{run}"})
+    assert refused.status_code == 422 and "one of your groups" in refused.json()["detail"]
+    before = leftovers(upload_dir)
+    uploaded = client.post(f"{API}/jobs", headers=h, data={"camera_group": f"g3-{run}"},
+                           files={"files": ("a.avi", b"not a video", "video/x-msvideo")})  # fmt: skip
+    assert uploaded.status_code == 422 and leftovers(upload_dir) == before  # the refused upload was removed
+    assert client.post(f"{API}/jobs", headers=bearer(login(client, nobody.username)), json=body).status_code == 422
+    chosen = client.post(f"{API}/jobs", headers=h, json=body | {"camera_group": g2})
+    default = client.post(f"{API}/jobs", headers=h, json=body)
+    assert (chosen.status_code, default.status_code) == (202, 202), chosen.text
+    with Session(pg_engine) as s:
+        jobs = [crud.get_job(s, r.json()["id"]) for r in (chosen, default)]
+    assert [(j.camera_group, j.created_by) for j in jobs] == [(g2, scoped.id), (g1, scoped.id)]
+    for job in jobs:
+        assert client.get(f"{API}/jobs/{job.id}", headers=h).status_code == 200
+        assert client.get(f"{API}/jobs/{job.id}", headers=bearer(login(client, outsider.username))).status_code == 404
+        runner.wait(job.id, timeout_s=300)

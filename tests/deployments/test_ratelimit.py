@@ -39,8 +39,9 @@ def test_per_user_limit(pg_engine: Engine, redis_client: redis_lib.Redis, key_pr
 
 
 def test_per_ip_limit(pg_engine: Engine, redis_client: redis_lib.Redis, key_prefix: str) -> None:
-    app = create_app(engine=pg_engine, redis=redis_client, config=make_config(key_prefix, rate_limit_per_ip_per_min=2))
-    with TestClient(app) as client:
+    config = make_config(key_prefix, rate_limit_per_ip_per_min=2, trusted_proxies=["10.0.0.0/8"])
+    app = create_app(engine=pg_engine, redis=redis_client, config=config)
+    with TestClient(app, client=("10.0.0.9", 40000)) as client:  # behind a trusted proxy
         forwarded = {"X-Forwarded-For": "198.51.100.4"}
         statuses = [client.get(f"{API}/jobs", headers=forwarded).status_code for _ in range(3)]
         assert statuses == [401, 401, 429]  # counted before authentication

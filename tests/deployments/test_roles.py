@@ -75,16 +75,20 @@ def test_permissions_are_cumulative() -> None:
 
 
 @pytest.mark.parametrize(
-    ("role", "groups", "camera_group", "expected"),
+    ("role", "groups", "all_cameras", "camera_group", "expected"),
     [
-        (A, ["north"], "south", True),  # admin sees all
-        (V, [], "south", True),  # no groups: every camera
-        (V, [], None, True),  # no groups: ungrouped cameras too
-        (O, ["north", "door"], "door", True),  # one of theirs
-        (O, ["north"], "south", False),  # not theirs
-        (S, ["north"], None, False),  # restricted users do not see ungrouped cameras
+        (A, ["north"], False, "south", True),  # admin sees all
+        (A, [], False, None, True),  # admin sees ungrouped cameras too
+        (V, [], False, "south", False),  # no groups and no flag: no camera (empty is not "everything")
+        (V, [], False, None, False),  # ... not even ungrouped ones
+        (V, [], True, "south", True),  # the explicit all-cameras flag
+        (V, ["north"], True, None, True),  # the flag wins over the groups
+        (O, ["north", "door"], False, "door", True),  # one of theirs
+        (O, ["north"], False, "south", False),  # not theirs
+        (S, ["north"], False, None, False),  # restricted users do not see ungrouped cameras
     ],
 )
-def test_user_can_see_camera(role: UserRole, groups: list[str], camera_group: str | None, expected: bool) -> None:
-    user = User(username="u-x", role=role, camera_groups=groups, password_hash="x")
+def test_user_can_see_camera(role: UserRole, groups: list[str], all_cameras: bool, camera_group: str | None,
+                             expected: bool) -> None:  # fmt: skip
+    user = User(username="u-x", role=role, camera_groups=groups, all_cameras=all_cameras, password_hash="x")
     assert user_can_see_camera(user, camera_group) is expected

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from cluster.settings import BehaviourSettings, JobSettings, ModelSettings, TrackerSettings
 from deployments.api import create_app
+from deployments.api.inputs import InputPolicy
 from deployments.api.routes import training
 from deployments.training import RayTrainingRunner, TrainingRunnerConfig
 from storage.models import UserRole
@@ -53,10 +54,11 @@ def runner(pg_url: str, pg_engine: Engine, workdir: Path) -> RayTrainingRunner:
 
 @pytest.fixture(scope="module")
 def app(pg_engine: Engine, redis_client: redis_lib.Redis, module_prefix: str, runner: RayTrainingRunner,
-        store: LocalObjectStore) -> FastAPI:  # fmt: skip
+        store: LocalObjectStore, workdir: Path) -> FastAPI:  # fmt: skip
     return create_app(engine=pg_engine, redis=redis_client, config=make_config(module_prefix),
                       extra_routers=[training.router, training.models_router],
-                      state={"store": store, "training_runner": runner})  # fmt: skip
+                      state={"store": store, "training_runner": runner,
+                             "input_policy": InputPolicy.of(roots=[workdir])})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +142,7 @@ def test_a_run_without_usable_windows_fails_with_its_reason(ray_cluster: None, c
         (UserRole.OPERATOR, {"data_dir": "{data}"}, 403, None),  # operators may not train
         (UserRole.VIEWER, {"data_dir": "{data}"}, 403, None),  # nor viewers
         (UserRole.SUPERVISOR, {"data_dir": "{work}/nope"}, 422, "no such folder"),  # missing folder
+        (UserRole.SUPERVISOR, {"data_dir": "/etc"}, 422, "not under an allowed input folder"),  # a server folder
         (UserRole.SUPERVISOR, {"data_dir": "{data}", "labels_csv": "clip,t_start_s,t_end_s,label\nx.mp4,0,1,normal\n"},
          422, "clip(s) not found under DATA_DIR"),  # labels name a clip that is not there
         (UserRole.SUPERVISOR, {"data_dir": "{data}", "imgsz": 100}, 422, None),  # out-of-range knob

@@ -12,7 +12,6 @@ from domain.notifications import (
     Preference,
     SignatureError,
     backoff_delays,
-    can_see_camera,
     dedup_key,
     email_address,
     severity_at_least,
@@ -146,20 +145,6 @@ def test_wants(channels: list, min_severity: str, channel: Any, severity: str, e
                exception: Any) -> None:  # fmt: skip
     with exception:
         assert wants(Preference.from_values(channels, min_severity), channel, severity) is expected
-
-
-@pytest.mark.parametrize(
-    ("user_groups", "is_admin", "camera_group", "expected"),
-    [
-        ([], False, None, True),  # no groups: every camera, even ungrouped ones
-        (["north"], False, "north", True),
-        (["north"], False, "south", False),
-        (["north"], False, None, False),  # limited users do not hear of ungrouped cameras
-        (["north"], True, "south", True),  # admins see everything
-    ],
-)
-def test_can_see_camera(user_groups: list[str], is_admin: bool, camera_group: str | None, expected: bool) -> None:
-    assert can_see_camera(user_groups=user_groups, is_admin=is_admin, camera_group=camera_group) is expected
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,8 @@ def platform(tmp_path_factory, vtest_path):
 def test_the_ui_is_served_by_the_ingress(platform):
     index = httpx.get(f"{platform['base']}/alerts/123", timeout=30)
     assert index.status_code == 200 and '<div id="root">' in index.text
+    # served under the CSP: the browser run below fails on any console error, CSP violations included
+    assert "script-src 'self';" in index.headers["content-security-policy"]
     assert httpx.get(f"{platform['base']}/api/v1/nope", timeout=30).headers["content-type"] == "application/json"
 
 

@@ -34,3 +34,21 @@ def test_make_engine_creates_sqlite_parent_dir(tmp_path) -> None:  # noqa: ANN00
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_0008_keeps_ungrouped_users_seeing_every_camera(tmp_path) -> None:  # noqa: ANN001
+    import sqlalchemy as sa
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    migrate(engine, "0007")
+    with engine.begin() as conn:
+        for user_id, groups in (("u-all", "[]"), ("u-north", '["north"]')):
+            conn.execute(sa.text("INSERT INTO app_user (id, username, role, camera_groups, is_active, password_hash, "
+                                 "created_at) VALUES (:id, :id, 'viewer', :g, 1, 'x', '2026-01-01')"),
+                         {"id": user_id, "g": groups})  # fmt: skip
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT id, all_cameras FROM app_user ORDER BY id")).all())
+        versions = set(conn.execute(sa.text("SELECT token_version FROM app_user")).scalars())
+    assert rows == {"u-all": 1, "u-north": 0} and versions == {0}
+    engine.dispose()

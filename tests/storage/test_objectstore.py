@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack as DoesNotRaise
 from pathlib import Path
 
 import pytest
 
 from storage import LocalObjectStore, ObjectNotFoundError, ObjectStoreError, S3ObjectStore, parse_s3_uri
-from storage.objectstore import ObjectStore, open_object_store
+from storage.objectstore import ObjectStore, local_copy_path, open_object_store
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -145,3 +146,18 @@ def test_s3_store_survives_pickling(s3_store):
     clone = pickle.loads(pickle.dumps(s3_store))
     assert clone.bucket == s3_store.bucket
     assert clone.get_bytes("pickled/a.txt") == b"hello"
+
+
+@pytest.mark.parametrize(
+    ("uri", "expectation"),
+    [
+        ("s3://footage/store-1/cam.mp4", DoesNotRaise()),  # a normal key
+        ("s3://footage/../../etc/cron.d/x", pytest.raises(ValueError, match="'..'")),  # escapes the cache
+        ("s3://footage//etc/passwd", pytest.raises(ValueError, match="relative")),  # absolute key
+        ("s3://../x/y", pytest.raises(ValueError)),  # a bucket named ..
+        ("s3://footage/", pytest.raises(ValueError)),  # no key
+    ],
+)
+def test_downloads_stay_in_their_folder(tmp_path: Path, uri: str, expectation) -> None:
+    with expectation:
+        assert local_copy_path(tmp_path, uri).resolve().is_relative_to(tmp_path.resolve())

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
 
 from deployments.api.audit import audit_as
-from deployments.api.deps import CurrentUser, SessionDep, require
+from deployments.api.deps import CurrentUser, ScopeDep, SessionDep, not_found, require
 from deployments.api.permissions import Permission
 from deployments.api.routes.media import StoreDep
 from deployments.api.schemas import Page
@@ -25,6 +25,7 @@ from domain.alerts import AlertAction, AlertStatus, InvalidTransitionError
 from domain.scoring import Severity
 from storage import crud
 from storage.casefile import write_case_file
+from storage.scope import CameraScope
 from storage.models import (
     AlertDetailPublic,
     AlertHistoryPublic,
@@ -102,6 +103,13 @@ class CaseFilePublic(BaseModel):
     exported_at: datetime
 
 
+def _visible(session: SessionDep, scope: CameraScope, alert_id: str) -> None:
+    """404 unless the alert exists and its camera (or bulk job) is in the user's scope."""
+    alert = crud.get_alert(session, alert_id)
+    if alert is None or not scope.sees_row(session, camera_id=alert.camera_id, job_id=alert.job_id):
+        raise not_found("alert")
+
+
 def _detail(session: SessionDep, alert_id: str) -> AlertDetailPublic:
     alert = crud.get_alert(session, alert_id)
     if alert is None:
@@ -112,8 +120,9 @@ def _detail(session: SessionDep, alert_id: str) -> AlertDetailPublic:
          "history": [AlertHistoryPublic.model_validate(h) for h in crud.list_history(session, alert_id)]})  # fmt: skip
 
 
-def _act(session: SessionDep, user: CurrentUser, alert_id: str, action: AlertAction,
+def _act(session: SessionDep, user: CurrentUser, scope: CameraScope, alert_id: str, action: AlertAction,
          reason: str | None = None) -> AlertDetailPublic:  # fmt: skip
+    _visible(session, scope, alert_id)
     try:
         crud.apply_transition(session, alert_id, action, actor=user.username, reason=reason)
     except crud.NotFoundError:
@@ -125,34 +134,37 @@ def _act(session: SessionDep, user: CurrentUser, alert_id: str, action: AlertAct
 
 
 @router.get("")
-def list_alerts(session: SessionDep, query: Annotated[AlertQuery, Depends()]) -> AlertsPublic:
+def list_alerts(session: SessionDep, scope: ScopeDep, query: Annotated[AlertQuery, Depends()]) -> AlertsPublic:
     """List alerts matching the filters, newest first."""
-    rows, count = crud.list_alerts(session, **query.model_dump())
+    rows, count = crud.list_alerts(session, **query.model_dump(), scope=scope)
     return AlertsPublic(data=[AlertPublic.model_validate(a) for a in rows], count=count)
 
 
 @router.get("/pending")
-def pending_alerts(session: SessionDep, page: Annotated[Page, Depends()]) -> AlertsPublic:
+def pending_alerts(session: SessionDep, scope: ScopeDep, page: Annotated[Page, Depends()]) -> AlertsPublic:
     """The review queue: pending alerts, oldest first."""
-    rows, count = crud.list_alerts(session, status=AlertStatus.PENDING, oldest_first=True, **page.model_dump())
+    rows, count = crud.list_alerts(session, status=AlertStatus.PENDING, oldest_first=True, **page.model_dump(),
+                                   scope=scope)
     return AlertsPublic(data=[AlertPublic.model_validate(a) for a in rows], count=count)
 
 
 @router.get("/stats")
-def alert_stats(session: SessionDep) -> AlertStatsPublic:
+def alert_stats(session: SessionDep, scope: ScopeDep) -> AlertStatsPublic:
     """Alert counts by status and severity, and the mean time to acknowledge."""
-    return AlertStatsPublic.model_validate(crud.alert_stats(session))
+    return AlertStatsPublic.model_validate(crud.alert_stats(session, scope=scope))
 
 
 @router.get("/{alert_id}")
-def get_alert(session: SessionDep, alert_id: str) -> AlertDetailPublic:
+def get_alert(session: SessionDep, scope: ScopeDep, alert_id: str) -> AlertDetailPublic:
     """One alert with its notes and history."""
+    _visible(session, scope, alert_id)
     return _detail(session, alert_id)
 
 
 @router.get("/{alert_id}/case-file")
-def case_file(session: SessionDep, alert_id: str) -> CaseFilePublic:
+def case_file(session: SessionDep, scope: ScopeDep, alert_id: str) -> CaseFilePublic:
     """The alert's case file: alert, notes, history, evidence event ids and clip keys."""
+    _visible(session, scope, alert_id)
     detail = _detail(session, alert_id)
     evidence: dict[str, Any] = detail.evidence or {}
     return CaseFilePublic(
@@ -164,8 +176,9 @@ def case_file(session: SessionDep, alert_id: str) -> CaseFilePublic:
 
 @router.get("/{alert_id}/case-file.zip", response_class=StreamingResponse,
             responses={200: {"content": {"application/zip": {}}, "description": "case.json and the evidence clips"}})
-def case_file_zip(session: SessionDep, store: StoreDep, alert_id: str) -> StreamingResponse:
+def case_file_zip(session: SessionDep, scope: ScopeDep, store: StoreDep, alert_id: str) -> StreamingResponse:
     """The alert's case file as a ZIP: `case.json` (alert, notes, history, events) and `clips/*.mp4`."""
+    _visible(session, scope, alert_id)
     spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)
     try:
         write_case_file(session, alert_id, store, spool)
@@ -179,25 +192,25 @@ def case_file_zip(session: SessionDep, store: StoreDep, alert_id: str) -> Stream
 
 
 @router.post("/{alert_id}/acknowledge", dependencies=[_REVIEW, _audit("acknowledge")])
-def acknowledge_alert(session: SessionDep, user: CurrentUser, alert_id: str) -> AlertDetailPublic:
+def acknowledge_alert(session: SessionDep, user: CurrentUser, scope: ScopeDep, alert_id: str) -> AlertDetailPublic:
     """Acknowledge a pending alert."""
-    return _act(session, user, alert_id, AlertAction.ACKNOWLEDGE)
+    return _act(session, user, scope, alert_id, AlertAction.ACKNOWLEDGE)
 
 
 @router.post("/{alert_id}/dismiss", dependencies=[_REVIEW, _audit("dismiss")])
-def dismiss_alert(session: SessionDep, user: CurrentUser, alert_id: str, body: ReasonBody) -> AlertDetailPublic:
+def dismiss_alert(session: SessionDep, user: CurrentUser, scope: ScopeDep, alert_id: str, body: ReasonBody) -> AlertDetailPublic:
     """Dismiss an open alert with a reason (kept as a retraining label)."""
-    return _act(session, user, alert_id, AlertAction.DISMISS, body.reason)
+    return _act(session, user, scope, alert_id, AlertAction.DISMISS, body.reason)
 
 
 @router.post("/{alert_id}/escalate", dependencies=[_REVIEW, _audit("escalate")])
-def escalate_alert(session: SessionDep, user: CurrentUser, alert_id: str, body: ReasonBody) -> AlertDetailPublic:
+def escalate_alert(session: SessionDep, user: CurrentUser, scope: ScopeDep, alert_id: str, body: ReasonBody) -> AlertDetailPublic:
     """Escalate an open alert with a reason."""
-    return _act(session, user, alert_id, AlertAction.ESCALATE, body.reason)
+    return _act(session, user, scope, alert_id, AlertAction.ESCALATE, body.reason)
 
 
 @router.post("/{alert_id}/notes", status_code=status.HTTP_201_CREATED,
              dependencies=[_REVIEW, _audit("note")])  # fmt: skip
-def add_alert_note(session: SessionDep, user: CurrentUser, alert_id: str, body: NoteBody) -> AlertDetailPublic:
+def add_alert_note(session: SessionDep, user: CurrentUser, scope: ScopeDep, alert_id: str, body: NoteBody) -> AlertDetailPublic:
     """Add a note to an alert (any status)."""
-    return _act(session, user, alert_id, AlertAction.NOTE, body.text)
+    return _act(session, user, scope, alert_id, AlertAction.NOTE, body.text)

@@ -23,6 +23,7 @@ from deployments.api.deps import (
     deny_key,
     limit_login_per_ip,
 )
+from deployments.api.ratelimit import clear_login_failures, login_lock_remaining_s, record_login_failure
 from deployments.api.schemas import LoginRequest, LogoutRequest, RefreshRequest, TokenPair
 from deployments.api.security import TokenType, create_token, decode_token, dummy_hash, verify_password
 from deployments.api.tags import Tags
@@ -44,15 +45,16 @@ async def login_credentials(request: Request) -> LoginRequest:
     raw: Any = {}
     try:
         if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
-            raw = json.loads(await request.body() or b"null")
+            raw = json.loads((await request.body()).decode("utf-8") or "null")
         else:
-            form = await request.form()
+            form = await request.form(max_files=0, max_fields=8)
             raw = {k: form[k] for k in ("username", "password") if isinstance(form.get(k), str)}
         creds = LoginRequest.model_validate(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}]
+            [{"type": "json_invalid", "loc": ("body",), "msg": "the body is not UTF-8 JSON", "input": {}}]
         ) from None
+
     except ValidationError as exc:
         errors = [
             {**e, "loc": ("body", *e["loc"])}  # no "input": never echo a password back
@@ -66,11 +68,11 @@ async def login_credentials(request: Request) -> LoginRequest:
 def _issue(session: Session, user: User, config: ApiConfig) -> TokenPair:
     access = create_token(
         user_id=user.id, role=user.role.value, token_type=TokenType.ACCESS,
-        secret=config.jwt_secret, ttl_s=config.access_token_ttl_s,
+        secret=config.jwt_secret, ttl_s=config.access_token_ttl_s, version=user.token_version,
     )  # fmt: skip
     refresh = create_token(
         user_id=user.id, role=user.role.value, token_type=TokenType.REFRESH,
-        secret=config.jwt_secret, ttl_s=config.refresh_token_ttl_s,
+        secret=config.jwt_secret, ttl_s=config.refresh_token_ttl_s, version=user.token_version,
     )  # fmt: skip
     crud.store_refresh_token(session, jti=refresh.jti, user_id=user.id, expires_at=refresh.expires_at)
     return TokenPair(access_token=access.token, refresh_token=refresh.token, expires_in=config.access_token_ttl_s)
@@ -94,14 +96,34 @@ def login(
     _: Annotated[None, Depends(limit_login_per_ip)],  # after the body, so a refusal names the username
     session: SessionDep,
     config: ConfigDep,
+    redis: RedisDep,
 ) -> TokenPair:
-    """Exchange a username and password (form or JSON) for an access and a refresh token."""
+    """Exchange a username and password (form or JSON) for an access and a refresh token.
+
+    After `login_lockout_after` failures a username is locked (429 with `Retry-After`) for a time
+    that doubles with each further failure; the password is not even checked while it is locked.
+    """
     ctx = audit_context(request)
-    user = crud.authenticate(
-        session, username=creds.username, password=creds.password, verify=verify_password, dummy_hash=dummy_hash()
-    )
+    prefix = config.redis_key_prefix
+    locked_s = login_lock_remaining_s(redis, prefix, creds.username)
+    if locked_s:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"too many failed logins; try again in {locked_s} s",
+                            {"Retry-After": str(locked_s)})  # fmt: skip
+    checks = request.app.state.password_checks
+    if not checks.acquire(timeout=config.password_check_wait_s):  # argon2 costs ~64 MiB and tens of ms each: bound them
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "too many logins at once; try again",
+                            {"Retry-After": "1"})  # fmt: skip
+    try:
+        user = crud.authenticate(
+            session, username=creds.username, password=creds.password, verify=verify_password, dummy_hash=dummy_hash()
+        )
+    finally:
+        checks.release()
     if user is None:
+        record_login_failure(redis, prefix, creds.username, after=config.login_lockout_after,
+                             base_s=config.login_lockout_s, max_s=config.login_lockout_max_s)  # fmt: skip
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, _BAD_CREDENTIALS, {"WWW-Authenticate": "Bearer"})
+    clear_login_failures(redis, prefix, creds.username)
     ctx.user_id = user.id
     if not user.is_active:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "inactive user")
@@ -119,7 +141,7 @@ def refresh(request: Request, body: RefreshRequest, session: SessionDep, config:
     ctx.user_id = claims.sub
     user = crud.get_user(session, claims.sub)
     stored = crud.get_refresh_token(session, claims.jti)
-    if user is None or stored is None or stored.user_id != user.id:
+    if user is None or stored is None or stored.user_id != user.id or claims.ver != user.token_version:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, _BAD_REFRESH)
     ctx.username = user.username
     if not crud.revoke_refresh_token(session, claims.jti):

@@ -7,18 +7,23 @@ A user limited to camera groups gets 404 for cameras outside them.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import unquote, urlparse
 
 from fastapi import APIRouter, Body, Depends, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import Session
+from starlette.requests import HTTPConnection
 
 from actors.sources import check_source_uri
+from domain.site.sources import DEFAULT_ALLOWED_HOSTS, DEFAULT_MEDIA_ROOTS, SourcePolicy, redact_url
 from deployments.api.control import CameraNotRunning, ControlDep
-from deployments.api.deps import CurrentUser, SessionDep, require, user_can_see_camera
+from deployments.api.deps import CurrentUser, ScopeDep, SessionDep, camera_scope, require
 from deployments.api.permissions import Permission
 from deployments.api.schemas import Page
 from deployments.api.tags import Tags
@@ -26,8 +31,8 @@ from domain.site import LineConfig, RuleConfig, ZoneConfig
 from storage import crud
 from storage.models import Camera, CameraCreate, CameraPublic, CamerasPublic, CameraUpdate, User
 
-__all__ = ["router", "CameraQuery", "CameraStatusPublic", "CameraDep", "check_source", "get_visible_camera",
-           "visible_statuses"]
+__all__ = ["router", "CameraQuery", "CameraStatusPublic", "CameraDep", "check_source", "check_group",
+           "get_visible_camera", "visible_statuses", "get_source_policy", "SourcePolicyDep", "keep_secret_sources"]
 
 router = APIRouter(prefix="/cameras", tags=[Tags.CAMERAS], dependencies=[Depends(require(Permission.READ))])
 _MANAGE = [Depends(require(Permission.CAMERA_MANAGE))]
@@ -52,26 +57,66 @@ class CameraStatusPublic(BaseModel):
     state: str = Field(description="starting, streaming, reconnecting, error or stopped")
     running: bool = False
 
+    @model_validator(mode="after")
+    def _redact(self) -> CameraStatusPublic:
+        for name, value in (self.model_extra or {}).items():  # e.g. the source error, or the source itself
+            if isinstance(value, str) and "://" in value:
+                self.model_extra[name] = re.sub(r"[a-z][a-z0-9+.-]*://\S+", lambda m: redact_url(m.group(0)), value)
+        return self
 
-def check_source(uri: str | None, loc: tuple[Any, ...]) -> None:
-    """422 (FastAPI's validation shape, at `("body", *loc)`) when `uri` has an unsupported scheme."""
+def get_source_policy(conn: HTTPConnection) -> SourcePolicy:
+    """`app.state.source_policy`, or the defaults (`CAMERA__*` defaults: private networks, the sample footage)."""
+    policy = getattr(conn.app.state, "source_policy", None)
+    return policy if policy is not None else SourcePolicy.of(allowed_hosts=DEFAULT_ALLOWED_HOSTS,
+                                                             media_roots=DEFAULT_MEDIA_ROOTS)  # fmt: skip
+
+
+SourcePolicyDep = Annotated[SourcePolicy, Depends(get_source_policy)]
+
+
+def check_source(uri: str | None, loc: tuple[Any, ...], policy: SourcePolicy | None = None) -> None:
+    """422 (FastAPI's validation shape, at `("body", *loc)`) when `uri` has an unsupported scheme or lies
+    outside the source policy (`domain.site.sources`; file paths are checked with links resolved)."""
     if uri is None:
         return
     try:
-        check_source_uri(uri)
+        scheme = check_source_uri(uri)
+        if policy is not None:
+            path = unquote(urlparse(uri).path) if scheme == "file" else uri
+            policy.check(os.path.realpath(path) if scheme in ("", "file") and path.startswith("/") else uri)
     except ValueError as exc:
         raise RequestValidationError([{"type": "value_error", "loc": ("body", *loc), "msg": str(exc)}]) from None
 
 
-def get_visible_camera(session: SessionDep, user: CurrentUser, camera_id: str) -> Camera:
+def get_visible_camera(session: SessionDep, scope: ScopeDep, camera_id: str) -> Camera:
     """The camera of the path, if the user may see it (404 otherwise)."""
     camera = crud.get_camera(session, camera_id)
-    if camera is None or not user_can_see_camera(user, camera.camera_group):
+    if camera is None or not scope.sees_group(camera.camera_group):
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
     return camera
 
 
+def check_group(user: User, group: str | None, loc: tuple[Any, ...]) -> None:
+    """422 when a user limited to camera groups puts a camera in a group not theirs (or in none)."""
+    if not camera_scope(user).sees_group(group):
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", *loc),
+                                       "msg": f"camera_group must be one of your groups: {', '.join(sorted(user.camera_groups)) or '(none)'}"}])  # fmt: skip
+
+
 CameraDep = Annotated[Camera, Depends(get_visible_camera)]
+
+
+def keep_secret_sources(camera: Camera, body: CameraUpdate) -> CameraUpdate:
+    """`body` with any source equal to the redacted stored source replaced by the stored one."""
+    stored = camera.source
+    if stored is None or redact_url(stored) == stored:
+        return body
+    changes: dict[str, Any] = {}
+    if body.source == redact_url(stored):
+        changes["source"] = stored
+    if body.config is not None and body.config.source == redact_url(stored):
+        changes["config"] = body.config.model_copy(update={"source": stored})
+    return body.model_copy(update=changes) if changes else body
 
 
 async def _apply_live(control: ControlDep, camera_id: str) -> None:
@@ -88,18 +133,19 @@ def _stopped(camera_id: str) -> CameraStatusPublic:
 
 # -------------------------------------------------------------------------------------- cameras
 @router.get("")
-def list_cameras(session: SessionDep, user: CurrentUser, query: Annotated[CameraQuery, Depends()]) -> CamerasPublic:
+def list_cameras(session: SessionDep, scope: ScopeDep, query: Annotated[CameraQuery, Depends()]) -> CamerasPublic:
     """List the cameras the user may see, by id."""
-    groups = None if user_can_see_camera(user, None) else user.camera_groups
+    groups = None if scope.all_cameras else sorted(scope.groups)
     rows, count = crud.list_cameras(session, **query.model_dump(), camera_groups=groups)
     return CamerasPublic(data=[CameraPublic.model_validate(c) for c in rows], count=count)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=_MANAGE)
-def create_camera(session: SessionDep, body: CameraCreate) -> CameraPublic:
-    """Create a camera in a site."""
-    check_source(body.source, ("source",))
-    check_source(body.config.source, ("config", "source"))
+def create_camera(session: SessionDep, user: CurrentUser, policy: SourcePolicyDep, body: CameraCreate) -> CameraPublic:
+    """Create a camera in a site (a user limited to camera groups: in one of theirs)."""
+    check_group(user, body.camera_group, ("camera_group",))
+    check_source(body.source, ("source",), policy)
+    check_source(body.config.source, ("config", "source"), policy)
     if crud.get_site(session, body.site_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "site not found")
     try:
@@ -111,9 +157,11 @@ def create_camera(session: SessionDep, body: CameraCreate) -> CameraPublic:
 
 
 async def visible_statuses(session: Session, user: User, statuses: list[dict]) -> list[CameraStatusPublic]:
-    """The statuses of cameras `user` may see (all of them for admins and unscoped users)."""
-    if not user_can_see_camera(user, None):
-        rows, _ = await run_in_threadpool(lambda: crud.list_cameras(session, camera_groups=user.camera_groups))
+    """The statuses of cameras `user` may see (all of them for admins and users with `all_cameras`)."""
+    scope = camera_scope(user)
+    if not scope.all_cameras:
+        rows, _ = await run_in_threadpool(lambda: crud.list_cameras(session, camera_groups=sorted(scope.groups),
+                                                                    limit=100_000))
         visible = {c.id for c in rows}
         statuses = [s for s in statuses if s.get("camera_id") in visible]
     return [CameraStatusPublic.model_validate(s) for s in statuses]
@@ -132,11 +180,17 @@ def get_camera(camera: CameraDep) -> CameraPublic:
 
 
 @router.patch("/{camera_id}", dependencies=_MANAGE)
-async def update_camera(session: SessionDep, control: ControlDep, camera: CameraDep,
-                        body: CameraUpdate) -> CameraPublic:  # fmt: skip
-    """Change a camera (a given `config` replaces the whole config); applied live."""
-    check_source(body.source, ("source",))
-    check_source(body.config.source if body.config else None, ("config", "source"))
+async def update_camera(session: SessionDep, user: CurrentUser, control: ControlDep, policy: SourcePolicyDep,
+                        camera: CameraDep, body: CameraUpdate) -> CameraPublic:  # fmt: skip
+    """Change a camera (a given `config` replaces the whole config); applied live.
+
+    A source sent back as this API shows it (`rtsp://user:***@…`) keeps the stored one.
+    """
+    if "camera_group" in body.model_fields_set:
+        check_group(user, body.camera_group, ("camera_group",))
+    body = keep_secret_sources(camera, body)
+    check_source(body.source, ("source",), policy)
+    check_source(body.config.source if body.config else None, ("config", "source"), policy)
     updated = await run_in_threadpool(lambda: crud.update_camera(session, camera.id, data=body))
     if not updated.enabled:
         try:

@@ -7,6 +7,7 @@ under it, which must be readable by the Ray workers that run the job).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,14 +18,17 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import HTTPConnection
 
 from deployments.api.audit import audit_context
-from deployments.api.deps import API_PREFIX, ConfigDep, SessionDep, require
+from deployments.api.deps import API_PREFIX, ConfigDep, CurrentUser, ScopeDep, SessionDep, camera_scope, not_found, require
+from deployments.api.inputs import InputNotAllowedError, InputPolicy
 from deployments.api.permissions import Permission
+from deployments.api.schemas import inline_refs
 from deployments.api.tags import Tags
 from deployments.api.uploads import UploadError, UploadTooLargeError, receive_upload
 from deployments.jobs import JobRunner, PosUpload
 from domain.pos import PosFileError
 from domain.site import SiteConfigError, parse_site_yaml
 from storage import crud
+from storage.models import User
 
 __all__ = ["router", "JobSubmit", "JobSubmitted", "ClipLink", "VideoResult", "JobResults"]
 
@@ -41,6 +45,10 @@ class JobSubmit(BaseModel):
     fps: float | None = Field(None, ge=0.01, description="Detection rate (frames/s)")
     imgsz: int | None = Field(None, ge=320, le=3840, description="Inference image size (px)")
     pos: PosUpload | None = Field(None, description="POS transactions to cross-check pickups against")
+    camera_group: str | None = Field(
+        None, max_length=64,
+        description="Camera group the job and its results belong to (one of yours; default: your first group, "
+        "or none for users who see every camera)")
 
 
 class JobSubmitted(BaseModel):
@@ -102,11 +110,39 @@ def get_upload_dir(conn: HTTPConnection) -> Path:
 JobRunnerDep = Annotated[JobRunner, Depends(get_job_runner)]
 UploadDirDep = Annotated[Path, Depends(get_upload_dir)]
 
+
+def get_input_policy(conn: HTTPConnection) -> InputPolicy:
+    """`app.state.input_policy` plus the upload folder (without one: the upload folder only)."""
+    policy: InputPolicy = getattr(conn.app.state, "input_policy", None) or InputPolicy()
+    upload_dir = getattr(conn.app.state, "upload_dir", None)
+    return InputPolicy.of(roots=(*([upload_dir] if upload_dir else []), *policy.roots), buckets=policy.buckets)
+
+
+InputPolicyDep = Annotated[InputPolicy, Depends(get_input_policy)]
+
+
+def job_group(user: User, requested: str | None) -> str | None:
+    """The camera group a job of `user` belongs to (see `storage.scope`).
+
+    Raises:
+        HTTPException: 422 if a user limited to camera groups names one not theirs or has none.
+    """
+    scope = camera_scope(user)
+    if requested is not None and not scope.sees_group(requested):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"camera_group must be one of your groups: {', '.join(sorted(scope.groups)) or '(none)'}")
+    if requested is not None or scope.all_cameras:
+        return requested
+    if not user.camera_groups:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "you are in no camera group: a job would be "
+                            "visible to nobody but administrators")  # fmt: skip
+    return user.camera_groups[0]
+
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": JobSubmit.model_json_schema()},
+            "application/json": {"schema": inline_refs(JobSubmit.model_json_schema())},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -120,6 +156,7 @@ _BODY_DOC: dict[str, Any] = {
                                         "description": "Wall-clock time of the videos' first frame (POS clock)"},
                         "fps": {"type": "number"},
                         "imgsz": {"type": "integer"},
+                        "camera_group": {"type": "string", "description": "Camera group the job belongs to"},
                     },
                     "required": ["files"],
                 }
@@ -130,7 +167,8 @@ _BODY_DOC: dict[str, Any] = {
 
 
 def _validation_error(exc: ValidationError) -> RequestValidationError:
-    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)])
+    # no "input": it may be bytes that are not UTF-8 (the raw body), which the JSON response cannot carry
+    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)])
 
 
 def _check_pos(request: Request, pos: PosUpload | None) -> None:
@@ -159,7 +197,7 @@ def _check_site(text: str | None, source: str) -> None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
-async def _from_json(request: Request, limit: int) -> JobSubmit:
+async def _from_json(request: Request, limit: int, policy: InputPolicy) -> JobSubmit:
     declared = request.headers.get("content-length", "")
     too_large = declared.isdigit() and int(declared) > limit
     body = b"" if too_large else await request.body()
@@ -169,8 +207,16 @@ async def _from_json(request: Request, limit: int) -> JobSubmit:
         submit = JobSubmit.model_validate_json(body)
     except ValidationError as exc:
         raise _validation_error(exc) from None
-    _check_site(submit.site_yaml, "site_yaml")
-    _check_pos(request, submit.pos)
+    errors = []
+    for i, uri in enumerate(submit.inputs):
+        try:
+            policy.check(uri)
+        except InputNotAllowedError as exc:
+            errors.append({"type": "value_error", "loc": ("body", "inputs", i), "msg": str(exc)})
+    if errors:
+        raise RequestValidationError(errors)
+    await run_in_threadpool(_check_site, submit.site_yaml, "site_yaml")
+    await run_in_threadpool(_check_pos, request, submit.pos)
     return submit
 
 
@@ -191,8 +237,9 @@ async def _from_multipart(request: Request, upload_dir: Path, limit: int) -> Job
                 site_yaml = upload.fields[_SITE_FIELD].decode("utf-8")
             except UnicodeDecodeError:
                 raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the site file is not UTF-8 text") from None
-        _check_site(site_yaml, upload.filenames.get(_SITE_FIELD, "site.yaml"))
-        values = {k: upload.fields[k].decode("utf-8", "replace") for k in ("fps", "imgsz") if upload.fields.get(k)}
+        await run_in_threadpool(_check_site, site_yaml, upload.filenames.get(_SITE_FIELD, "site.yaml"))
+        values = {k: upload.fields[k].decode("utf-8", "replace") for k in ("fps", "imgsz", "camera_group")
+                  if upload.fields.get(k)}  # fmt: skip
         pos = None
         if _POS_FIELD in upload.fields:
             try:
@@ -205,7 +252,7 @@ async def _from_multipart(request: Request, upload_dir: Path, limit: int) -> Job
             submit = JobSubmit(inputs=[str(p) for _, p in upload.files], site_yaml=site_yaml, pos=pos, **values)
         except ValidationError as exc:
             raise _validation_error(exc) from None
-        _check_pos(request, submit.pos)
+        await run_in_threadpool(_check_pos, request, submit.pos)
         return submit
     except BaseException:
         upload.discard()
@@ -214,25 +261,42 @@ async def _from_multipart(request: Request, upload_dir: Path, limit: int) -> Job
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[Depends(require(Permission.JOB_SUBMIT))],
              openapi_extra=_BODY_DOC, responses={413: {}, 415: {}})  # fmt: skip
-async def submit_job(request: Request, runner: JobRunnerDep, config: ConfigDep, upload_dir: UploadDirDep) -> JobSubmitted:
+async def submit_job(request: Request, runner: JobRunnerDep, config: ConfigDep, upload_dir: UploadDirDep,
+                     user: CurrentUser, policy: InputPolicyDep) -> JobSubmitted:  # fmt: skip
     """Submit a bulk job: upload videos (multipart) or name paths / `s3://` URIs (JSON).
 
     Multipart: every file field except `site` and `pos` is a video; `site` is the site file (YAML);
     `pos` a POS file (.json / .csv) to cross-check pickups against, with the form field
     `video_start` (ISO 8601) when its times are wall-clock times; `fps` and `imgsz` are form
     fields. A bad site or POS file is 422 naming the line. Bodies over the upload limit are 413.
+    Paths and `s3://` URIs must lie under the upload folder, `JOB__INPUT_ROOTS` or an allowed
+    bucket (422 names the allowed roots). The job belongs to `camera_group` (see the field).
     """
     limit = config.max_upload_mb * 2**20
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         submit = await _from_multipart(request, upload_dir, limit)
     elif content_type == "application/json":
-        submit = await _from_json(request, limit)
+        submit = await _from_json(request, limit, policy)
     else:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "expected multipart/form-data or application/json")
+    try:
+        group = job_group(user, submit.camera_group)
+    except HTTPException:
+        if content_type == "multipart/form-data":  # nothing of a refused upload stays on disk
+            shutil.rmtree(Path(submit.inputs[0]).parent, ignore_errors=True)
+        raise
     job_id = await run_in_threadpool(
         runner.submit, submit.inputs, site_yaml=submit.site_yaml, fps=submit.fps, imgsz=submit.imgsz, pos=submit.pos
     )
+
+    def own() -> None:
+        from sqlmodel import Session
+
+        with Session(request.app.state.engine) as session:
+            crud.set_job_owner(session, job_id, camera_group=group, created_by=user.id)
+
+    await run_in_threadpool(own)
     ctx = audit_context(request)
     ctx.resource_id, ctx.detail = job_id, {"inputs": len(submit.inputs)}
     url = f"{API_PREFIX}/jobs/{job_id}"
@@ -240,11 +304,11 @@ async def submit_job(request: Request, runner: JobRunnerDep, config: ConfigDep, 
 
 
 @router.get("/{job_id}/results")
-def get_job_results(session: SessionDep, job_id: str) -> JobResults:
+def get_job_results(session: SessionDep, scope: ScopeDep, job_id: str) -> JobResults:
     """Per-video results of a job: status, error, people, tracks, events by type, clips."""
     job = crud.get_job(session, job_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "job not found")
+    if job is None or not scope.sees_group(job.camera_group):
+        raise not_found("job")
     events, tracks = crud.count_job_results(session, job_id)
     clips: dict[str, list[ClipLink]] = {}
     for c in crud.list_clips(session, job_id=job_id):

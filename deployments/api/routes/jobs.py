@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from deployments.api.deps import SessionDep, require
+from deployments.api.deps import ScopeDep, SessionDep, not_found, require
 from deployments.api.permissions import Permission
 from deployments.api.schemas import Page
 from deployments.api.tags import Tags
@@ -16,43 +16,42 @@ from storage.models import EventPublic, EventsPublic, JobDetailPublic, JobPublic
 __all__ = ["router"]
 
 router = APIRouter(prefix="/jobs", tags=[Tags.JOBS], dependencies=[Depends(require(Permission.READ))])
-_NOT_FOUND = "job not found"
 _FINISHED = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.PARTIAL, JobStatus.CANCELLED})
 PageDep = Annotated[Page, Depends()]
 
 
 @router.get("")
-def list_jobs(session: SessionDep, page: PageDep) -> JobsPublic:
+def list_jobs(session: SessionDep, scope: ScopeDep, page: PageDep) -> JobsPublic:
     """List jobs, newest first."""
-    rows, count = crud.list_jobs(session, limit=page.limit, offset=page.offset)
+    rows, count = crud.list_jobs(session, limit=page.limit, offset=page.offset, scope=scope)
     return JobsPublic(data=[JobPublic.model_validate(j) for j in rows], count=count)
 
 
 @router.get("/{job_id}")
-def get_job(session: SessionDep, job_id: str) -> JobDetailPublic:
+def get_job(session: SessionDep, scope: ScopeDep, job_id: str) -> JobDetailPublic:
     """Get a job with its videos (status, probe facts, errors)."""
     job = crud.get_job(session, job_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
+    if job is None or not scope.sees_group(job.camera_group):
+        raise not_found("job")
     videos = [VideoPublic.model_validate(v) for v in crud.list_videos(session, job_id)]
     return JobDetailPublic.model_validate(job.model_dump() | {"videos": videos})
 
 
 @router.get("/{job_id}/events")
-def list_job_events(session: SessionDep, job_id: str, page: PageDep) -> EventsPublic:
+def list_job_events(session: SessionDep, scope: ScopeDep, job_id: str, page: PageDep) -> EventsPublic:
     """List a job's events, ordered by start time."""
-    if crud.get_job(session, job_id) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
+    if not scope.sees_job(session, job_id):
+        raise not_found("job")
     rows, count = crud.list_events(session, job_id=job_id, limit=page.limit, offset=page.offset)
     return EventsPublic(data=[EventPublic.model_validate(e) for e in rows], count=count)
 
 
 @router.post("/{job_id}/cancel", dependencies=[Depends(require(Permission.JOB_CANCEL))])
-def cancel_job(session: SessionDep, job_id: str) -> JobPublic:
+def cancel_job(session: SessionDep, scope: ScopeDep, job_id: str) -> JobPublic:
     """Cancel a pending or running job (results already stored are kept)."""
     job = crud.get_job(session, job_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
+    if job is None or not scope.sees_group(job.camera_group):
+        raise not_found("job")
     if job.status in _FINISHED:
         raise HTTPException(status.HTTP_409_CONFLICT, "job already finished")
     return JobPublic.model_validate(crud.cancel_job(session, job_id))

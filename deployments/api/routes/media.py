@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
 from deployments.api.control import CameraNotRunning, ControlDep
-from deployments.api.deps import CurrentUser, SessionDep, require, user_can_see_camera
+from deployments.api.deps import ScopeDep, SessionDep, not_found, require
 from deployments.api.permissions import Permission
 from deployments.api.routes.cameras import CameraDep
 from deployments.api.tags import Tags
@@ -81,13 +81,12 @@ def _ranged(data: bytes, header: str | None, media_type: str) -> Response:
 
 
 @router.get("/events/{event_id}/clip", response_class=Response, responses={200: {"content": {"video/mp4": {}}}})
-def event_clip(request: Request, session: SessionDep, user: CurrentUser, store: StoreDep, event_id: str,
+def event_clip(request: Request, session: SessionDep, scope: ScopeDep, store: StoreDep, event_id: str,
                query: Annotated[ClipQuery, Depends()]) -> Response:  # fmt: skip
     """The event's evidence clip (MP4; byte ranges supported)."""
     event = crud.get_event(session, event_id)
-    camera = crud.get_camera(session, event.camera_id) if event is not None else None
-    if event is None or (camera is not None and not user_can_see_camera(user, camera.camera_group)):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "event not found")
+    if event is None or not scope.sees_row(session, camera_id=event.camera_id, job_id=event.job_id):
+        raise not_found("event")
     clips = crud.list_clips(session, event_id=event_id)
     if not clips:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "event has no clip")
@@ -152,12 +151,12 @@ def _pick_point(points: list[TrackPoint], frame: int | None) -> TrackPoint | Non
 
 @router.get("/tracks/{video_id}/{track_id}/crop.jpg", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}}})  # fmt: skip
-async def track_crop(session: SessionDep, video_id: str, track_id: int,
+async def track_crop(session: SessionDep, scope: ScopeDep, video_id: str, track_id: int,
                      query: Annotated[CropQuery, Depends()]) -> Response:  # fmt: skip
     """A person crop (box plus 10 % margin) of a track in a stored bulk-job video, as JPEG."""
     video = await run_in_threadpool(crud.get_video, session, video_id)
-    if video is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "video not found")
+    if video is None or not await run_in_threadpool(scope.sees_job, session, video.job_id):
+        raise not_found("video")
     track = next((t for t in await run_in_threadpool(crud.list_tracks, session, video_id=video_id)
                   if t.track_id == track_id), None)  # fmt: skip
     if track is None:

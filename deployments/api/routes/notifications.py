@@ -13,11 +13,12 @@ from starlette.requests import HTTPConnection
 
 from actors.notifier import DeliveryNotDeadError, Notifier
 from deployments.api.audit import audit_as
-from deployments.api.deps import CurrentUser, SessionDep, require
+from deployments.api.deps import CurrentUser, ScopeDep, SessionDep, not_found, require
 from deployments.api.permissions import Permission
 from deployments.api.schemas import Page
 from deployments.api.tags import Tags
 from storage import notifications as repo
+from storage import crud
 from storage.crud import NotFoundError
 from storage.models import (
     NotificationPreferencePublic,
@@ -74,16 +75,24 @@ def update_preferences(session: SessionDep, user: CurrentUser, body: Notificatio
 
 
 @router.get("/dead-letters", dependencies=[_MANAGE])
-def list_dead_letters(session: SessionDep, query: Annotated[DeadLetterQuery, Depends()]) -> WebhookDeliveriesPublic:
-    """Webhook deliveries that failed every attempt, newest first."""
-    rows, count = repo.list_deliveries(session, alert_id=query.alert_id, limit=query.limit, offset=query.offset)
+def list_dead_letters(session: SessionDep, scope: ScopeDep,
+                      query: Annotated[DeadLetterQuery, Depends()]) -> WebhookDeliveriesPublic:  # fmt: skip
+    """Webhook deliveries that failed every attempt, newest first (those of alerts you may see)."""
+    rows, count = repo.list_deliveries(session, alert_id=query.alert_id, limit=query.limit, offset=query.offset,
+                                       scope=scope)  # fmt: skip
     return WebhookDeliveriesPublic(data=[WebhookDeliveryPublic.model_validate(r) for r in rows], count=count)
 
 
 @router.post("/dead-letters/{delivery_id}/retry",
              dependencies=[_MANAGE, _audit("retry", resource_type="webhook_delivery", id_param="delivery_id")])  # fmt: skip
-def retry_dead_letter(delivery_id: str, notifier: NotifierDep) -> WebhookDeliveryPublic:
+def retry_dead_letter(session: SessionDep, scope: ScopeDep, delivery_id: str, notifier: NotifierDep) -> WebhookDeliveryPublic:
     """Re-send a dead letter once: it comes back delivered, or still dead with the new error."""
+    delivery = repo.get_delivery(session, delivery_id)
+    alert = crud.get_alert(session, delivery.alert_id) if delivery is not None else None
+    if delivery is not None and (alert is None or not scope.sees_row(session, camera_id=alert.camera_id,
+                                                                      job_id=alert.job_id)):  # fmt: skip
+        raise not_found("dead letter")
+    session.close()
     try:
         return WebhookDeliveryPublic.model_validate(notifier.retry(delivery_id))
     except NotFoundError:

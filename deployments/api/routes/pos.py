@@ -7,20 +7,27 @@ the catalog and terminals `POS_MANAGE` (supervisors). The rules are `domain.pos`
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Path, Response, UploadFile, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from deployments.api.audit import audit_as
-from deployments.api.deps import ConfigDep, SessionDep, require
+from deployments.api.deps import ConfigDep, ScopeDep, SessionDep, not_found, require
 from deployments.api.permissions import Permission
 from deployments.api.schemas import Page
 from deployments.api.tags import Tags
+from deployments.api.uploads import UploadError, UploadTooLargeError, receive_upload
 from domain.pos import NoOpenSessionError, PaymentMethod, UnknownSkuError
 from storage import pos
 from storage.crud import InUseError, NotFoundError
+from storage.scope import CameraScope
 from storage.models import (
     TERMINAL_ID_PATTERN,
     PosProductCreate,
@@ -41,7 +48,7 @@ __all__ = ["router", "TransactionQuery", "ScanBody", "CompleteBody", "PosImportP
 router = APIRouter(prefix="/pos", tags=[Tags.POS], dependencies=[Depends(require(Permission.READ))])
 _MANAGE = Depends(require(Permission.POS_MANAGE))
 _OPERATE = Depends(require(Permission.POS_OPERATE))
-TerminalId = Annotated[str, Path(pattern=TERMINAL_ID_PATTERN, description="The till's id, e.g. `till-1`.")]
+TerminalId = Annotated[str, PathParam(pattern=TERMINAL_ID_PATTERN, description="The till's id, e.g. `till-1`.")]
 
 
 def _audit(action: str, resource_type: str, id_param: str | None = None) -> Any:
@@ -85,6 +92,16 @@ class PosImportPublic(BaseModel):
     source: str
     count: int
     transaction_ids: list[str]
+
+
+def _check_terminal(session: SessionDep, scope: CameraScope, terminal_id: str) -> None:
+    """404 for a terminal outside the user's cameras (one of a camera they cannot see, or of none
+    for users limited to camera groups; an unregistered till counts as one of no camera)."""
+    if scope.all_cameras:
+        return
+    row = pos.get_terminal(session, terminal_id)
+    if row is None or not scope.sees_camera(session, row.camera_id):
+        raise not_found("terminal")
 
 
 def _session_public(row: PosSessionRow) -> PosSessionPublic:
@@ -143,15 +160,16 @@ def delete_product(session: SessionDep, sku: str) -> None:
 
 # -------------------------------------------------------------------------------- terminals
 @router.get("/terminals")
-def list_terminals(session: SessionDep, page: Annotated[Page, Depends()]) -> PosTerminalsPublic:
+def list_terminals(session: SessionDep, scope: ScopeDep, page: Annotated[Page, Depends()]) -> PosTerminalsPublic:
     """List terminals by id."""
-    rows, count = pos.list_terminals(session, limit=page.limit, offset=page.offset)
+    rows, count = pos.list_terminals(session, limit=page.limit, offset=page.offset, scope=scope)
     return PosTerminalsPublic(data=[PosTerminalPublic.model_validate(r) for r in rows], count=count)
 
 
 @router.get("/terminals/{terminal_id}")
-def get_terminal(session: SessionDep, terminal_id: TerminalId) -> PosTerminalPublic:
+def get_terminal(session: SessionDep, scope: ScopeDep, terminal_id: TerminalId) -> PosTerminalPublic:
     """One terminal with its checkout link."""
+    _check_terminal(session, scope, terminal_id)
     row = pos.get_terminal(session, terminal_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "terminal not found")
@@ -160,9 +178,15 @@ def get_terminal(session: SessionDep, terminal_id: TerminalId) -> PosTerminalPub
 
 @router.put("/terminals/{terminal_id}",
             dependencies=[_audit("terminal.update", "pos_terminal", "terminal_id"), _MANAGE])  # fmt: skip
-def put_terminal(session: SessionDep, response: Response, terminal_id: TerminalId,
+def put_terminal(session: SessionDep, scope: ScopeDep, response: Response, terminal_id: TerminalId,
                  body: PosTerminalUpdate) -> PosTerminalPublic:  # fmt: skip
     """Create a terminal or replace its camera and checkout zone (201 when created)."""
+    if not scope.all_cameras:
+        if pos.get_terminal(session, terminal_id) is not None:
+            _check_terminal(session, scope, terminal_id)
+        if not scope.sees_camera(session, body.camera_id):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"camera_id must name one of your cameras, but got {body.camera_id!r}")
     try:
         row, created = pos.put_terminal(session, terminal_id, camera_id=body.camera_id, zone=body.zone)
     except ValueError as exc:
@@ -174,8 +198,9 @@ def put_terminal(session: SessionDep, response: Response, terminal_id: TerminalI
 
 @router.delete("/terminals/{terminal_id}", status_code=status.HTTP_204_NO_CONTENT,
                dependencies=[_audit("terminal.delete", "pos_terminal", "terminal_id"), _MANAGE])  # fmt: skip
-def delete_terminal(session: SessionDep, terminal_id: TerminalId) -> None:
+def delete_terminal(session: SessionDep, scope: ScopeDep, terminal_id: TerminalId) -> None:
     """Delete a terminal (refused while it has an open session)."""
+    _check_terminal(session, scope, terminal_id)
     try:
         pos.delete_terminal(session, terminal_id)
     except NotFoundError:
@@ -186,8 +211,9 @@ def delete_terminal(session: SessionDep, terminal_id: TerminalId) -> None:
 
 # --------------------------------------------------------------------------------- sessions
 @router.get("/terminals/{terminal_id}/session")
-def get_open_session(session: SessionDep, terminal_id: TerminalId) -> PosSessionPublic:
+def get_open_session(session: SessionDep, scope: ScopeDep, terminal_id: TerminalId) -> PosSessionPublic:
     """The terminal's open session with its lines and subtotal."""
+    _check_terminal(session, scope, terminal_id)
     row = pos.get_open_session(session, terminal_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no open session")
@@ -196,8 +222,9 @@ def get_open_session(session: SessionDep, terminal_id: TerminalId) -> PosSession
 
 @router.post("/terminals/{terminal_id}/session", status_code=status.HTTP_201_CREATED,
              dependencies=[_audit("session.start", "pos_session", "terminal_id"), _OPERATE])  # fmt: skip
-def start_session(session: SessionDep, terminal_id: TerminalId) -> PosSessionPublic:
+def start_session(session: SessionDep, scope: ScopeDep, terminal_id: TerminalId) -> PosSessionPublic:
     """Open a session on the terminal (it takes the terminal's camera and zone)."""
+    _check_terminal(session, scope, terminal_id)
     try:
         return _session_public(pos.start_session(session, terminal_id))
     except pos.SessionAlreadyOpenError as exc:
@@ -208,8 +235,9 @@ def start_session(session: SessionDep, terminal_id: TerminalId) -> PosSessionPub
 
 @router.post("/terminals/{terminal_id}/session/scan",
              dependencies=[_audit("session.scan", "pos_session", "terminal_id"), _OPERATE])  # fmt: skip
-def scan_item(session: SessionDep, terminal_id: TerminalId, body: ScanBody) -> PosSessionPublic:
+def scan_item(session: SessionDep, scope: ScopeDep, terminal_id: TerminalId, body: ScanBody) -> PosSessionPublic:
     """Scan `quantity` units of a product into the open session."""
+    _check_terminal(session, scope, terminal_id)
     try:
         return _session_public(pos.scan_item(session, terminal_id, body.sku, body.quantity))
     except NoOpenSessionError as exc:
@@ -220,8 +248,10 @@ def scan_item(session: SessionDep, terminal_id: TerminalId, body: ScanBody) -> P
 
 @router.post("/terminals/{terminal_id}/session/complete", status_code=status.HTTP_201_CREATED,
              dependencies=[_audit("session.complete", "pos_session", "terminal_id"), _OPERATE])  # fmt: skip
-def complete_session(session: SessionDep, terminal_id: TerminalId, body: CompleteBody) -> PosTransactionPublic:
+def complete_session(session: SessionDep, scope: ScopeDep, terminal_id: TerminalId,
+                     body: CompleteBody) -> PosTransactionPublic:  # fmt: skip
     """Close the open session as a sale; returns the stored transaction."""
+    _check_terminal(session, scope, terminal_id)
     try:
         return PosTransactionPublic.model_validate(pos.complete_session(session, terminal_id, body.payment_method))
     except NoOpenSessionError as exc:
@@ -234,8 +264,9 @@ def complete_session(session: SessionDep, terminal_id: TerminalId, body: Complet
 
 @router.post("/terminals/{terminal_id}/session/void",
              dependencies=[_audit("session.void", "pos_session", "terminal_id"), _OPERATE])  # fmt: skip
-def void_session(session: SessionDep, terminal_id: TerminalId) -> PosSessionPublic:
+def void_session(session: SessionDep, scope: ScopeDep, terminal_id: TerminalId) -> PosSessionPublic:
     """Cancel the open session; nothing is billed."""
+    _check_terminal(session, scope, terminal_id)
     try:
         return _session_public(pos.void_session(session, terminal_id))
     except NoOpenSessionError as exc:
@@ -244,49 +275,71 @@ def void_session(session: SessionDep, terminal_id: TerminalId) -> PosSessionPubl
 
 # ----------------------------------------------------------------------------- transactions
 @router.get("/transactions")
-def list_transactions(session: SessionDep, query: Annotated[TransactionQuery, Depends()]) -> PosTransactionsPublic:
+def list_transactions(session: SessionDep, scope: ScopeDep,
+                      query: Annotated[TransactionQuery, Depends()]) -> PosTransactionsPublic:  # fmt: skip
     """List transactions matching the filters, newest first."""
     rows, count = pos.list_transactions(
         session, terminal_id=query.terminal_id, camera_id=query.camera_id, zone=query.zone,
         since_s=_to_epoch_s(query.since), until_s=_to_epoch_s(query.until), limit=query.limit, offset=query.offset,
+        scope=scope,
     )  # fmt: skip
     return PosTransactionsPublic(data=[PosTransactionPublic.model_validate(r) for r in rows], count=count)
 
 
 @router.get("/transactions/{transaction_id}")
-def get_transaction(session: SessionDep, transaction_id: str) -> PosTransactionPublic:
+def get_transaction(session: SessionDep, scope: ScopeDep, transaction_id: str) -> PosTransactionPublic:
     """One transaction with its lines."""
     row = pos.get_transaction(session, transaction_id)
-    if row is None:
+    if row is None or not scope.sees_camera(session, row.camera_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "transaction not found")
     return PosTransactionPublic.model_validate(row)
 
 
-@router.post("/transactions/import", status_code=status.HTTP_201_CREATED,
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary", "description": "A POS file: .json or .csv"}},
+        }}},
+    }
+}  # fmt: skip
+
+
+@router.post("/transactions/import", status_code=status.HTTP_201_CREATED, openapi_extra=_IMPORT_BODY,
+             responses={400: {}, 413: {}, 415: {}},
              dependencies=[_audit("transaction.import", "pos_transaction"), _OPERATE])  # fmt: skip
-def import_transactions(session: SessionDep, config: ConfigDep,
-                        file: Annotated[UploadFile, File(description="A POS file: .json or .csv")],
-                        ) -> PosImportPublic:  # fmt: skip
+async def import_transactions(request: Request, session: SessionDep, scope: ScopeDep,
+                              config: ConfigDep) -> PosImportPublic:  # fmt: skip
     """Import a POS file (JSON or CSV, by extension or content type), all or nothing."""
-    source = (file.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1] or "upload"
+    limit = config.max_import_mb * 2**20
     try:
-        fmt = pos.pos_format(file.filename, file.content_type)
+        upload = await receive_upload(request, upload_dir=Path(tempfile.gettempdir()), limit_bytes=limit + 64 * 1024,
+                                      in_memory=frozenset({"file"}), field_limit_bytes=limit,
+                                      max_parts=config.max_form_parts)  # fmt: skip
+    except UploadTooLargeError:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"upload too large (limit {config.max_import_mb} MiB)") from None
+    except UploadError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    upload.discard()  # only the in-memory `file` part is used
+    if "file" not in upload.filenames:
+        raise RequestValidationError([{"type": "missing", "loc": ("body", "file"), "msg": "Field required (a file)"}])
+    filename = upload.filenames["file"]
+    source = filename.replace("\\", "/").rsplit("/", 1)[-1] or "upload"
+    try:
+        fmt = pos.pos_format(filename, upload.content_types.get("file"))
     except ValueError as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
-    limit = config.max_upload_mb * 2**20
-    data = file.file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"upload too large (limit {config.max_upload_mb} MiB)")
     try:
-        text = data.decode("utf-8-sig")
+        text = upload.fields["file"].decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"{source}: not UTF-8 text (byte {exc.start})") from None  # fmt: skip
     try:
-        stored = pos.import_transactions(session, text, source=source, fmt=fmt)
+        stored = await run_in_threadpool(
+            lambda: pos.import_transactions(session, text, source=source, fmt=fmt, scope=None if scope.all_cameras else scope))
     except pos.DuplicateTransactionError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except ValueError as exc:  # PosFileError: "source:line: problem"
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return PosImportPublic(source=source, count=len(stored), transaction_ids=[t.id for t in stored])
-

@@ -11,9 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from deployments.api.control import CameraNotRunning, ControlDep
-from deployments.api.deps import SessionDep, require
+from deployments.api.deps import ConfigDep, CurrentUser, SessionDep, camera_scope, require
 from deployments.api.permissions import Permission
-from deployments.api.routes.cameras import check_source
+from deployments.api.routes.cameras import SourcePolicyDep, check_source
+from domain.site.sources import SourcePolicy
 from deployments.api.schemas import Page
 from deployments.api.tags import Tags
 from domain.site import SiteConfig, SiteConfigError, parse_site_yaml
@@ -50,10 +51,15 @@ def _invalid(errors: list[dict[str, Any]]) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", **e, "loc": ("body", *e["loc"])} for e in errors])
 
 
-async def _site_text(request: Request) -> str:
-    """The YAML of an import request: a text body, or JSON `{"yaml": "..."}`."""
+async def _site_text(request: Request, limit_bytes: int) -> str:
+    """The YAML of an import request: a text body, or JSON `{"yaml": "..."}` (413 over `limit_bytes`)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit_bytes:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"site file too large (limit {limit_bytes // 1024} KiB)")
+    body = bytes(body)
     if content_type == "application/json":
         try:
             data = json.loads(body)
@@ -70,7 +76,7 @@ async def _site_text(request: Request) -> str:
     raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send text/plain YAML or JSON {yaml}")
 
 
-def _parse(text: str) -> SiteConfig:
+def _parse(text: str, policy: SourcePolicy) -> SiteConfig:
     try:
         site = parse_site_yaml(text, source="site.yaml")
     except SiteConfigError as exc:
@@ -79,7 +85,7 @@ def _parse(text: str) -> SiteConfig:
               "type": "site_config", "line": p.line} for p in exc.problems]  # fmt: skip
         ) from None
     for key, camera in site.cameras.items():
-        check_source(camera.source, ("cameras", key, "source"))
+        check_source(camera.source, ("cameras", key, "source"), policy)
     return site
 
 
@@ -102,11 +108,26 @@ def create_site(session: SessionDep, body: SiteCreate) -> SitePublic:
 
 
 @router.post("/import", dependencies=_MANAGE, openapi_extra=_IMPORT_BODY)
-async def import_site(request: Request, session: SessionDep, control: ControlDep) -> SiteImportPublic:
-    """Create or update a site and its cameras from a whole site file (YAML)."""
-    parsed = _parse(await _site_text(request))
+async def import_site(request: Request, session: SessionDep, control: ControlDep, user: CurrentUser, config: ConfigDep,
+                      policy: SourcePolicyDep) -> SiteImportPublic:  # fmt: skip
+    """Create or update a site and its cameras from a whole site file (YAML).
+
+    A user limited to camera groups may only rewrite cameras of theirs (another camera named in the
+    file is 404); cameras the file adds go to their first group.
+    """
+    parsed = await run_in_threadpool(_parse, await _site_text(request, config.max_site_file_kb * 1024), policy)
+    scope = camera_scope(user)
+    new_group = None
+    if not scope.all_cameras:
+        if not user.camera_groups:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "camera not found")
+        new_group = user.camera_groups[0]
+        for key in parsed.cameras:
+            existing = crud.get_camera(session, crud.camera_id_for(parsed.site.name, key))
+            if existing is not None and not scope.sees_group(existing.camera_group):
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera not found: {existing.id}")
     try:
-        site = await run_in_threadpool(crud.import_site_config, session, parsed)
+        site = await run_in_threadpool(lambda: crud.import_site_config(session, parsed, new_camera_group=new_group))
     except crud.ConfigInvalidError as exc:
         raise _invalid(exc.errors) from None
     cameras = [crud.get_camera(session, crud.camera_id_for(site.name, key)) for key in parsed.cameras]

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from redis import Redis
 
 from deployments.api.control import ControlDep
-from deployments.api.deps import CurrentUser, RedisDep, SessionDep, require
+from deployments.api.deps import CurrentUser, RedisDep, SessionDep, camera_scope, require
 from deployments.api.permissions import Permission
 from deployments.api.routes.cameras import CameraStatusPublic, visible_statuses
 from deployments.api.tags import Tags
@@ -27,7 +27,7 @@ class SystemStatusPublic(BaseModel):
     cameras: list[CameraStatusPublic] = Field(description="Running cameras the user may see")
     cluster: dict[str, Any] = Field(description="Resources in all and available (e.g. CPU, GPU)")
     detector: dict[str, dict[str, Any]] = Field(description="Detector replica stats by replica id")
-    events_total: int
+    events_total: int = Field(description="Stored events of the cameras (and jobs) the user may see")
 
 
 def detector_stats(redis: Redis) -> dict[str, dict[str, Any]]:
@@ -47,7 +47,7 @@ async def system_status(session: SessionDep, redis: RedisDep, control: ControlDe
                         user: CurrentUser) -> SystemStatusPublic:  # fmt: skip
     """Cameras, cluster resources, detector replicas and the number of stored events."""
     cameras = await visible_statuses(session, user, await control.status())
-    _, events_total = await run_in_threadpool(lambda: crud.list_events(session, limit=1))
+    _, events_total = await run_in_threadpool(lambda: crud.list_events(session, limit=1, scope=camera_scope(user)))
     return SystemStatusPublic(
         cameras=cameras,
         cluster=await control.cluster(),

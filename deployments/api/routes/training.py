@@ -20,6 +20,8 @@ from starlette.requests import HTTPConnection
 
 from deployments.api.audit import audit_context
 from deployments.api.deps import API_PREFIX, CurrentUser, SessionDep, require
+from deployments.api.inputs import InputNotAllowedError
+from deployments.api.routes.job_submit import get_input_policy
 from deployments.api.permissions import Permission
 from deployments.training import TrainingRequest, TrainingRunner, TrainingUnavailableError, training_channel
 from storage.model_registry import list_models
@@ -91,9 +93,16 @@ def list_behaviour_models(store: StoreDep) -> ModelVersionsPublic:
 @router.post("/runs", status_code=status.HTTP_202_ACCEPTED, dependencies=[Depends(require(Permission.MODEL_TRAIN))])
 async def start_training_run(request: Request, body: TrainingRequest, user: CurrentUser,
                              runner: TrainingRunnerDep) -> TrainingRunSubmitted:  # fmt: skip
-    """Start training a behaviour model on labelled clips (422 names a bad folder or labels file)."""
+    """Start training a behaviour model on labelled clips (422 names a bad folder or labels file).
+
+    The folder must lie under the upload folder or `JOB__INPUT_ROOTS` (or an allowed bucket), like job inputs.
+    """
     if runner is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "training is not available on this deployment")
+    try:
+        get_input_policy(request).check_folder(body.data_dir)
+    except InputNotAllowedError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"data_dir {exc}") from None
     try:
         run_id = await run_in_threadpool(runner.submit, body, created_by=user.username)
     except TrainingUnavailableError:
@@ -107,7 +116,7 @@ async def start_training_run(request: Request, body: TrainingRequest, user: Curr
 
 @router.get("/runs")
 def list_training_runs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> TrainingRunsPublic:  # fmt: skip
+                       offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> TrainingRunsPublic:  # fmt: skip
     """Training runs, newest first."""
     rows, count = list_runs(session, limit=limit, offset=offset)
     return TrainingRunsPublic(data=[to_public(r) for r in rows], count=count)

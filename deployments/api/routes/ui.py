@@ -31,16 +31,16 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, WebSocket
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnect
 
 from actors.event_sink import EVENTS_CHANNEL
 from actors.notifier import ALERTS_CHANNEL
-from deployments.api.deps import CurrentUser, SessionDep, require, user_can_see_camera
+from deployments.api.deps import AccessClaims, CurrentUser, ScopeDep, SessionDep, require
 from deployments.api.hub import HEALTH_CHANNEL, JOBS_PREFIX, TRACKING_PREFIX, Subscription
 from deployments.api.permissions import Permission
-from deployments.api.routes.ws import GroupOfDep, HubDep, OptionsDep
+from deployments.api.routes.ws import GroupOfDep, HubDep, OptionsDep, SessionWatch, close_socket, message_scope
 from deployments.training import TRAINING_PREFIX
-from storage.models import Alert, AlertPublic, Event, EventPublic, UserRole
+from storage.models import Alert, AlertPublic, Event, EventPublic
 
 __all__ = ["router", "ws_router", "SummaryPublic", "StreamInterest"]
 
@@ -66,6 +66,7 @@ class SummaryPublic(BaseModel):
 @router.get("/summary")
 def summary(
     session: SessionDep,
+    scope: ScopeDep,
     since: Annotated[datetime | None, Query(description="Count from this time (default: the last 24 h)")] = None,
     recent: Annotated[int, Query(ge=0, le=100, description="How many recent events and alerts")] = 10,
 ) -> SummaryPublic:
@@ -73,15 +74,18 @@ def summary(
     since = since or datetime.now(timezone.utc) - timedelta(days=1)
     if since.tzinfo is None:
         since = since.replace(tzinfo=timezone.utc)
-    by_type = dict(session.exec(select(Event.type, sa.func.count()).where(col(Event.created_at) >= since)
+    events_visible = scope.row_clause(camera_id=Event.camera_id, job_id=Event.job_id)
+    alerts_visible = scope.row_clause(camera_id=Alert.camera_id, job_id=Alert.job_id)
+    by_type = dict(session.exec(select(Event.type, sa.func.count()).where(col(Event.created_at) >= since, events_visible)
                                 .group_by(Event.type)).all())  # fmt: skip
     by_severity = {
         (s.value if hasattr(s, "value") else str(s)): n
-        for s, n in session.exec(select(Alert.severity, sa.func.count()).where(col(Alert.created_at) >= since)
+        for s, n in session.exec(select(Alert.severity, sa.func.count())
+                                 .where(col(Alert.created_at) >= since, alerts_visible)
                                  .group_by(Alert.severity)).all()  # fmt: skip
     }
-    events = session.exec(select(Event).order_by(col(Event.created_at).desc()).limit(recent)).all()
-    alerts = session.exec(select(Alert).order_by(col(Alert.created_at).desc()).limit(recent)).all()
+    events = session.exec(select(Event).where(events_visible).order_by(col(Event.created_at).desc()).limit(recent)).all()
+    alerts = session.exec(select(Alert).where(alerts_visible).order_by(col(Alert.created_at).desc()).limit(recent)).all()
     return SummaryPublic(
         since=since, events=sum(by_type.values()), events_by_type=by_type, alerts=sum(by_severity.values()),
         alerts_by_severity=by_severity, recent_events=[EventPublic.model_validate(e) for e in events],
@@ -117,23 +121,13 @@ class StreamInterest(Subscription):
 
 
 @ws_router.websocket("/stream")
-async def stream(websocket: WebSocket, user: CurrentUser, session: SessionDep, hub: HubDep, options: OptionsDep,
-                 group_of: GroupOfDep) -> None:  # fmt: skip
+async def stream(websocket: WebSocket, user: CurrentUser, claims: AccessClaims, session: SessionDep, hub: HubDep,
+                 options: OptionsDep, group_of: GroupOfDep) -> None:  # fmt: skip
     """Events, camera health and alerts, plus the tracking and job channels the client subscribes to."""
     session.close()
-    unscoped = user.role is UserRole.ADMIN or not user.camera_groups
-    visible: dict[str, bool] = {}
-
-    def keep(message: dict[str, Any]) -> bool:
-        camera_id = message.get("camera_id")
-        if unscoped or str(message.get("kind", "")).startswith(("job_", "training_")):
-            return True
-        if not isinstance(camera_id, str):
-            return False
-        if camera_id not in visible:
-            visible[camera_id] = user_can_see_camera(user, group_of(camera_id))
-        return visible[camera_id]
-
+    keep = message_scope(websocket, user, group_of)  # jobs by their group, the rest by camera
+    watch = SessionWatch(websocket, claims, options.session_check_s)
+    ended: list[str] = []
     await websocket.accept()
     await hub.start()
     interest = StreamInterest()
@@ -152,7 +146,7 @@ async def stream(websocket: WebSocket, user: CurrentUser, session: SessionDep, h
                             beat = {"kind": "heartbeat", "t": time.time(), "dropped": interest.dropped}
                             await websocket.send_text(json.dumps(beat))
                             next_beat = time.monotonic() + options.heartbeat_s
-                        elif isinstance(message, dict) and keep(message):
+                        elif isinstance(message, dict) and await keep(message):
                             await websocket.send_text(json.dumps(message))
                 tasks.cancel_scope.cancel()
 
@@ -165,9 +159,13 @@ async def stream(websocket: WebSocket, user: CurrentUser, session: SessionDep, h
                         interest.update(json.loads(received.get("text") or "null"))
                 tasks.cancel_scope.cancel()
 
+            async def session_ends() -> None:
+                ended.append(await watch.run())
+                tasks.cancel_scope.cancel()
+
             tasks.start_soon(forward)
             tasks.start_soon(receive)
+            tasks.start_soon(session_ends)
     finally:
         hub.subscriptions.discard(interest)
-    if websocket.client_state is WebSocketState.CONNECTED and websocket.application_state is WebSocketState.CONNECTED:
-        await websocket.close()
+    await close_socket(websocket, ended[0] if ended else None)

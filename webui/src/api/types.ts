@@ -24,6 +24,7 @@ export interface UserPublic {
   username: string;
   role: UserRole;
   camera_groups: string[];
+  all_cameras: boolean;
   is_active: boolean;
   created_at: ISODate;
 }

@@ -22,15 +22,16 @@ function UserForm({ user, onDone }: { user?: UserPublic; onDone: () => void }) {
   const [password, setPassword] = useState('');
   const [role, setRole] = useState<UserRole>(user?.role ?? 'viewer');
   const [groups, setGroups] = useState<string[]>(user?.camera_groups ?? []);
+  const [allCameras, setAllCameras] = useState(user?.all_cameras ?? true);
   const [active, setActive] = useState(user?.is_active ?? true);
   const [error, setError] = useState<string | null>(null);
   async function submit(e: FormEvent) {
     e.preventDefault();
     try {
       if (user) {
-        await api.patch(`/users/${user.id}`, { role, camera_groups: groups, is_active: active, ...(password ? { password } : {}) });
+        await api.patch(`/users/${user.id}`, { role, camera_groups: groups, all_cameras: allCameras, is_active: active, ...(password ? { password } : {}) });
       } else {
-        await api.post('/users', { username: username.trim(), password, role, camera_groups: groups, is_active: active });
+        await api.post('/users', { username: username.trim(), password, role, camera_groups: groups, all_cameras: allCameras, is_active: active });
       }
       setError(null);
       onDone();
@@ -46,7 +47,10 @@ function UserForm({ user, onDone }: { user?: UserPublic; onDone: () => void }) {
           value={password} onChange={(e) => setPassword(e.currentTarget.value)} autoComplete="new-password" />
         <Select label="Role" value={role} onChange={(v) => setRole((v ?? 'viewer') as UserRole)} allowDeselect={false}
           data={USER_ROLES.map((r) => ({ value: r, label: `${r}: ${ROLE_HELP[r]}` }))} />
-        <TagsInput label="Camera groups" description="Empty: every camera" value={groups} onChange={setGroups} placeholder="Enter a group" />
+        <Switch label="Every camera" description="Admins always see every camera" checked={allCameras || role === 'admin'}
+          disabled={role === 'admin'} onChange={(e) => setAllCameras(e.currentTarget.checked)} />
+        <TagsInput label="Camera groups" description={allCameras ? 'Not used while "Every camera" is on' : 'Only these cameras; empty: none'}
+          value={groups} onChange={setGroups} placeholder="Enter a group" />
         <Switch label="Active" checked={active} onChange={(e) => setActive(e.currentTarget.checked)} />
         {error && <Alert color="red" role="alert" variant="light">{error}</Alert>}
         <Group><Button type="submit">{user ? 'Save user' : 'Create user'}</Button></Group>
@@ -87,7 +91,7 @@ export function UsersPage() {
             <Table.Tbody>
               {users.data.data.map((u) => (
                 <Table.Tr key={u.id}>
-                  <Table.Td>{u.username}</Table.Td><Table.Td>{u.role}</Table.Td><Table.Td>{u.camera_groups.join(', ') || 'all'}</Table.Td>
+                  <Table.Td>{u.username}</Table.Td><Table.Td>{u.role}</Table.Td><Table.Td>{u.all_cameras || u.role === 'admin' ? 'all' : u.camera_groups.join(', ') || 'none'}</Table.Td>
                   <Table.Td>{u.is_active ? 'yes' : 'no'}</Table.Td><Table.Td>{fmtDateTime(u.created_at)}</Table.Td>
                   <Table.Td>
                     {manage && (
