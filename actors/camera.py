@@ -348,6 +348,7 @@ class CameraLoop:
             xyxy=dets.xyxy[det_index].astype(np.float32).reshape(-1, 4),
             confidence=dets.confidence[det_index],
             tracker_id=track_id,
+            data={"keypoints": dets.keypoints[det_index]} if dets.keypoints.shape[0] == len(dets.xyxy) else {},
         )
         events = self._engine.update(tracked, index, captured_s - self._t0)
         self._health.frame_analysed(self._clock(), captured_s)

@@ -143,6 +143,6 @@ class CameraConfig(BaseModel):
                     for i, zone in enumerate(getattr(rule, field)):
                         if zone not in self.zones:
                             raise _unknown(name, "zone", zone, zones, ("rules", name, field, i))
-            elif rule.zone not in self.zones:
+            elif rule.zone is not None and rule.zone not in self.zones:  # fall / fighting: zone optional
                 raise _unknown(name, "zone", rule.zone, zones, ("rules", name, "zone"))
         return self
