@@ -199,14 +199,13 @@ def _notifier(settings, engine):
 
 
 def _notify(notifier, engine, alert_ids: list[str]) -> None:
-    from domain.assessment import INTENT_RULE
+    from actors.rule_alerts import notify_alerts
     from storage import crud
     from storage.db import session_scope
 
     with session_scope(engine) as s:
         alerts = [a for a in (crud.get_alert(s, i) for i in alert_ids) if a is not None]
-    for alert in alerts:
-        notifier.notify(alert, rule=INTENT_RULE)
+    notify_alerts(notifier, alerts)
 
 
 def _outcome_dict(outcome) -> dict:

@@ -166,7 +166,7 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
     import redis
 
     from actors.notifier import Notifier
-    from domain.assessment import INTENT_RULE
+    from actors.rule_alerts import notify_alerts
     from domain.site import SiteConfig, parse_site_yaml
     from pipelines.bulk import run_job
     from storage import crud
@@ -186,8 +186,7 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
         def on_alerts(ids: list[str]) -> None:
             with session_scope(engine) as s:
                 alerts = [a for a in (crud.get_alert(s, i) for i in ids) if a is not None]
-            for alert in alerts:
-                notifier.notify(alert, rule=INTENT_RULE)
+            notify_alerts(notifier, alerts)  # intent alerts, and rule alerts whose rule says notify
 
         options.on_alerts = on_alerts
         outcome = run_job([], site=site, engine=engine, store=store, options=options, progress=publisher, job_id=job_id)

@@ -423,6 +423,9 @@ def _point_rows(traj: Trajectory, track_pk: int) -> list[dict[str, Any]]:
         keypoints = np.round(kp, 2).tolist()
     else:
         keypoints = [None] * len(traj)
+    landmarks: list[Any] = [None] * len(traj)
+    if traj.landmarks is not None:
+        landmarks = np.round(np.nan_to_num(np.asarray(traj.landmarks, dtype=np.float64)), 2).tolist()
     return [
         {
             "track_pk": track_pk,
@@ -437,8 +440,9 @@ def _point_rows(traj: Trajectory, track_pk: int) -> list[dict[str, Any]]:
             "confidence": c,
             "interpolated": i,
             "keypoints": k,
+            "landmarks": lm,
         }
-        for f, t, b, fx, c, i, k in zip(
+        for f, t, b, fx, c, i, k, lm in zip(
             np.asarray(traj.frame_index).tolist(),
             np.asarray(traj.t_s, dtype=np.float64).tolist(),
             xyxy.tolist(),
@@ -446,6 +450,7 @@ def _point_rows(traj: Trajectory, track_pk: int) -> list[dict[str, Any]]:
             np.asarray(traj.confidence, dtype=np.float64).tolist(),
             np.asarray(traj.interpolated, dtype=bool).tolist(),
             keypoints,
+            landmarks,
             strict=True,
         )
     ]
@@ -1404,8 +1409,11 @@ def create_alert(
     created_at: datetime | None = None,
     details: dict[str, Any] | None = None,
     commit: bool = True,
+    alert_id: str | None = None,
+    origin: str = "intent",
+    rule: str | None = None,
 ) -> Alert:
-    """Store a pending alert from an intent score's fields.
+    """Store a pending alert from an intent score's fields (or a rule alert's: `domain.rule_alerts`).
 
     Args:
         session: open session.
@@ -1424,6 +1432,9 @@ def create_alert(
             `domain.assessment.Assessment.summary()`).
         commit: commit now; `False` only adds it to the session (the caller commits, e.g.
             `save_video_results` storing a video's alerts with its results).
+        alert_id: a fixed id (rule alerts: `domain.rule_alerts.rule_alert_id`); default a random one.
+        origin: `"intent"` or `"rule"`.
+        rule: the rule that raised it (rule alerts).
 
     Returns:
         The stored (or added) alert.
@@ -1433,7 +1444,10 @@ def create_alert(
         score=score, severity=Severity(severity), components=comps, explanation=explanation, camera_id=camera_id,
         job_id=job_id, video_id=video_id, track_id=track_id,
         evidence={**(details or {}), "event_ids": list(event_ids), "clip_keys": list(clip_keys)},
+        origin=origin, rule=rule,
     )  # fmt: skip
+    if alert_id is not None:
+        alert.id = alert_id
     if created_at is not None:
         alert.created_at = created_at
     session.add(alert)
