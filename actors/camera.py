@@ -119,7 +119,7 @@ class CameraLoop:
             to ship and infer; larger keeps far-away people detectable.
         on_tracking: called with each analysed frame's `tracking_update` payload:
             `{"type": "tracking_update", "camera_id", "frame_index", "t"` (epoch s)`, "tracks":
-            [{"track_id", "bbox_xyxy", "confidence", "keypoints" ([17][3] or None), "global_id": None}],
+            [{"track_id", "bbox_xyxy", "confidence", "keypoints" ([17][3] or None), "landmarks" ([33][3], `pose: mediapipe` cameras only), "global_id": None}],
             "person_count", "resolution_wh"` ([w, h] of the frame the boxes are in)`}`.
         on_event: called as `on_event(event_id, event, clip_path)` once per event, after its clip
             (if the rule asks for one) is written; `clip_path` is `None` without a clip.
@@ -343,6 +343,8 @@ class CameraLoop:
             log.warning("camera %s: detector failed: %r", self.camera_id, exc)
             self._health.frame_dropped()
             return
+        if self.camera.pose == "mediapipe":  # 33 landmarks per person box, mapped to COCO-17 (actors.mediapipe_pose)
+            dets = self._mediapipe_pose().refine(frame, dets)
         track_id, det_index = self._tracker.update(dets)
         tracked = sv.Detections(
             xyxy=dets.xyxy[det_index].astype(np.float32).reshape(-1, 4),
@@ -364,6 +366,13 @@ class CameraLoop:
             self._intent.epoch_t0 = self._t0
             self._watch(*self._intent.update(index, captured_s - self._t0, track_id, tracked.xyxy, tracked.confidence,
                                              dets.keypoints[det_index] if has_kp else None))
+
+    def _mediapipe_pose(self) -> Any:
+        if getattr(self, "_mediapipe", None) is None:
+            from actors.mediapipe_pose import MediaPipePose
+
+            self._mediapipe = MediaPipePose()
+        return self._mediapipe
 
     def _watch(self, events: list[Event], visits: list[dict]) -> None:
         """Dispatch new evidence events, then hand finished visits on (their events are queued first)."""
@@ -396,6 +405,7 @@ class CameraLoop:
                 "bbox_xyxy": [round(float(v), 1) for v in dets.xyxy[k]],
                 "confidence": round(float(dets.confidence[k]), 4),
                 "keypoints": np.round(dets.keypoints[k], 1).tolist() if has_kp else None,
+                **({"landmarks": np.round(dets.landmarks[k], 1).tolist()} if dets.landmarks is not None else {}),
                 "global_id": None,
             }
             for tid, k in zip(track_id.tolist(), det_index.tolist())

@@ -16,10 +16,38 @@ import numpy.typing as npt
 
 from domain.pose_features import L_ANKLE, L_HIP, L_SHOULDER, L_WRIST, R_ANKLE, R_HIP, R_SHOULDER, R_WRIST
 
-__all__ = ["LIMBS", "visible_xy", "midpoint", "hip_xy", "torso_angle_deg", "box_height_px", "box_aspect_wh",
+__all__ = ["LIMBS", "MEDIAPIPE_TO_COCO17", "mediapipe_to_coco17", "visible_xy", "midpoint", "hip_xy", "torso_angle_deg", "box_height_px", "box_aspect_wh",
            "limbs_relative_xy"]
 
 LIMBS: tuple[int, ...] = (L_WRIST, R_WRIST, L_ANKLE, R_ANKLE)  # the end points a fight moves fast
+
+# MediaPipe Pose's 33 landmarks (BlazePose topology) → COCO-17, by joint name: nose 0, left eye 2,
+# right eye 5, left ear 7, right ear 8, shoulders 11/12, elbows 13/14, wrists 15/16, hips 23/24,
+# knees 25/26, ankles 27/28 (the MediaPipe Pose landmark model card's numbering).
+MEDIAPIPE_TO_COCO17: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+
+
+def mediapipe_to_coco17(landmarks: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """COCO-17 keypoints from MediaPipe's 33 pose landmarks, so every rule and feature reads one format.
+
+    Args:
+        landmarks: `(N, 33, 3)` `[x, y, visibility]` in pixels (visibility 0–1, MediaPipe's own).
+
+    Returns:
+        `(N, 17, 3)` float32 COCO-17 `[x, y, visibility]`.
+
+    Raises:
+        ValueError: if `landmarks` is not `(N, 33, 3)`.
+
+    Example:
+        >>> lm = np.zeros((1, 33, 3)); lm[0, 27] = [10, 90, 0.8]  # left ankle
+        >>> mediapipe_to_coco17(lm)[0, 15].tolist()
+        [10.0, 90.0, 0.800000011920929]
+    """
+    lm = np.asarray(landmarks, dtype=np.float32)
+    if lm.ndim != 3 or lm.shape[1:] != (33, 3):
+        raise ValueError(f"landmarks must have shape (N, 33, 3), but got shape {lm.shape}")
+    return lm[:, list(MEDIAPIPE_TO_COCO17)].copy()
 
 
 def visible_xy(keypoints: npt.ArrayLike, min_visibility: float = 0.3) -> npt.NDArray[np.float64]:
