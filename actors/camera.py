@@ -40,6 +40,7 @@ from domain.assessment import AssessmentParams
 from domain.events import Event, event_id
 from domain.geometry import denormalize_polygon
 from domain.health import CameraHealth, CameraState, HealthChange, HealthTracker
+from domain.privacy import face_boxes, mask_regions
 from domain.rules import RulesEngine
 from domain.site import CameraConfig
 
@@ -207,7 +208,7 @@ class CameraLoop:
         self._frame_index = 0
         self._t0: float | None = None  # epoch seconds of the session's first frame
         self._last_t = 0.0
-        self._latest: tuple[npt.NDArray[np.uint8], float, npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
+        self._latest: tuple[Any, ...] | None = None  # (view, scale, track_id, xyxy, faces | None)
         self._next_health_s = 0.0
         self._closed = False
         self._broken = False
@@ -293,17 +294,21 @@ class CameraLoop:
         """The current health snapshot."""
         return self._health.snapshot(self._clock())
 
-    def latest_frame(self, overlay: bool = False, *, jpeg_quality: int = 80) -> bytes:
+    def latest_frame(self, overlay: bool = False, *, jpeg_quality: int = 80, mask_faces: bool = True) -> bytes:
         """The newest decoded frame as JPEG (at `clip_max_width`), `b""` before the first frame.
 
         Args:
             overlay: draw the last analysed tracks (green, with ids) and the zones (yellow).
             jpeg_quality: 1–100.
+            mask_faces: mask the faces of the last analysed people (`domain.privacy`); until a
+                first frame was analysed there is nothing to mask by, so `b""` is returned.
         """
         latest = self._latest
-        if latest is None:
+        if latest is None or (mask_faces and latest[4] is None):
             return b""
-        bgr, scale, track_id, xyxy = latest
+        bgr, scale, track_id, xyxy, faces = latest
+        if mask_faces:
+            bgr = mask_regions(bgr, faces * scale)
         if overlay:
             bgr = bgr.copy()
             h, w = bgr.shape[:2]
@@ -333,7 +338,7 @@ class CameraLoop:
         if not analyse:
             self._health.frame_dropped()
             held = self._latest
-            no_tracks = (np.zeros(0, np.int64), np.zeros((0, 4), np.float32))
+            no_tracks = (np.zeros(0, np.int64), np.zeros((0, 4), np.float32), None)
             self._latest = (view, view_scale, *(no_tracks if held is None else held[2:]))
             return
         small, scale = (view, view_scale) if self._max_width == self._clip_max_width else _resize_to_width(frame, self._max_width)
@@ -354,9 +359,12 @@ class CameraLoop:
         )
         events = self._engine.update(tracked, index, captured_s - self._t0)
         self._health.frame_analysed(self._clock(), captured_s)
-        self._latest = (view, view_scale, track_id, tracked.xyxy)
+        has_kp = dets.keypoints.shape[0] == len(dets.xyxy)
+        faces = face_boxes(dets.keypoints[det_index] if has_kp else None, tracked.xyxy)  # original pixels
+        self._latest = (view, view_scale, track_id, tracked.xyxy, faces)
         if entry is not None:
             FrameRingBuffer.annotate(entry, track_id, tracked.xyxy * view_scale)
+            entry.faces = faces * view_scale  # the clip's face-masked copy (`write_clip`)
         if self._on_tracking is not None:
             self._on_tracking(self._tracking_payload(index, captured_s, dets, track_id, det_index, (w, h)))
         for event in events:

@@ -86,6 +86,7 @@ def analyze(
         cache_dir=settings.data_dir.resolve() / "cache", fps=fps, imgsz=imgsz,
         intent=settings.intent.params() if settings.intent.enabled else None, pos=job_pos, catalog=catalog,
         classify=_classifier(settings, store),
+        fall_model=settings.safety.classifier_kwargs(settings.model.device), mask_faces=settings.privacy.mask_faces,
     )
     notifier = _notifier(settings, engine)
     options.on_alerts = lambda ids: _notify(notifier, engine, ids)

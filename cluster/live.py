@@ -51,6 +51,7 @@ def app_args(settings: Settings) -> Any:
         api=settings.api.model_dump(), detector=settings.detector.model_dump(), replica=replica,
         store=_store_kwargs(settings), upload_dir=str(settings.data_dir.resolve() / "uploads"),
         job_runner=job_runner_config(settings), notify=settings.notify.model_dump(),
+        privacy=settings.privacy.model_dump(),
     )
 
 
@@ -63,6 +64,7 @@ def job_runner_config(settings: Settings) -> dict[str, Any]:
         intent=settings.intent.params().model_dump() if settings.intent.enabled else None,
         notify=settings.notify.model_dump(), behaviour=settings.behaviour, behaviour_model=settings.behaviour.model_version,
         behaviour_min_confidence=settings.behaviour.min_confidence,
+        fall_model=settings.safety.classifier_kwargs(settings.model.device), mask_faces=settings.privacy.mask_faces,
     )
 
 

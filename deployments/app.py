@@ -34,6 +34,7 @@ class AppArgs(BaseModel):
     upload_dir: str = "data/uploads"
     job_runner: dict[str, Any] = Field(default_factory=dict, description="`deployments.jobs.JobRunnerConfig` fields")
     notify: dict[str, Any] = Field(default_factory=dict, description="NotifySettings fields")
+    privacy: dict[str, Any] = Field(default_factory=dict, description="PrivacySettings fields")
 
 
 def make_fastapi(args: AppArgs):

@@ -82,7 +82,15 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
         "training_runner": _training_runner(args),
         "camera_group_of": CameraGroups(engine),
         "notifier": live_notifier(args, engine),
+        "privacy": _privacy(args),
     }
+
+
+def _privacy(args: Any) -> Any:
+    """The API's face-masking policy from `args.privacy` (`PrivacySettings` fields; defaults when absent)."""
+    from deployments.api.privacy import PrivacyPolicy
+
+    return PrivacyPolicy.model_validate(getattr(args, "privacy", None) or {})
 
 
 def _training_runner(args: Any) -> Any:

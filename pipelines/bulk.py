@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 
 from actors.fall_model import FallClassifier
+from actors.masking import faces_by_frame, mask_video_file
 from actors.pose_replica import FrameDetections
 from actors.rule_alerts import rule_alerts
 from domain.assessment import AssessmentParams
 from domain.events import event_id
 from domain.pos import Catalog
+from domain.privacy import masked_key
 from domain.site import CameraConfig, SiteConfig
 from domain.tracks import Trajectory
 from pipelines.clips import ClipWindow, clip_window, cut_clips
@@ -74,6 +76,8 @@ class JobOptions:
         classify: a trained behaviour model's events per trajectory; `None` = heuristics only.
         on_alerts: called with the ids of each video's stored alerts (e.g. to send notifications).
         fall_model: `actors.fall_model.FallClassifier` keywords, for `fall` rules asking a second opinion.
+        mask_faces: also store a face-masked copy of every clip (`domain.privacy.masked_key`), the
+            one non-admin users get (`PRIVACY__MASK_FACES`).
     """
 
     model: Any
@@ -89,6 +93,7 @@ class JobOptions:
     classify: Classify | None = None
     on_alerts: Callable[[list[str]], None] | None = None
     fall_model: dict[str, Any] = field(default_factory=dict)
+    mask_faces: bool = True
 
 
 @dataclass
@@ -498,6 +503,12 @@ def _write_clips(
     for f in files:
         key = clip_key(job_id, vid, f.event_id)
         size = store.put_file(key, f.path, "video/mp4")
+        if options.mask_faces:  # the copy that leaves the platform for non-admin users
+            masked = f.path.with_name(f"{f.event_id}.masked.mp4")
+            faces = faces_by_frame(trajectories, f.start, f.end, stride=v.stride, scale=f.width / v.info.resolution_wh[0])
+            mask_video_file(f.path, masked, faces, crf=options.clip.crf)
+            store.put_file(masked_key(key), masked, "video/mp4")
+            masked.unlink(missing_ok=True)
         f.path.unlink(missing_ok=True)
         clips.append(
             dict(event_id=f.event_id, key=key, t_start_s=f.start / f.fps, t_end_s=f.end / f.fps,

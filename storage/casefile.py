@@ -6,7 +6,9 @@ Layout of the archive:
     clips/<event_id>.mp4   one H.264 clip per evidence clip still in the object store
 
 A clip listed in the alert but missing from the object store (deleted, expired) is recorded in
-`case.json` under `clips` with `"missing": true` instead of failing the export.
+`case.json` under `clips` with `"missing": true` instead of failing the export. By default the
+archive holds each clip's face-masked copy (`domain.privacy.masked_key`); `masked=False` (an
+audited unmask) holds the originals. `case.json` says which under `clips[].masked`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import IO, Any
 
 from sqlmodel import Session
 
+from domain.privacy import masked_key
 from storage import crud
 from storage.models import AlertHistoryPublic, AlertNotePublic, AlertPublic, EventPublic, utcnow
 from storage.objectstore import ObjectNotFoundError, ObjectStore
@@ -47,7 +50,8 @@ def case_file(session: Session, alert_id: str) -> dict[str, Any]:
     }
 
 
-def write_case_file(session: Session, alert_id: str, store: ObjectStore, out: IO[bytes]) -> dict[str, Any]:
+def write_case_file(session: Session, alert_id: str, store: ObjectStore, out: IO[bytes], *,
+                    masked: bool = True) -> dict[str, Any]:  # fmt: skip
     """Write the alert's case-file ZIP to `out` (a binary file object) and return the case data.
 
     Args:
@@ -55,6 +59,7 @@ def write_case_file(session: Session, alert_id: str, store: ObjectStore, out: IO
         alert_id: the alert.
         store: the object store holding the clips.
         out: where the archive goes (a file, `io.BytesIO`, a spooled temporary file...).
+        masked: put the clips' face-masked copies in the archive (the originals when False).
 
     Raises:
         LookupError: no such alert (nothing is written).
@@ -63,8 +68,9 @@ def write_case_file(session: Session, alert_id: str, store: ObjectStore, out: IO
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for clip in case["clips"]:
             name = f"clips/{PurePosixPath(clip['key']).name}"
+            clip["masked"] = masked
             try:
-                data = store.get_bytes(clip["key"])
+                data = store.get_bytes(masked_key(clip["key"]) if masked else clip["key"])
             except ObjectNotFoundError:
                 clip["missing"] = True
                 continue

@@ -625,6 +625,16 @@ def list_track_points_for_video(session: Session, video_id: str) -> list[tuple[i
     return [(tid, point) for tid, point in session.exec(stmt).all()]
 
 
+def track_points_at_frame(session: Session, *, video_id: str, frame_index: int) -> list[TrackPoint]:
+    """Every track's point on one frame of a video (e.g. to mask all the faces on it)."""
+    stmt = (
+        select(TrackPoint)
+        .join(Track, col(Track.id) == col(TrackPoint.track_pk))
+        .where(Track.video_id == video_id, TrackPoint.frame_index == frame_index)
+    )
+    return list(session.exec(stmt).all())
+
+
 def list_clips(session: Session, *, job_id: str | None = None, event_id: str | None = None) -> list[Clip]:
     """Clips of a job and/or an event, ordered by start time."""
     stmt = select(Clip)

@@ -10,7 +10,7 @@ import tempfile
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 from deployments.api.audit import audit_as
 from deployments.api.deps import CurrentUser, SessionDep, require
 from deployments.api.permissions import Permission
+from deployments.api.privacy import PrivacyDep, wants_original
 from deployments.api.routes.media import StoreDep
 from deployments.api.schemas import Page
 from deployments.api.tags import Tags
@@ -164,11 +165,16 @@ def case_file(session: SessionDep, alert_id: str) -> CaseFilePublic:
 
 @router.get("/{alert_id}/case-file.zip", response_class=StreamingResponse,
             responses={200: {"content": {"application/zip": {}}, "description": "case.json and the evidence clips"}})
-def case_file_zip(session: SessionDep, store: StoreDep, alert_id: str) -> StreamingResponse:
-    """The alert's case file as a ZIP: `case.json` (alert, notes, history, events) and `clips/*.mp4`."""
+def case_file_zip(request: Request, session: SessionDep, user: CurrentUser, privacy: PrivacyDep, store: StoreDep,
+                  alert_id: str, unmasked: bool = Query(False, description="Original clips, faces visible "
+                                                        "(roles in PRIVACY__UNMASK_ROLES only; audited)")) -> StreamingResponse:  # fmt: skip
+    """The alert's case file as a ZIP: `case.json` (alert, notes, history, events) and `clips/*.mp4`, faces masked."""
+    if crud.get_alert(session, alert_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
+    original = wants_original(request, session, user, privacy, unmasked, resource_type="alert", resource_id=alert_id)
     spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)
     try:
-        write_case_file(session, alert_id, store, spool)
+        write_case_file(session, alert_id, store, spool, masked=not original)
     except LookupError:
         spool.close()
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND) from None
