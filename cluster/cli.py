@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cluster.cli_evidence import register as register_evidence
 from cluster.cli_pos import pos_app
 from cluster.cli_train import models_app, train_app
 from cluster.settings import Settings
@@ -27,6 +28,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(pos_app, name="pos")
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
+register_evidence(app)  # witness retention | hold | verify (cluster/cli_evidence.py)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)

@@ -51,7 +51,7 @@ def app_args(settings: Settings) -> Any:
         api=settings.api.model_dump(), detector=settings.detector.model_dump(), replica=replica,
         store=_store_kwargs(settings), upload_dir=str(settings.data_dir.resolve() / "uploads"),
         job_runner=job_runner_config(settings), notify=settings.notify.model_dump(),
-        privacy=settings.privacy.model_dump(),
+        privacy=settings.privacy.model_dump(), retention=settings.retention.policy(),
     )
 
 
@@ -121,6 +121,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
         behaviour={"model_version": settings.behaviour.model_version, "min_confidence": settings.behaviour.min_confidence},
     )
     cameras = ray.get(manager.sync.remote(), timeout=120)
+    _start_retention(settings)
     admin_password = _first_admin(engine)
     return UpResult(f"http://{settings.api.host}:{settings.api.port}", cameras, admin_password, address)
 
@@ -160,12 +161,32 @@ def down(settings: Settings) -> list[str]:
             stopped.append("event sink")
         except ValueError:
             pass
+        try:
+            from actors.retention_actor import RETENTION_NAME
+
+            ray.kill(ray.get_actor(RETENTION_NAME, namespace=NAMESPACE), no_restart=True)
+            stopped.append("retention schedule")
+        except ValueError:
+            pass
         ray.shutdown()
     if stop_ray_head(marker):
         stopped.append("local Ray head")
     if stop_redis(settings.data_dir):
         stopped.append("local Redis")
     return stopped
+
+
+def _start_retention(settings: Settings) -> None:
+    """The scheduled retention purge (`actors.retention_actor`), unless `RETENTION__PURGE_INTERVAL_S` is 0."""
+    from actors.retention_actor import RETENTION_NAME, RetentionScheduler
+
+    if settings.retention.purge_interval_s <= 0:
+        return
+    scheduler = RetentionScheduler.options(
+        name=RETENTION_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+    ).remote(settings.sqlalchemy_url, _store_kwargs(settings), settings.retention.policy(),
+             settings.retention.purge_interval_s, str(settings.data_dir.resolve() / "uploads"))
+    scheduler.start.remote()
 
 
 def _ray_alive(address: str) -> bool:

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.assessment import AssessmentParams
 
-__all__ = ["ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "NotifySettings", "PrivacySettings", "SafetySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
+__all__ = ["ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "NotifySettings", "PrivacySettings", "RetentionSettings", "SafetySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -323,6 +323,24 @@ class PrivacySettings(BaseModel):
         'A JSON list, e.g. \'["admin", "supervisor"]\'; [] lets nobody unmask.')
 
 
+class RetentionSettings(BaseModel):
+    """Default retention (days; empty = forever) under the per-site policies, and the scheduled purge."""
+
+    uploads_days: int | None = Field(None, gt=0, title="Keep uploaded videos (days)")
+    track_points_days: int | None = Field(None, gt=0, title="Keep track points (days)")
+    events_days: int | None = Field(None, gt=0, title="Keep events and their clips (days)")
+    clips_days: int | None = Field(None, gt=0, title="Keep evidence clips (days)")
+    embeddings_days: int | None = Field(None, gt=0, title="Keep appearance embeddings (days)")
+    audit_days: int | None = Field(None, gt=0, title="Keep API audit rows (days)")
+    purge_interval_s: float = Field(
+        86400.0, ge=0, title="Scheduled purge interval (s)",
+        description="`witness up` runs the purge on Ray this often; 0: no schedule (`witness retention` by hand).")
+
+    def policy(self) -> dict:
+        """`domain.retention.RetentionPolicy` fields."""
+        return self.model_dump(exclude={"purge_interval_s"})
+
+
 class Settings(BaseSettings):
     """Every process setting, from environment variables with embedded defaults."""
 
@@ -355,6 +373,7 @@ class Settings(BaseSettings):
     intent: IntentSettings = Field(default_factory=IntentSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

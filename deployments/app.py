@@ -35,6 +35,7 @@ class AppArgs(BaseModel):
     job_runner: dict[str, Any] = Field(default_factory=dict, description="`deployments.jobs.JobRunnerConfig` fields")
     notify: dict[str, Any] = Field(default_factory=dict, description="NotifySettings fields")
     privacy: dict[str, Any] = Field(default_factory=dict, description="PrivacySettings fields")
+    retention: dict[str, Any] = Field(default_factory=dict, description="RetentionPolicy fields (RETENTION__*)")
 
 
 def make_fastapi(args: AppArgs):

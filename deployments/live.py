@@ -19,9 +19,11 @@ def live_routers() -> list[Any]:
     """Routers mounted under `/api/v1` (token required)."""
     from deployments.api.routes import alerts, cameras, job_submit, media, notifications, pos, sites, system, ui, ws
     from deployments.api.routes import training
+    from deployments.api.routes import retention as retention_routes
 
     return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router,
-            ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router]
+            ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router,
+            retention_routes.router, retention_routes.holds_router]
 
 
 class LazyCameraControl:
@@ -83,6 +85,7 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
         "camera_group_of": CameraGroups(engine),
         "notifier": live_notifier(args, engine),
         "privacy": _privacy(args),
+        "retention": getattr(args, "retention", None) or {},
     }
 
 

@@ -1400,7 +1400,7 @@ import dataclasses  # noqa: E402
 
 from domain.alerts import AlertAction, AlertState, AlertStatus, dismissal_label, transition  # noqa: E402
 from domain.scoring import Severity  # noqa: E402
-from storage.models import Alert, AlertHistory, AlertNote  # noqa: E402
+from storage.models import Alert, AlertHistory, AlertNote, LegalHold  # noqa: E402
 
 
 def create_alert(
@@ -1584,6 +1584,10 @@ def apply_transition(
         session.add(AlertHistory(alert_id=alert.id, actor=entry.actor, action=entry.action.value,
                                  from_status=entry.from_status, to_status=entry.to_status,
                                  reason=entry.reason if entry.note is None else entry.note, at=when))
+        if entry.to_status is AlertStatus.ESCALATED and entry.from_status is not AlertStatus.ESCALATED:
+            # escalated evidence is kept from retention purges until released (same transaction)
+            session.add(LegalHold(alert_id=alert.id, reason=f"escalated: {entry.reason}", placed_by=entry.actor,
+                                  placed_at=when))
     except BaseException:
         session.rollback()
         raise

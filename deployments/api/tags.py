@@ -24,3 +24,6 @@ class Tags(str, Enum):
     SYSTEM = "system"
     NOTIFICATIONS = "notifications"
     POS = "pos"
+    RETENTION = "retention"
+    CUSTODY = "custody"
+    REPORTS = "reports"
