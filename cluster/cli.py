@@ -133,7 +133,7 @@ def _export_case_file(session, alert_id: str, settings, path: Path) -> None:
     import tempfile
 
     from cluster.runtime import open_store
-    from storage.casefile import write_case_file
+    from storage.casefile import export_case_file
 
     path = path.resolve()
     if not path.parent.is_dir():
@@ -142,7 +142,7 @@ def _export_case_file(session, alert_id: str, settings, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
-            case = write_case_file(session, alert_id, open_store(settings), f)
+            case = export_case_file(session, alert_id, open_store(settings), f, actor="cli")  # faces masked, custody-logged
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

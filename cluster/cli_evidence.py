@@ -107,3 +107,52 @@ def register(app: typer.Typer) -> None:
     """Add these commands to the `witness` app."""
     app.command()(retention)
     app.command()(hold)
+    app.command()(verify)
+    app.command("rotate-keys")(rotate_keys)
+
+
+def verify(
+    alert_id: Annotated[Optional[str], typer.Option("--alert", metavar="ID", help="Only this alert's clips.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Re-hash the evidence objects and walk the chain of custody; exit 1 on any change, loss or break."""
+    from cluster.runtime import open_database, open_store
+    from storage import crud
+    from storage.custody import verify as run_verify
+
+    settings = _settings()
+    try:
+        report = run_verify(open_database(settings), open_store(settings), alert_id=alert_id, actor="cli")
+    except crud.NotFoundError as exc:
+        err.print(f"[red]error:[/] {exc.args[0]}")
+        raise typer.Exit(2) from None
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        out.print(f"custody log: {report.entries} entries, head #{report.head_seq} {report.head_hash[:16]}…")
+        out.print(f"objects re-hashed: {report.objects}, unchanged: {report.ok}")
+        for key, problem in report.changed:
+            out.print(f"[red]CHANGED[/] {key}: {problem}")
+        for key in report.missing:
+            out.print(f"[red]MISSING[/] {key}")
+        for seq, problem in report.chain:
+            out.print(f"[red]CHAIN BREAK[/] at entry {seq}: {problem}")
+        out.print("[green]verified[/]" if report.passed else "[red]verification failed[/]")
+    raise typer.Exit(0 if report.passed else 1)
+
+
+def rotate_keys(prefix: Annotated[str, typer.Option("--prefix", help="Only objects under this key prefix.")] = "") -> None:
+    """Re-seal every encrypted evidence object with the active key (EVIDENCE__ACTIVE_KEY_ID)."""
+    from cluster.runtime import open_store
+    from storage.evidence_store import DecryptionError, EvidenceStore
+
+    store = open_store(_settings())
+    if not isinstance(store, EvidenceStore) or store.keyring is None:
+        err.print("[red]error:[/] encryption is off: set EVIDENCE__ENCRYPTION_KEYS or EVIDENCE__KEY_FILE")
+        raise typer.Exit(2)
+    try:
+        n = store.rotate(prefix)
+    except DecryptionError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"re-sealed {n} object(s) with key {store.keyring.active_key_id!r}")

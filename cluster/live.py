@@ -70,7 +70,8 @@ def job_runner_config(settings: Settings) -> dict[str, Any]:
 
 def _store_kwargs(settings: Settings) -> dict[str, Any]:
     return dict(local_dir=str(settings.objects_dir), s3_endpoint=settings.s3_endpoint, s3_access_key=settings.s3_access_key,
-                s3_secret_key=settings.s3_secret_key, s3_bucket=settings.s3_bucket, s3_secure=settings.s3_secure)
+                s3_secret_key=settings.s3_secret_key, s3_bucket=settings.s3_bucket, s3_secure=settings.s3_secure,
+                evidence=settings.evidence.store_kwargs(settings.sqlalchemy_url))
 
 
 def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) -> UpResult:
@@ -114,7 +115,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
     manager = CameraManager.options(
         name=MANAGER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
     ).remote(
-        database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, store=open_store(settings),
+        database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, store=open_store(settings, actor="camera"),
         namespace=NAMESPACE, tracker_params=settings.tracker, camera=settings.camera.model_dump(),
         clip=settings.clip.model_dump(), clips_dir=str(settings.data_dir.resolve() / "live-clips"),
         app_name=APP_NAME, intent=intent,

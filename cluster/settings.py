@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.assessment import AssessmentParams
 
-__all__ = ["ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "NotifySettings", "PrivacySettings", "RetentionSettings", "SafetySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
+__all__ = ["ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "EvidenceSettings", "NotifySettings", "PrivacySettings", "RetentionSettings", "SafetySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -341,6 +341,33 @@ class RetentionSettings(BaseModel):
         return self.model_dump(exclude={"purge_interval_s"})
 
 
+class EvidenceSettings(BaseModel):
+    """Encryption at rest and the chain of custody of evidence (clips, case files) in the object store."""
+
+    encryption_keys: dict[str, str] = Field(
+        default_factory=dict, title="Encryption keys",
+        description='AES-256 keys by id, base64 of 32 bytes, as a JSON object, e.g. \'{"k2": "…"}\'. Empty (and no '
+        "key file): evidence is stored unencrypted. Keep every id objects were sealed with until `witness "
+        "rotate-keys` has re-sealed them.")
+    key_file: Path | None = Field(
+        None, title="Encryption key file",
+        description="A JSON secret file {id: base64 key} (e.g. a mounted Kubernetes / Docker secret), merged "
+        "with EVIDENCE__ENCRYPTION_KEYS.")
+    active_key_id: str | None = Field(
+        None, title="Active key id", description="New evidence is sealed with this key (required with several keys).")
+    custody: bool = Field(True, title="Chain of custody",
+                          description="Record the SHA-256 of every clip and case file written, and who read or exported it.")
+    prefixes: list[str] = Field(default_factory=lambda: ["clips/", "cases/"], title="Evidence key prefixes")
+
+    def store_kwargs(self, database_url: str, actor: str = "platform") -> dict | None:
+        """`open_object_store(evidence=…)`; `None` when neither encryption nor custody is on."""
+        if not (self.encryption_keys or self.key_file or self.custody):
+            return None
+        return {"keys": dict(self.encryption_keys), "key_file": str(self.key_file) if self.key_file else None,
+                "active_key_id": self.active_key_id, "custody_url": database_url if self.custody else None,
+                "actor": actor, "prefixes": list(self.prefixes)}
+
+
 class Settings(BaseSettings):
     """Every process setting, from environment variables with embedded defaults."""
 
@@ -374,6 +401,7 @@ class Settings(BaseSettings):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

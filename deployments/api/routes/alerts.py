@@ -25,7 +25,7 @@ from deployments.api.tags import Tags
 from domain.alerts import AlertAction, AlertStatus, InvalidTransitionError
 from domain.scoring import Severity
 from storage import crud
-from storage.casefile import write_case_file
+from storage.casefile import export_case_file
 from storage.models import (
     AlertDetailPublic,
     AlertHistoryPublic,
@@ -174,7 +174,7 @@ def case_file_zip(request: Request, session: SessionDep, user: CurrentUser, priv
     original = wants_original(request, session, user, privacy, unmasked, resource_type="alert", resource_id=alert_id)
     spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)
     try:
-        write_case_file(session, alert_id, store, spool, masked=not original)
+        export_case_file(session, alert_id, store, spool, actor=user.username, masked=not original)
     except LookupError:
         spool.close()
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND) from None

@@ -22,10 +22,12 @@ from deployments.api.permissions import Permission
 from deployments.api.privacy import PrivacyDep, wants_original
 from deployments.api.routes.cameras import CameraDep
 from deployments.api.tags import Tags
+from domain.custody import sha256_hex
 from domain.privacy import face_boxes, mask_regions, masked_key
 from storage import crud
 from storage.models import TrackPoint
-from storage.objectstore import ObjectNotFoundError, ObjectStore
+from storage import custody
+from storage.objectstore import ObjectNotFoundError, ObjectStore, ObjectStoreError
 
 __all__ = ["router", "StoreDep", "get_store", "FrameQuery", "ClipQuery", "CropQuery", "crop_person"]
 
@@ -115,6 +117,11 @@ def event_clip(request: Request, session: SessionDep, user: CurrentUser, store: 
     except ObjectNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "clip file missing" if original
                             else "no face-masked copy of this clip") from None  # fmt: skip
+    except ObjectStoreError as exc:  # e.g. sealed with a key that is not configured
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"clip cannot be read: {exc}") from None
+    if request.headers.get("range") is None:  # one custody entry per viewing, not per byte range
+        custody.append(session, actor=user.username, action="access", object_key=key, sha256=sha256_hex(data),
+                       size_bytes=len(data), detail={"event_id": event_id, "unmasked": original})
     return _ranged(data, request.headers.get("range"), clip.content_type)
 
 
