@@ -127,7 +127,7 @@ def analyze(
         raise typer.Exit(1)
 
 
-def _export_case_file(session, alert_id: str, settings, path: Path) -> None:
+def _export_case_file(session, alert_id: str, settings, path: Path, *, masked: bool = True) -> None:
     """Write the case-file ZIP atomically (a partial file never stays behind)."""
     import os
     import tempfile
@@ -142,7 +142,7 @@ def _export_case_file(session, alert_id: str, settings, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
-            case = export_case_file(session, alert_id, open_store(settings), f, actor="cli")  # faces masked, custody-logged
+            case = export_case_file(session, alert_id, open_store(settings), f, actor="cli", masked=masked)  # custody-logged
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -492,6 +492,8 @@ def alert(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     case_file: Annotated[Optional[Path], typer.Option("--case-file", metavar="ZIP", dir_okay=False,
                                                       help="Export the case file (case.json + evidence clips) here.")] = None,
+    unmasked: Annotated[bool, typer.Option("--unmasked", help="Put the original clips (faces visible) in the case "
+                                                              "file instead of the face-masked copies.")] = False,
 ) -> None:
     """Show one alert with its notes and history, or act on it (one of --ack, --dismiss, --escalate, --note)."""
     from domain.alerts import AlertAction, InvalidTransitionError
@@ -522,7 +524,7 @@ def alert(
                 err.print(f"[red]error:[/] {exc}")
                 raise typer.Exit(2) from None
         if case_file is not None:
-            _export_case_file(s, alert_id, settings, case_file)
+            _export_case_file(s, alert_id, settings, case_file, masked=not unmasked)
         a = crud.get_alert(s, alert_id)
         s.refresh(a)
         notes, history = crud.list_notes(s, alert_id), crud.list_history(s, alert_id)
