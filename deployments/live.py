@@ -19,11 +19,12 @@ def live_routers() -> list[Any]:
     """Routers mounted under `/api/v1` (token required)."""
     from deployments.api.routes import alerts, cameras, job_submit, media, notifications, pos, sites, system, ui, ws
     from deployments.api.routes import training
+    from deployments.api.routes import reports
     from deployments.api.routes import retention as retention_routes
 
     return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router,
             ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router,
-            retention_routes.router, retention_routes.holds_router]
+            retention_routes.router, retention_routes.holds_router, reports.router]
 
 
 class LazyCameraControl:

@@ -23,6 +23,7 @@ const CameraPage = lazy(() => import('./pages/CameraPage').then((m) => ({ defaul
 const PosPage = lazy(() => import('./pages/PosPage').then((m) => ({ default: m.PosPage })));
 const TrainingPage = lazy(() => import('./pages/TrainingPage').then((m) => ({ default: m.TrainingPage })));
 const UsersPage = lazy(() => import('./pages/UsersPage').then((m) => ({ default: m.UsersPage })));
+const ReportsPage = lazy(() => import('./pages/ReportsPage').then((m) => ({ default: m.ReportsPage })));
 const SettingsPage = lazy(() => import('./pages/SettingsPage').then((m) => ({ default: m.SettingsPage })));
 
 export const theme = createTheme({
@@ -77,6 +78,7 @@ export function AppRoutes() {
         <Route path="pos" element={<PosPage />} />
         <Route path="training" element={<TrainingPage />} />
         <Route path="users" element={<UsersPage />} />
+        <Route path="reports" element={<ReportsPage />} />
         <Route path="settings" element={<SettingsPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
