@@ -205,6 +205,7 @@ class CameraLoop:
         self._intent = None if intent is None or on_visit is None else LiveIntentWatcher(
             camera_id, f"live/{camera_id}/{self.session_id}", intent, lost_s=lost_track_s, classify=classify)
         self._engine: RulesEngine | None = None
+        self._mediapipe: Any = None  # actors.mediapipe_pose.MediaPipePose, for `pose: mediapipe`
         self._frame_index = 0
         self._t0: float | None = None  # epoch seconds of the session's first frame
         self._last_t = 0.0
@@ -376,7 +377,8 @@ class CameraLoop:
                                              dets.keypoints[det_index] if has_kp else None))
 
     def _mediapipe_pose(self) -> Any:
-        if getattr(self, "_mediapipe", None) is None:
+        """The camera's MediaPipe pose refiner, loaded on the first frame that needs it."""
+        if self._mediapipe is None:
             from actors.mediapipe_pose import MediaPipePose
 
             self._mediapipe = MediaPipePose()
