@@ -241,7 +241,7 @@ def purge(engine: Engine, store: ObjectStore, *, default: RetentionPolicy | None
         if clip.key in held_keys or clip.event_id in held_events:
             report.held += 1
             continue
-        _delete_clip(engine, store, clip, kind, report, dry_run, on_deleted)
+        _delete_clip(engine, store, clip, kind, report, dry_run, on_deleted, actor)
     for eid in sorted(doomed_events):
         if eid in held_events:
             report.held += 1
@@ -319,7 +319,7 @@ def purge(engine: Engine, store: ObjectStore, *, default: RetentionPolicy | None
 
 
 def _delete_clip(engine: Engine, store: ObjectStore, clip: Clip, kind: DataKind, report: PurgeReport, dry_run: bool,
-                 on_deleted: Callable[[str], None] | None) -> None:  # fmt: skip
+                 on_deleted: Callable[[str], None] | None, actor: str) -> None:  # fmt: skip
     keys = [clip.key, masked_key(clip.key)]
     kind = DataKind.CLIPS  # an event's clips are counted as clips; `kind` says why they went
     if dry_run:
@@ -327,13 +327,17 @@ def _delete_clip(engine: Engine, store: ObjectStore, clip: Clip, kind: DataKind,
         report.objects[kind.value] += sum(1 for k in keys if store.exists(k))
         report.keys.append(clip.key)
         return
+    # The bytes go through the store underneath an evidence layer; its custody entries are written
+    # after the commit (a second writer inside this transaction would wait on SQLite's lock).
+    raw = getattr(store, "inner", store)
+    custody_log = getattr(store, "custody", None)
     with Session(engine) as s:
         s.exec(sa.delete(Clip).where(Clip.id == clip.id))  # type: ignore[call-overload]
         s.flush()
         try:
-            present = [k for k in keys if store.exists(k)]
+            present = [k for k in keys if raw.exists(k)]
             for k in present:
-                store.delete(k)
+                raw.delete(k)
         except (ObjectStoreError, OSError) as exc:  # both stay; the next run tries again
             s.rollback()
             report.errors.append(f"{clip.key}: {exc}")
@@ -343,5 +347,7 @@ def _delete_clip(engine: Engine, store: ObjectStore, clip: Clip, kind: DataKind,
     report.objects[kind.value] += len(present)
     report.keys.append(clip.key)
     for k in present:
+        if custody_log is not None:
+            custody_log.record(action="delete", object_key=k, actor=actor, detail={"reason": "retention"})
         if on_deleted is not None:
             on_deleted(k)

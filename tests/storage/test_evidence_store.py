@@ -175,3 +175,37 @@ def test_witness_verify_command(custody_db, tmp_path) -> None:
     bad = run()
     assert bad.returncode == 1 and "CHANGED clips/j/v/e1.mp4: SHA-256" in bad.stdout, bad.stdout + bad.stderr
     store.custody.engine.dispose()
+
+
+def test_retention_on_the_embedded_defaults_logs_deletions_and_verify_still_passes(tmp_path) -> None:
+    """SQLite + a local folder: a purged clip leaves a `delete` custody entry, and verify does not call it missing."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from domain.events import Event as DomainEvent, EventType
+    from domain.retention import RetentionPolicy
+    from storage.models import Clip, Event, utcnow
+    from storage.retention import purge
+
+    url = f"sqlite:///{tmp_path / 'witness.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    store = EvidenceStore(LocalObjectStore(tmp_path / "objects"), keyring=Keyring({"k1": K1}, "k1"),
+                          custody=CustodyLog(url, "camera"))
+    with Session(engine) as s:
+        crud.save_live_events(s, events=[("e1", DomainEvent(EventType.FALL, "f", "shop.cam", 1, None, 0, 1, 0, 1, 0.9))],
+                              clips=[{"event_id": "e1", "key": "clips/live/shop.cam/e1.mp4", "t_start_s": 0, "t_end_s": 1,
+                                      "frame_count": 1, "fps": 1.0, "width": 2, "height": 2}])
+        for row in (*s.exec(select(Clip)).all(), *s.exec(select(Event)).all()):
+            row.created_at = utcnow() - timedelta(days=40)
+            s.add(row)
+        s.commit()
+    store.put_bytes("clips/live/shop.cam/e1.mp4", CLIP)
+    assert verify(engine, store, record=False).ok == 1
+    report = purge(engine, store, default=RetentionPolicy(events_days=30), actor="retention")
+    assert report.errors == [] and report.objects["clips"] == 1 and not store.exists("clips/live/shop.cam/e1.mp4")
+    after = verify(engine, store, record=False)
+    assert after.passed and after.missing == [] and after.objects == 0
+    engine.dispose()
+    store.custody.engine.dispose()
