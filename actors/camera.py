@@ -40,6 +40,7 @@ from domain.assessment import AssessmentParams
 from domain.events import Event, event_id
 from domain.geometry import denormalize_polygon
 from domain.health import CameraHealth, CameraState, HealthChange, HealthTracker
+from domain.privacy import face_boxes, mask_regions
 from domain.rules import RulesEngine
 from domain.site import CameraConfig
 
@@ -119,7 +120,7 @@ class CameraLoop:
             to ship and infer; larger keeps far-away people detectable.
         on_tracking: called with each analysed frame's `tracking_update` payload:
             `{"type": "tracking_update", "camera_id", "frame_index", "t"` (epoch s)`, "tracks":
-            [{"track_id", "bbox_xyxy", "confidence", "keypoints" ([17][3] or None), "global_id": None}],
+            [{"track_id", "bbox_xyxy", "confidence", "keypoints" ([17][3] or None), "landmarks" ([33][3], `pose: mediapipe` cameras only), "global_id": None}],
             "person_count", "resolution_wh"` ([w, h] of the frame the boxes are in)`}`.
         on_event: called as `on_event(event_id, event, clip_path)` once per event, after its clip
             (if the rule asks for one) is written; `clip_path` is `None` without a clip.
@@ -204,10 +205,11 @@ class CameraLoop:
         self._intent = None if intent is None or on_visit is None else LiveIntentWatcher(
             camera_id, f"live/{camera_id}/{self.session_id}", intent, lost_s=lost_track_s, classify=classify)
         self._engine: RulesEngine | None = None
+        self._mediapipe: Any = None  # actors.mediapipe_pose.MediaPipePose, for `pose: mediapipe`
         self._frame_index = 0
         self._t0: float | None = None  # epoch seconds of the session's first frame
         self._last_t = 0.0
-        self._latest: tuple[npt.NDArray[np.uint8], float, npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
+        self._latest: tuple[Any, ...] | None = None  # (view, scale, track_id, xyxy, faces | None)
         self._next_health_s = 0.0
         self._closed = False
         self._broken = False
@@ -293,17 +295,21 @@ class CameraLoop:
         """The current health snapshot."""
         return self._health.snapshot(self._clock())
 
-    def latest_frame(self, overlay: bool = False, *, jpeg_quality: int = 80) -> bytes:
+    def latest_frame(self, overlay: bool = False, *, jpeg_quality: int = 80, mask_faces: bool = True) -> bytes:
         """The newest decoded frame as JPEG (at `clip_max_width`), `b""` before the first frame.
 
         Args:
             overlay: draw the last analysed tracks (green, with ids) and the zones (yellow).
             jpeg_quality: 1–100.
+            mask_faces: mask the faces of the last analysed people (`domain.privacy`); until a
+                first frame was analysed there is nothing to mask by, so `b""` is returned.
         """
         latest = self._latest
-        if latest is None:
+        if latest is None or (mask_faces and latest[4] is None):
             return b""
-        bgr, scale, track_id, xyxy = latest
+        bgr, scale, track_id, xyxy, faces = latest
+        if mask_faces:
+            bgr = mask_regions(bgr, faces * scale)
         if overlay:
             bgr = bgr.copy()
             h, w = bgr.shape[:2]
@@ -333,7 +339,7 @@ class CameraLoop:
         if not analyse:
             self._health.frame_dropped()
             held = self._latest
-            no_tracks = (np.zeros(0, np.int64), np.zeros((0, 4), np.float32))
+            no_tracks = (np.zeros(0, np.int64), np.zeros((0, 4), np.float32), None)
             self._latest = (view, view_scale, *(no_tracks if held is None else held[2:]))
             return
         small, scale = (view, view_scale) if self._max_width == self._clip_max_width else _resize_to_width(frame, self._max_width)
@@ -343,17 +349,23 @@ class CameraLoop:
             log.warning("camera %s: detector failed: %r", self.camera_id, exc)
             self._health.frame_dropped()
             return
+        if self.camera.pose == "mediapipe":  # 33 landmarks per person box, mapped to COCO-17 (actors.mediapipe_pose)
+            dets = self._mediapipe_pose().refine(frame, dets)
         track_id, det_index = self._tracker.update(dets)
         tracked = sv.Detections(
             xyxy=dets.xyxy[det_index].astype(np.float32).reshape(-1, 4),
             confidence=dets.confidence[det_index],
             tracker_id=track_id,
+            data={"keypoints": dets.keypoints[det_index]} if dets.keypoints.shape[0] == len(dets.xyxy) else {},
         )
         events = self._engine.update(tracked, index, captured_s - self._t0)
         self._health.frame_analysed(self._clock(), captured_s)
-        self._latest = (view, view_scale, track_id, tracked.xyxy)
+        has_kp = dets.keypoints.shape[0] == len(dets.xyxy)
+        faces = face_boxes(dets.keypoints[det_index] if has_kp else None, tracked.xyxy)  # original pixels
+        self._latest = (view, view_scale, track_id, tracked.xyxy, faces)
         if entry is not None:
             FrameRingBuffer.annotate(entry, track_id, tracked.xyxy * view_scale)
+            entry.faces = faces * view_scale  # the clip's face-masked copy (`write_clip`)
         if self._on_tracking is not None:
             self._on_tracking(self._tracking_payload(index, captured_s, dets, track_id, det_index, (w, h)))
         for event in events:
@@ -363,6 +375,14 @@ class CameraLoop:
             self._intent.epoch_t0 = self._t0
             self._watch(*self._intent.update(index, captured_s - self._t0, track_id, tracked.xyxy, tracked.confidence,
                                              dets.keypoints[det_index] if has_kp else None))
+
+    def _mediapipe_pose(self) -> Any:
+        """The camera's MediaPipe pose refiner, loaded on the first frame that needs it."""
+        if self._mediapipe is None:
+            from actors.mediapipe_pose import MediaPipePose
+
+            self._mediapipe = MediaPipePose()
+        return self._mediapipe
 
     def _watch(self, events: list[Event], visits: list[dict]) -> None:
         """Dispatch new evidence events, then hand finished visits on (their events are queued first)."""
@@ -395,6 +415,7 @@ class CameraLoop:
                 "bbox_xyxy": [round(float(v), 1) for v in dets.xyxy[k]],
                 "confidence": round(float(dets.confidence[k]), 4),
                 "keypoints": np.round(dets.keypoints[k], 1).tolist() if has_kp else None,
+                **({"landmarks": np.round(dets.landmarks[k], 1).tolist()} if dets.landmarks is not None else {}),
                 "global_id": None,
             }
             for tid, k in zip(track_id.tolist(), det_index.tolist())

@@ -184,6 +184,7 @@ class CameraActor:
         config = camera if isinstance(camera, CameraConfig) else CameraConfig.model_validate(camera)
         self._loop.reconfigure(config)
 
-    def latest_frame(self, overlay: bool = False) -> bytes:
-        """The newest frame as JPEG (`b""` before the first frame); `overlay` draws tracks and zones."""
-        return self._loop.latest_frame(overlay)
+    def latest_frame(self, overlay: bool = False, mask_faces: bool = True) -> bytes:
+        """The newest frame as JPEG (`b""` before the first frame); `overlay` draws tracks and zones;
+        faces are masked unless `mask_faces` is False."""
+        return self._loop.latest_frame(overlay, mask_faces=mask_faces)

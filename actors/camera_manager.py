@@ -186,12 +186,13 @@ class CameraManager:
             st = {"camera_id": camera_id, "state": "error", "error": f"camera actor unreachable: {exc}"}
         return st | {"config_version": self.versions.get(camera_id)}
 
-    def latest_frame(self, camera_id: str, overlay: bool = True) -> bytes:
-        """The camera's latest frame as JPEG (`b""` when it is not running or has none yet)."""
+    def latest_frame(self, camera_id: str, overlay: bool = True, mask_faces: bool = True) -> bytes:
+        """The camera's latest frame as JPEG, faces masked unless `mask_faces` is False (`b""` when it is
+        not running or has none yet)."""
         actor = self.actors.get(camera_id)
         if actor is None:
             return b""
-        return ray.get(actor.latest_frame.remote(overlay), timeout=10)
+        return ray.get(actor.latest_frame.remote(overlay, mask_faces), timeout=10)
 
     def running(self) -> list[str]:
         """Ids of running cameras."""

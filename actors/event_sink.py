@@ -25,6 +25,7 @@ from typing import Any
 import ray
 from sqlalchemy.exc import SQLAlchemyError
 
+from actors.rule_alerts import raise_rule_alerts
 from domain.events import Event
 
 __all__ = ["EventSink", "EVENTS_CHANNEL", "EVENTS_TOTAL_KEY", "SINK_NAME", "event_message"]
@@ -185,6 +186,7 @@ class EventSink:
             pipe.execute()
         except redis.RedisError:  # stored already; the fan-out is best effort
             log.warning("could not publish %d events on Redis", len(items))
+        self.alerts_raised += len(raise_rule_alerts(self.engine, items, self._notifier_or_new))  # rules with `alert:`
 
     def _assess(self, visits: list[dict[str, Any]]) -> None:
         """Score visits against the stored POS transactions; store and publish the alerts."""

@@ -18,6 +18,7 @@ import ray
 
 from actors.event_sink import SINK_NAME
 from domain.events import Event
+from domain.privacy import masked_key
 from storage.objectstore import ObjectStoreError
 
 __all__ = ["RedisPublisher", "EventForwarder", "CAMERAS_METRICS_KEY", "HEALTH_CHANNEL", "tracking_channel"]
@@ -126,6 +127,10 @@ class EventForwarder:
         key = f"{self.clip_prefix}/{event.camera_id}/{event_id}.mp4"
         try:
             size = self.store.put_file(key, path, "video/mp4")
+            masked = path.with_name(f"{path.stem}.masked.mp4")  # the copy non-admin users get (`write_clip`)
+            if masked.exists():
+                self.store.put_file(masked_key(key), masked, "video/mp4")
+                masked.unlink(missing_ok=True)
         except (OSError, ObjectStoreError) as exc:  # the event is still stored, without its clip
             log.warning("clip upload of %s failed: %s", event_id, exc)
             return None

@@ -32,12 +32,14 @@ class FrameDetections:
         confidence: `(N,)` float32, 0–1.
         keypoints: `(N, 17, 3)` float32 COCO-17 `[x, y, visibility]`.
         feats: `(N, D)` float32 L2-normalised appearance vectors (`domain.appearance`), `D = 0` if off.
+        landmarks: `(N, 33, 3)` float32 MediaPipe landmarks (`actors.mediapipe_pose`), `None` otherwise.
     """
 
     xyxy: npt.NDArray[np.float32]
     confidence: npt.NDArray[np.float32]
     keypoints: npt.NDArray[np.float32]
     feats: npt.NDArray[np.float32]
+    landmarks: npt.NDArray[np.float32] | None = None
 
     @classmethod
     def empty(cls, feat_dim: int = 0) -> FrameDetections:

@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from domain.privacy import mask_regions
+
 __all__ = ["BufferedFrame", "ClipScheduler", "FrameRingBuffer", "encode_mp4", "write_clip"]
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ class BufferedFrame:
         jpeg: the frame, JPEG-encoded.
         track_id: `(N,)` int64 ids of the tracks analysed on this frame (`None`: not analysed).
         xyxy: `(N, 4)` float32 `[x1, y1, x2, y2]` boxes in this frame's (buffered) pixels.
+        faces: `(F, 4)` float64 face boxes in buffered pixels (`domain.privacy.face_boxes`), `None`
+            when not analysed; a clip with any gets a face-masked copy (`write_clip`).
     """
 
     frame_index: int
@@ -44,6 +48,7 @@ class BufferedFrame:
     jpeg: bytes
     track_id: npt.NDArray[np.int64] | None = None
     xyxy: npt.NDArray[np.float32] | None = field(default=None, repr=False)
+    faces: npt.NDArray[np.float64] | None = field(default=None, repr=False)
 
     def decode(self) -> npt.NDArray[np.uint8]:
         """The frame as BGR `(H, W, 3)` uint8."""
@@ -190,19 +195,27 @@ def write_clip(frames: list[BufferedFrame], path: Path, *, fps: float, crf: int 
         crf: x264 quality.
         highlight_track: track id of the event's person, if any.
 
+    When any frame carries face boxes, a face-masked copy is written beside it as
+    `<stem>.masked.mp4` (faces held like boxes until the next analysed frame).
+
     Returns:
         Frames written (0: nothing to write, no file).
     """
 
-    def images():
-        held = None
+    def images(mask: bool):
+        held, faces = None, None
         for entry in frames:
             if entry.track_id is not None:
-                held = (entry.track_id, entry.xyxy)
+                held, faces = (entry.track_id, entry.xyxy), entry.faces
             bgr = entry.decode()
+            if mask and faces is not None and len(faces):
+                bgr = mask_regions(bgr, faces)
             yield _draw(bgr, *held, highlight_track) if held is not None and len(held[0]) else bgr
 
-    return encode_mp4(images(), fps, path, crf=crf)
+    written = encode_mp4(images(False), fps, path, crf=crf)
+    if written and any(e.faces is not None for e in frames):
+        encode_mp4(images(True), fps, path.with_name(f"{path.stem}.masked.mp4"), crf=crf)
+    return written
 
 
 def _clip_fps(frames: list[BufferedFrame]) -> float:

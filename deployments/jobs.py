@@ -89,6 +89,8 @@ class JobRunnerConfig(BaseModel):
     notify: dict[str, Any] = Field(default_factory=dict)
     behaviour_model: str = ""
     behaviour_min_confidence: float = 0.6
+    fall_model: dict[str, Any] = Field(default_factory=dict)  # actors.fall_model.FallClassifier keywords
+    mask_faces: bool = True  # PRIVACY__MASK_FACES: store face-masked copies of clips
 
 
 class ProgressPublisher:
@@ -154,7 +156,8 @@ def job_options(config: JobRunnerConfig, engine: Any, store: Any, *, fps: float 
     return JobOptions(model=config.model, tracker=config.tracker, job=config.job, clip=config.clip,
                       cache_dir=config.cache_dir, fps=fps, imgsz=imgsz,
                       intent=None if config.intent is None else AssessmentParams(**config.intent), pos=job_pos,
-                      catalog=catalog, classify=classify)  # fmt: skip
+                      catalog=catalog, classify=classify, fall_model=dict(config.fall_model),
+                      mask_faces=config.mask_faces)  # fmt: skip
 
 
 def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, imgsz: int | None,
@@ -166,7 +169,7 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
     import redis
 
     from actors.notifier import Notifier
-    from domain.assessment import INTENT_RULE
+    from actors.rule_alerts import notify_alerts
     from domain.site import SiteConfig, parse_site_yaml
     from pipelines.bulk import run_job
     from storage import crud
@@ -186,8 +189,7 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
         def on_alerts(ids: list[str]) -> None:
             with session_scope(engine) as s:
                 alerts = [a for a in (crud.get_alert(s, i) for i in ids) if a is not None]
-            for alert in alerts:
-                notifier.notify(alert, rule=INTENT_RULE)
+            notify_alerts(notifier, alerts)  # intent alerts, and rule alerts whose rule says notify
 
         options.on_alerts = on_alerts
         outcome = run_job([], site=site, engine=engine, store=store, options=options, progress=publisher, job_id=job_id)

@@ -19,10 +19,12 @@ def live_routers() -> list[Any]:
     """Routers mounted under `/api/v1` (token required)."""
     from deployments.api.routes import alerts, cameras, job_submit, media, notifications, pos, sites, system, ui, ws
     from deployments.api.routes import training
+    from deployments.api.routes import reports
+    from deployments.api.routes import retention as retention_routes
 
     return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router,
             ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router,
-            *analytics_routers()]
+            retention_routes.router, retention_routes.holds_router, reports.router, *analytics_routers()]
 
 
 def analytics_routers() -> list[Any]:
@@ -96,6 +98,8 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
         **analytics_state(args, engine),
         "input_policy": InputPolicy.of(roots=getattr(args, "input_roots", ()), buckets=getattr(args, "input_buckets", ())),
         "source_policy": SourcePolicy.of(**args.source_policy) if getattr(args, "source_policy", None) else None,
+        "privacy": _privacy(args),
+        "retention": getattr(args, "retention", None) or {},
     }
 
 
@@ -116,6 +120,13 @@ def analytics_state(args: Any, engine: Any) -> dict[str, Any]:
         "analytics_interval_s": float(settings.get("realtime_interval_s", 2.0)),
         "report_max_days": float(settings.get("report_max_days", 400.0)),
     }
+
+
+def _privacy(args: Any) -> Any:
+    """The API's face-masking policy from `args.privacy` (`PrivacySettings` fields; defaults when absent)."""
+    from deployments.api.privacy import PrivacyPolicy
+
+    return PrivacyPolicy.model_validate(getattr(args, "privacy", None) or {})
 
 
 def _training_runner(args: Any) -> Any:

@@ -25,6 +25,8 @@ class EventType(str, Enum):
     PICKUP = "pickup"  # a hand into a shelf zone and out again (`domain.interactions`)
     CONCEALMENT = "concealment"  # a concealment cue (`domain.behaviour` heuristic or the trained classifier)
     BYPASS = "bypass"  # shelf → exit without a checkout (`domain.behaviour.detect_bypass`)
+    FALL = "fall"  # a fast drop, then lying still (`domain.rules.fall`)
+    FIGHTING = "fighting"  # two or more people close together with fast limbs (`domain.rules.fighting`)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Event:
         confidence: 0–1, the detector confidence that supported the event.
         payload: rule-specific facts (dwell seconds, crossing direction, count, sequence...).
         clip: whether the rule asks for an evidence clip.
+        alert: the rule's `alert:` section (`{"severity", "notify"}`) when its events raise alerts,
+            else `None` (`domain.rule_alerts` builds the alert).
     """
 
     type: EventType
@@ -58,6 +62,7 @@ class Event:
     confidence: float
     payload: dict[str, Any] = field(default_factory=dict)
     clip: bool = True
+    alert: dict[str, Any] | None = None
 
     @property
     def duration_s(self) -> float:

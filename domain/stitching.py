@@ -105,6 +105,9 @@ def concat_trajectories(parts: list[Trajectory], track_id: int) -> Trajectory:
     keypoints = None
     if all(t.keypoints is not None for t in parts):
         keypoints = np.concatenate([t.keypoints for t in parts])  # type: ignore[misc]
+    landmarks = None
+    if all(t.landmarks is not None for t in parts):
+        landmarks = np.concatenate([t.landmarks for t in parts])  # type: ignore[misc]
     embs = [(t.embedding, t.detected_count) for t in parts if t.embedding is not None and t.embedding.size]
     embedding = None
     if embs:
@@ -119,6 +122,7 @@ def concat_trajectories(parts: list[Trajectory], track_id: int) -> Trajectory:
         interpolated=np.concatenate([t.interpolated for t in parts]),
         keypoints=keypoints,
         embedding=embedding,
+        landmarks=landmarks,
     )
 
 
@@ -197,6 +201,9 @@ def interpolate_gaps(traj: Trajectory, *, step_frames: int, fps: float, max_gap_
     keypoints = None
     if traj.keypoints is not None:
         keypoints = np.concatenate([traj.keypoints, np.zeros((len(nf), 17, 3), np.float32)])[order]
+    landmarks = None
+    if traj.landmarks is not None:
+        landmarks = np.concatenate([traj.landmarks, np.zeros((len(nf), 33, 3), np.float32)])[order]
     return replace(
         traj,
         frame_index=frames[order],
@@ -205,6 +212,7 @@ def interpolate_gaps(traj: Trajectory, *, step_frames: int, fps: float, max_gap_
         confidence=np.concatenate([traj.confidence, np.zeros(len(nf), np.float32)])[order],
         interpolated=np.concatenate([traj.interpolated, np.ones(len(nf), bool)])[order],
         keypoints=keypoints,
+        landmarks=landmarks,
     )
 
 
@@ -235,6 +243,7 @@ def select(traj: Trajectory, mask: npt.NDArray[np.bool_]) -> Trajectory:
         confidence=traj.confidence[mask],
         interpolated=traj.interpolated[mask],
         keypoints=None if traj.keypoints is None else traj.keypoints[mask],
+        landmarks=None if traj.landmarks is None else traj.landmarks[mask],
     )
 
 

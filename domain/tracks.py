@@ -23,6 +23,8 @@ class Trajectory:
         interpolated: `(T,)` bool, True where the box was filled in between detections.
         keypoints: `(T, 17, 3)` float32 COCO-17 `[x, y, visibility]` in pixels, or `None`.
         embedding: `(D,)` float32 mean appearance descriptor, or `None`.
+        landmarks: `(T, 33, 3)` float32 MediaPipe pose landmarks `[x, y, visibility]` in pixels
+            (cameras with `pose: mediapipe`; zeros where none were found), or `None`.
 
     Raises:
         ValueError: if the arrays do not share the same length `T` or have the wrong shapes.
@@ -36,6 +38,7 @@ class Trajectory:
     interpolated: npt.NDArray[np.bool_]
     keypoints: npt.NDArray[np.float32] | None = None
     embedding: npt.NDArray[np.float32] | None = None
+    landmarks: npt.NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.frame_index)
@@ -47,6 +50,8 @@ class Trajectory:
                 raise ValueError(f"{name} must have shape ({n},), but got shape {arr.shape}")
         if self.keypoints is not None and self.keypoints.shape != (n, 17, 3):
             raise ValueError(f"keypoints must have shape ({n}, 17, 3), but got {self.keypoints.shape}")
+        if self.landmarks is not None and self.landmarks.shape != (n, 33, 3):
+            raise ValueError(f"landmarks must have shape ({n}, 33, 3), but got {self.landmarks.shape}")
 
     def __len__(self) -> int:
         return len(self.frame_index)

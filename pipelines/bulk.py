@@ -24,15 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from actors.pose_replica import FrameDetections, PoseReplica
+from actors.fall_model import FallClassifier
+from actors.masking import faces_by_frame, mask_video_file
+from actors.pose_replica import FrameDetections
+from actors.rule_alerts import rule_alerts
 from domain.assessment import AssessmentParams
 from domain.events import event_id
 from domain.pos import Catalog
+from domain.privacy import masked_key
 from domain.site import CameraConfig, SiteConfig
 from domain.tracks import Trajectory
 from pipelines.clips import ClipWindow, clip_window, cut_clips
 from pipelines.decode import decode_chunks
+from pipelines.fall_check import apply_second_opinion, needs_second_opinion
 from pipelines.intent import Classify, JobPos, assess_video
+from pipelines.pose_stage import PoseStage
 from pipelines.tracks import build_trajectories, evaluate_rules, track_chunk
 from pipelines.video import Chunk, VideoError, VideoInfo, plan_chunks, probe_video, sampling_stride
 from storage import crud
@@ -69,6 +75,9 @@ class JobOptions:
         catalog: product names for explanations.
         classify: a trained behaviour model's events per trajectory; `None` = heuristics only.
         on_alerts: called with the ids of each video's stored alerts (e.g. to send notifications).
+        fall_model: `actors.fall_model.FallClassifier` keywords, for `fall` rules asking a second opinion.
+        mask_faces: also store a face-masked copy of every clip (`domain.privacy.masked_key`), the
+            one non-admin users get (`PRIVACY__MASK_FACES`).
     """
 
     model: Any
@@ -83,6 +92,8 @@ class JobOptions:
     catalog: Catalog | None = None
     classify: Classify | None = None
     on_alerts: Callable[[list[str]], None] | None = None
+    fall_model: dict[str, Any] = field(default_factory=dict)
+    mask_faces: bool = True
 
 
 @dataclass
@@ -298,12 +309,13 @@ def _prepare(
         v.outcome.status = "running"
 
 
-def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore):
+def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore, pose_of: dict[str, str] | None = None):
     import ray.data
 
+    pose_of = pose_of or {}
     rows = [
         {"video_id": c.video_id, "path": c.path, "index": c.index, "start": c.start, "end": c.end,
-         "stride": c.stride, "fps": c.fps}
+         "stride": c.stride, "fps": c.fps, "pose": pose_of.get(c.video_id, "yolo")}
         for c in chunks
     ]
     m, j = options.model, options.job
@@ -315,7 +327,7 @@ def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore):
         decode_chunks, batch_size=1, num_cpus=j.decode_num_cpus, fn_kwargs={"frames_per_block": j.frames_per_block}
     )
     return ds.map_batches(
-        PoseReplica,
+        PoseStage,  # PoseReplica, plus MediaPipe landmarks for cameras with `pose: mediapipe`
         fn_constructor_kwargs=dict(
             weights=m.weights, imgsz=options.imgsz or m.imgsz, conf=m.conf, iou=m.iou, device=m.device,
             half=m.half, batch_size=m.batch_size, torch_threads=threads, cache_dir=str(options.cache_dir),
@@ -342,11 +354,14 @@ def _analyse(
     if _is_cancelled(engine, job_id):
         raise _Cancelled
     if chunks:
-        for batch in _dataset(chunks, options, store).iter_batches(batch_size=None, prefetch_batches=1):
+        pose_of = {vid: v.camera.pose for vid, v in live.items() if v.camera is not None}
+        for batch in _dataset(chunks, options, store, pose_of).iter_batches(batch_size=None, prefetch_batches=1):
             for k in range(len(batch["frame_index"])):
                 v = live[str(batch["video_id"][k])]
+                lm = batch["landmarks"][k] if "landmarks" in batch else None
                 dets = FrameDetections(
-                    batch["xyxy"][k], batch["confidence"][k], batch["keypoints"][k], batch["feats"][k]
+                    batch["xyxy"][k], batch["confidence"][k], batch["keypoints"][k], batch["feats"][k],
+                    lm if lm is not None and len(lm) == len(batch["xyxy"][k]) and len(lm) else None,
                 )
                 chunk = int(batch["chunk_index"][k])
                 v.frames.setdefault(chunk, []).append((int(batch["frame_index"][k]), float(batch["t_s"][k]), dets))
@@ -422,6 +437,9 @@ def _finalise(
         events = evaluate_rules(
             trajectories, camera_id=v.outcome.camera_id or "default", camera=v.camera, resolution_wh=info.resolution_wh
         )
+        if needs_second_opinion(v.camera):  # `fall` rules with `second_opinion`: the packaged fall detector
+            events = apply_second_opinion(events, camera=v.camera, trajectories=trajectories, video_path=v.path,
+                                          fps=info.fps, classifier=lambda: FallClassifier(**options.fall_model))
         assessed = [] if options.intent is None else assess_video(
             trajectories, camera=v.camera, camera_id=v.outcome.camera_id or "default",
             resolution_wh=info.resolution_wh, params=options.intent, pos=options.pos, catalog=options.catalog,
@@ -445,6 +463,7 @@ def _finalise(
                 ids = [event_id(scope, e) for e in person_events]
                 alerts.append({**assessment.alert_fields(event_ids=ids, clip_keys=[clip_of[i] for i in ids if i in clip_of]),
                                "camera_id": v.outcome.camera_id})
+        alerts += rule_alerts(keyed, clip_of)  # rules with `alert:` (actors.rule_alerts, shared with live)
         with session_scope(engine) as s:
             crud.save_video_results(
                 s, video_id=vid, trajectories=trajectories, events=keyed, clips=clips,
@@ -484,6 +503,12 @@ def _write_clips(
     for f in files:
         key = clip_key(job_id, vid, f.event_id)
         size = store.put_file(key, f.path, "video/mp4")
+        if options.mask_faces:  # the copy that leaves the platform for non-admin users
+            masked = f.path.with_name(f"{f.event_id}.masked.mp4")
+            faces = faces_by_frame(trajectories, f.start, f.end, stride=v.stride, scale=f.width / v.info.resolution_wh[0])
+            mask_video_file(f.path, masked, faces, crf=options.clip.crf)
+            store.put_file(masked_key(key), masked, "video/mp4")
+            masked.unlink(missing_ok=True)
         f.path.unlink(missing_ok=True)
         clips.append(
             dict(event_id=f.event_id, key=key, t_start_s=f.start / f.fps, t_end_s=f.end / f.fps,

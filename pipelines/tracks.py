@@ -82,17 +82,20 @@ def evaluate_rules(
     """Replay the trajectories frame by frame through the camera's rules engine.
 
     Interpolated points take their track's mean detected confidence, so a person briefly hidden
-    stays inside a zone instead of failing the rules' `min_confidence`.
+    stays inside a zone instead of failing the rules' `min_confidence`; their keypoints are
+    invisible, so the pose rules (`fall`, `fighting`) skip those points.
     """
     if not camera.rules:
         return []
-    per_frame: dict[int, list[tuple[int, np.ndarray, float, float]]] = {}
+    per_frame: dict[int, list[tuple[int, np.ndarray, float, float, np.ndarray]]] = {}
+    no_pose = np.zeros((17, 3), np.float32)  # interpolated points carry no pose (visibility 0)
     for traj in trajectories:
         det = ~traj.interpolated
         mean_conf = float(traj.confidence[det].mean()) if det.any() else 0.0
         conf = np.where(traj.interpolated, mean_conf, traj.confidence)
-        for f, t, box, c in zip(traj.frame_index.tolist(), traj.t_s.tolist(), traj.xyxy, conf.tolist()):
-            per_frame.setdefault(f, []).append((traj.track_id, box, c, t))
+        kps = traj.keypoints if traj.keypoints is not None else [no_pose] * len(traj)
+        for f, t, box, c, kp in zip(traj.frame_index.tolist(), traj.t_s.tolist(), traj.xyxy, conf.tolist(), kps):
+            per_frame.setdefault(f, []).append((traj.track_id, box, c, t, kp))
     engine = RulesEngine(camera_id, camera, resolution_wh)
     events: list[Event] = []
     last = (0, 0.0)
@@ -103,6 +106,7 @@ def evaluate_rules(
             confidence=np.array([r[2] for r in rows], np.float32),
             class_id=np.zeros(len(rows), int),
             tracker_id=np.array([r[0] for r in rows], int),
+            data={"keypoints": np.stack([r[4] for r in rows]).astype(np.float32)},
         )
         events.extend(engine.update(dets, f, rows[0][3]))
         last = (f, rows[0][3])

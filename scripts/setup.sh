@@ -63,7 +63,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 python -m pip install -q --upgrade pip wheel
 python -m pip install -q torch==2.14.1 torchvision==0.29.1
 python -m pip install -q -e ".[test]"
-# Ultralytics pulls opencv-python (GUI build): the headless build must be the cv2 that stays.
+# Ultralytics pulls opencv-python and mediapipe opencv-contrib-python (GUI builds): the headless
+# build must be the cv2 that stays.
 cv_version=$(python -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))")
 python -m pip uninstall -q -y opencv-python opencv-contrib-python >/dev/null 2>&1 || true
 python -m pip install -q --force-reinstall --no-deps "opencv-python-headless==${cv_version}"

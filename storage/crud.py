@@ -441,6 +441,9 @@ def _point_rows(traj: Trajectory, track_pk: int) -> list[dict[str, Any]]:
         keypoints = np.round(kp, 2).tolist()
     else:
         keypoints = [None] * len(traj)
+    landmarks: list[Any] = [None] * len(traj)
+    if traj.landmarks is not None:
+        landmarks = np.round(np.nan_to_num(np.asarray(traj.landmarks, dtype=np.float64)), 2).tolist()
     return [
         {
             "track_pk": track_pk,
@@ -455,8 +458,9 @@ def _point_rows(traj: Trajectory, track_pk: int) -> list[dict[str, Any]]:
             "confidence": c,
             "interpolated": i,
             "keypoints": k,
+            "landmarks": lm,
         }
-        for f, t, b, fx, c, i, k in zip(
+        for f, t, b, fx, c, i, k, lm in zip(
             np.asarray(traj.frame_index).tolist(),
             np.asarray(traj.t_s, dtype=np.float64).tolist(),
             xyxy.tolist(),
@@ -464,6 +468,7 @@ def _point_rows(traj: Trajectory, track_pk: int) -> list[dict[str, Any]]:
             np.asarray(traj.confidence, dtype=np.float64).tolist(),
             np.asarray(traj.interpolated, dtype=bool).tolist(),
             keypoints,
+            landmarks,
             strict=True,
         )
     ]
@@ -638,6 +643,16 @@ def list_track_points_for_video(session: Session, video_id: str) -> list[tuple[i
         .order_by(col(Track.track_id), col(TrackPoint.frame_index))
     )
     return [(tid, point) for tid, point in session.exec(stmt).all()]
+
+
+def track_points_at_frame(session: Session, *, video_id: str, frame_index: int) -> list[TrackPoint]:
+    """Every track's point on one frame of a video (e.g. to mask all the faces on it)."""
+    stmt = (
+        select(TrackPoint)
+        .join(Track, col(Track.id) == col(TrackPoint.track_pk))
+        .where(Track.video_id == video_id, TrackPoint.frame_index == frame_index)
+    )
+    return list(session.exec(stmt).all())
 
 
 def list_clips(session: Session, *, job_id: str | None = None, event_id: str | None = None) -> list[Clip]:
@@ -1414,7 +1429,7 @@ import dataclasses  # noqa: E402
 
 from domain.alerts import AlertAction, AlertState, AlertStatus, dismissal_label, transition  # noqa: E402
 from domain.scoring import Severity  # noqa: E402
-from storage.models import Alert, AlertHistory, AlertNote  # noqa: E402
+from storage.models import Alert, AlertHistory, AlertNote, LegalHold  # noqa: E402
 
 
 def create_alert(
@@ -1433,8 +1448,11 @@ def create_alert(
     created_at: datetime | None = None,
     details: dict[str, Any] | None = None,
     commit: bool = True,
+    alert_id: str | None = None,
+    origin: str = "intent",
+    rule: str | None = None,
 ) -> Alert:
-    """Store a pending alert from an intent score's fields.
+    """Store a pending alert from an intent score's fields (or a rule alert's: `domain.rule_alerts`).
 
     Args:
         session: open session.
@@ -1453,6 +1471,9 @@ def create_alert(
             `domain.assessment.Assessment.summary()`).
         commit: commit now; `False` only adds it to the session (the caller commits, e.g.
             `save_video_results` storing a video's alerts with its results).
+        alert_id: a fixed id (rule alerts: `domain.rule_alerts.rule_alert_id`); default a random one.
+        origin: `"intent"` or `"rule"`.
+        rule: the rule that raised it (rule alerts).
 
     Returns:
         The stored (or added) alert.
@@ -1462,7 +1483,10 @@ def create_alert(
         score=score, severity=Severity(severity), components=comps, explanation=explanation, camera_id=camera_id,
         job_id=job_id, video_id=video_id, track_id=track_id,
         evidence={**(details or {}), "event_ids": list(event_ids), "clip_keys": list(clip_keys)},
+        origin=origin, rule=rule,
     )  # fmt: skip
+    if alert_id is not None:
+        alert.id = alert_id
     if created_at is not None:
         alert.created_at = created_at
     session.add(alert)
@@ -1596,6 +1620,10 @@ def apply_transition(
         session.add(AlertHistory(alert_id=alert.id, actor=entry.actor, action=entry.action.value,
                                  from_status=entry.from_status, to_status=entry.to_status,
                                  reason=entry.reason if entry.note is None else entry.note, at=when))
+        if entry.to_status is AlertStatus.ESCALATED and entry.from_status is not AlertStatus.ESCALATED:
+            # escalated evidence is kept from retention purges until released (same transaction)
+            session.add(LegalHold(alert_id=alert.id, reason=f"escalated: {entry.reason}", placed_by=entry.actor,
+                                  placed_at=when))
     except BaseException:
         session.rollback()
         raise

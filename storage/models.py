@@ -237,6 +237,7 @@ class TrackPointBase(SQLModel):
     confidence: float
     interpolated: bool = False
     keypoints: list[list[float]] | None = Field(default=None, sa_type=sa.JSON)  # [17][3] or None
+    landmarks: list[list[float]] | None = Field(default=None, sa_type=sa.JSON)  # 0013: MediaPipe [33][3] or None
 
 
 class TrackPoint(TrackPointBase, table=True):
@@ -621,6 +622,10 @@ class AlertBase(SQLModel):
     closed_by: str | None = Field(default=None, max_length=64)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     requires_human_review: bool = True
+    # 0013: what raised it: "intent" (the intent score) or "rule" (a rule's `alert:`), and that rule's name.
+    origin: str = Field(default="intent", max_length=16, index=True,
+                        sa_column_kwargs={"server_default": "intent"})  # fmt: skip
+    rule: str | None = Field(default=None, max_length=128)
 
 
 class Alert(AlertBase, table=True):
@@ -1037,3 +1042,93 @@ class TrainingRunsPublic(SQLModel):
 
 
 __all__ += ["TrainingRunStatus", "TrainingRunBase", "TrainingRun", "TrainingRunPublic", "TrainingRunsPublic"]
+
+
+# ============================================================== safety and evidence (0013)
+# Tables below are created by `storage/migrations/versions/0013_safety_evidence.py`: legal holds,
+# per-site retention policies and the hash-chained chain-of-custody log.
+class LegalHold(SQLModel, table=True):
+    """An alert and its evidence kept from retention purges until released (escalation places one)."""
+
+    __tablename__ = "legal_hold"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    alert_id: str = Field(foreign_key="alert.id", ondelete="CASCADE", index=True, max_length=32)
+    reason: str = Field(sa_type=sa.Text)
+    placed_by: str = Field(max_length=64)
+    placed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    released_by: str | None = Field(default=None, max_length=64)
+    released_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    release_reason: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class LegalHoldPublic(SQLModel):
+    id: str
+    alert_id: str
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    released_by: str | None
+    released_at: datetime | None
+    release_reason: str | None
+
+
+class RetentionPolicyRow(SQLModel, table=True):
+    """How many days each kind of data is kept for one site (`site="*"`: every site without its own).
+
+    A `None` column keeps that kind forever. The kinds are `domain.retention.DataKind`.
+    """
+
+    __tablename__ = "retention_policy"
+
+    site: str = Field(primary_key=True, max_length=63)
+    uploads_days: int | None = None
+    track_points_days: int | None = None
+    events_days: int | None = None
+    clips_days: int | None = None
+    embeddings_days: int | None = None
+    audit_days: int | None = None
+    updated_by: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CustodyEntry(SQLModel, table=True):
+    """One entry of the append-only chain-of-custody log (`domain.custody`).
+
+    `seq` counts from 1 with no gaps (the primary key makes two writers racing for the same
+    number fail, and the loser retries); `entry_hash` is the SHA-256 of the entry's canonical
+    form including `prev_hash`, the previous entry's `entry_hash`.
+    """
+
+    __tablename__ = "custody_log"
+
+    seq: int = Field(primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=16, index=True)
+    object_key: str | None = Field(default=None, max_length=1024, index=True)
+    sha256: str | None = Field(default=None, max_length=64)
+    size_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    key_id: str | None = Field(default=None, max_length=64)
+    alert_id: str | None = Field(default=None, max_length=32, index=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64, unique=True, index=True)
+
+
+class CustodyEntryPublic(SQLModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    object_key: str | None
+    sha256: str | None
+    size_bytes: int | None
+    key_id: str | None
+    alert_id: str | None
+    detail: dict[str, Any]
+    prev_hash: str
+    entry_hash: str
+
+
+__all__ += ["LegalHold", "LegalHoldPublic", "RetentionPolicyRow", "CustodyEntry", "CustodyEntryPublic"]

@@ -515,8 +515,12 @@ def open_object_store(
     s3_secret_key: str | None = None,
     s3_bucket: str | None = None,
     s3_secure: bool = False,
+    evidence: dict[str, Any] | None = None,
 ) -> ObjectStore:
     """The configured store: S3 when `s3_endpoint` is set, else a local directory.
+
+    With `evidence`, the store is wrapped in `storage.evidence_store.EvidenceStore` (encryption at
+    rest and the chain of custody for clips and case files).
 
     Args:
         local_dir: root of the local store (used when `s3_endpoint` is empty).
@@ -525,14 +529,31 @@ def open_object_store(
         s3_secret_key: secret key (required with an endpoint).
         s3_bucket: bucket (required with an endpoint).
         s3_secure: use HTTPS.
+        evidence: `{"keys": {id: base64}, "active_key_id", "key_file", "custody_url", "actor",
+            "prefixes"}` (`cluster.settings.EvidenceSettings.store_kwargs`); `None`: a plain store.
 
     Returns:
         An `ObjectStore`.
 
     Raises:
-        ValueError: if an endpoint is given without credentials or bucket.
+        ValueError: if an endpoint is given without credentials or bucket, or a bad encryption key.
         ObjectStoreError: if the S3 server cannot be reached.
     """
+    store = _open_plain(local_dir=local_dir, s3_endpoint=s3_endpoint, s3_access_key=s3_access_key,
+                        s3_secret_key=s3_secret_key, s3_bucket=s3_bucket, s3_secure=s3_secure)
+    if not evidence:
+        return store
+    from storage.custody import CustodyLog
+    from storage.evidence_store import PROTECTED_PREFIXES, EvidenceStore, Keyring
+
+    keyring = Keyring.from_config(evidence.get("keys") or {}, active_key_id=evidence.get("active_key_id"),
+                                  key_file=evidence.get("key_file"))
+    custody = CustodyLog(evidence["custody_url"], evidence.get("actor", "platform")) if evidence.get("custody_url") else None
+    return EvidenceStore(store, keyring=keyring, custody=custody, prefixes=evidence.get("prefixes") or PROTECTED_PREFIXES)
+
+
+def _open_plain(*, local_dir: Path, s3_endpoint: str | None, s3_access_key: str | None, s3_secret_key: str | None,
+                s3_bucket: str | None, s3_secure: bool) -> ObjectStore:  # fmt: skip
     if not s3_endpoint:
         return LocalObjectStore(local_dir)
     missing = [n for n, v in (("s3_access_key", s3_access_key), ("s3_secret_key", s3_secret_key), ("s3_bucket", s3_bucket)) if not v]

@@ -177,6 +177,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         weed, "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-s3.config={config}", "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
         "-s3.port.iceberg=0", "-s3.port.lance=0",
+        # Every test bucket is a collection with volumes of its own: allow many small ones (not preallocated).
+        "-volume.max=1000", "-master.volumeSizeLimitMB=16",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]  # fmt: skip
     log_path = root / "weed.log"

@@ -60,8 +60,9 @@ class CameraControl(Protocol):
         """Reload the camera's config from the database and apply it live. Raises CameraNotRunning."""
         ...
 
-    async def latest_frame(self, camera_id: str, overlay: bool) -> bytes:
-        """The newest frame as JPEG, `b""` when none yet. Raises CameraNotRunning."""
+    async def latest_frame(self, camera_id: str, overlay: bool, mask_faces: bool = True) -> bytes:
+        """The newest frame as JPEG (faces masked unless `mask_faces` is False), `b""` when none yet.
+        Raises CameraNotRunning."""
         ...
 
     async def cluster(self) -> dict:
@@ -117,8 +118,8 @@ class RayCameraControl:
     async def reconfigure(self, camera_id: str) -> dict:
         return await self._call("reconfigure", camera_id)
 
-    async def latest_frame(self, camera_id: str, overlay: bool) -> bytes:
-        return await self._call("latest_frame", camera_id, overlay)
+    async def latest_frame(self, camera_id: str, overlay: bool, mask_faces: bool = True) -> bytes:
+        return await self._call("latest_frame", camera_id, overlay, mask_faces)
 
     async def cluster(self) -> dict:
         import ray
@@ -211,9 +212,9 @@ class LocalCameraControl:
     async def reconfigure(self, camera_id: str) -> dict:
         return await asyncio.to_thread(self._reconfigure, camera_id)
 
-    async def latest_frame(self, camera_id: str, overlay: bool) -> bytes:
+    async def latest_frame(self, camera_id: str, overlay: bool, mask_faces: bool = True) -> bytes:
         loop, _ = self._run(camera_id)
-        return await asyncio.to_thread(loop.latest_frame, overlay)
+        return await asyncio.to_thread(loop.latest_frame, overlay, mask_faces=mask_faces)
 
     async def cluster(self) -> dict:
         cpus = float(os.cpu_count() or 1)

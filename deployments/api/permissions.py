@@ -29,6 +29,8 @@ class Permission(str, Enum):
     POS_MANAGE = "pos.manage"  # edit the product catalog and the terminals' checkout links
     MODEL_TRAIN = "model.train"  # start behaviour-model training runs
     NOTIFY_MANAGE = "notify.manage"  # see and retry dead-lettered webhook deliveries
+    LEGAL_HOLD = "legal.hold"  # place / release legal holds on alerts' evidence
+    RETENTION_MANAGE = "retention.manage"  # set retention policies, run the purge
 
 
 ROLE_RANK: dict[UserRole, int] = {UserRole.VIEWER: 0, UserRole.OPERATOR: 1, UserRole.SUPERVISOR: 2, UserRole.ADMIN: 3}
@@ -40,7 +42,7 @@ _ADDED_BY_ROLE: dict[UserRole, frozenset[Permission]] = {
     ),
     UserRole.SUPERVISOR: frozenset(
         {Permission.CAMERA_MANAGE, Permission.JOB_CANCEL, Permission.AUDIT_READ, Permission.USER_READ,
-         Permission.POS_MANAGE, Permission.MODEL_TRAIN, Permission.NOTIFY_MANAGE}
+         Permission.POS_MANAGE, Permission.MODEL_TRAIN, Permission.NOTIFY_MANAGE, Permission.LEGAL_HOLD}
     ),
     UserRole.ADMIN: frozenset(Permission),
 }

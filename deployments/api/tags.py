@@ -28,3 +28,6 @@ class Tags(str, Enum):
     ENVIRONMENTS = "environments"
     EXPORTS = "exports"
     PLAYBACK = "playback"
+    RETENTION = "retention"
+    CUSTODY = "custody"
+    REPORTS = "reports"

@@ -1,7 +1,9 @@
-"""Rules engine: zone enter/exit, dwell, line crossing, zone sequences and occupancy."""
+"""Rules engine: zone enter/exit, dwell, line crossing, zone sequences, occupancy, falls and fights."""
 
 from domain.rules.base import EventGate, FrameView, RuleEvaluator
 from domain.rules.engine import RulesEngine
+from domain.rules.fall import FallEvaluator
+from domain.rules.fighting import FightingEvaluator
 from domain.rules.line_cross import LineCrossEvaluator
 from domain.rules.membership import ExitReason, TrackState, Transition, ZoneMembership
 from domain.rules.occupancy import OccupancyEvaluator
@@ -11,6 +13,8 @@ from domain.rules.zone_events import DwellEvaluator, ZoneTransitionEvaluator
 __all__ = [
     "DwellEvaluator",
     "EventGate",
+    "FallEvaluator",
+    "FightingEvaluator",
     "ExitReason",
     "FrameView",
     "LineCrossEvaluator",

@@ -26,6 +26,9 @@ class FrameView:
         confidence: `(N,)` float64 detector confidence (1.0 when the detector gave none).
         anchors_xy: `(N, 2)` float64 foot points in pixels.
         inside: zone name -> `(N,)` bool, whether each anchor is inside the zone.
+        xyxy: `(N, 4)` float64 boxes `[x1, y1, x2, y2]` in pixels (`None`: not given).
+        keypoints: `(N, 17, 3)` float64 COCO-17 `[x, y, visibility]` in pixels, `None` when the
+            detector gave no pose (the pose rules then see nobody's limbs).
     """
 
     frame_index: int
@@ -34,6 +37,8 @@ class FrameView:
     confidence: npt.NDArray[np.float64]
     anchors_xy: npt.NDArray[np.float64]
     inside: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
+    xyxy: npt.NDArray[np.float64] | None = None
+    keypoints: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return len(self.tracker_id)
@@ -47,6 +52,8 @@ class FrameView:
             confidence=self.confidence[mask],
             anchors_xy=self.anchors_xy[mask],
             inside={name: inside[mask] for name, inside in self.inside.items()},
+            xyxy=None if self.xyxy is None else self.xyxy[mask],
+            keypoints=None if self.keypoints is None else self.keypoints[mask],
         )
 
 
@@ -144,5 +151,6 @@ class RuleEvaluator(ABC):
             confidence=float(confidence),
             payload=payload,
             clip=self.config.clip,
+            alert=None if self.config.alert is None else self.config.alert.model_dump(mode="json"),
         )
         return [event] if self.gate.admit(event, key, now_s) else []

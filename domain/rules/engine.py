@@ -1,4 +1,4 @@
-"""The rules engine: one camera's configured rules evaluated over tracked detections."""
+"""The rules engine: one camera's configured rules evaluated over tracked detections (and their poses)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import supervision as sv
 from domain.events import Event
 from domain.geometry import foot_points
 from domain.rules.base import FrameView, RuleEvaluator
+from domain.rules.fall import FallEvaluator
+from domain.rules.fighting import FightingEvaluator
 from domain.rules.line_cross import LineCrossEvaluator
 from domain.rules.occupancy import OccupancyEvaluator
 from domain.rules.sequence import ZoneSequenceEvaluator
@@ -15,6 +17,8 @@ from domain.rules.zone_events import DwellEvaluator, ZoneTransitionEvaluator
 from domain.site import (
     CameraConfig,
     DwellRuleConfig,
+    FallRuleConfig,
+    FightingRuleConfig,
     LineCrossRuleConfig,
     OccupancyRuleConfig,
     RuleBase,
@@ -82,6 +86,10 @@ class RulesEngine:
         if isinstance(rule, LineCrossRuleConfig):
             line = LineZone(rule.line, self.camera.lines[rule.line], self.resolution_wh)
             return LineCrossEvaluator(*args, line, lost_track_s)
+        if isinstance(rule, FallRuleConfig):
+            return FallEvaluator(*args, lost_track_s)
+        if isinstance(rule, FightingRuleConfig):
+            return FightingEvaluator(*args, lost_track_s)
         raise TypeError(f"unsupported rule type {type(rule).__name__}")
 
     def update(self, detections: sv.Detections, frame_index: int, t_s: float) -> list[Event]:
@@ -89,7 +97,8 @@ class RulesEngine:
 
         Args:
             detections: the frame's tracked detections: `xyxy` `(N, 4)` pixels, optional
-                `confidence` `(N,)` (1.0 assumed when absent) and `tracker_id` `(N,)`.
+                `confidence` `(N,)` (1.0 assumed when absent) and `tracker_id` `(N,)`; the pose
+                rules (`fall`, `fighting`) read `data["keypoints"]` `(N, 17, 3)` COCO-17.
             frame_index: 0-based index over every decoded frame.
             t_s: seconds from the start of the stream (non-decreasing across calls).
 
@@ -106,6 +115,11 @@ class RulesEngine:
             np.ones(n) if detections.confidence is None else np.asarray(detections.confidence, dtype=np.float64)
         )
         anchors = foot_points(detections.xyxy)
+        keypoints = detections.data.get("keypoints") if detections.data else None
+        if keypoints is not None:
+            keypoints = np.asarray(keypoints, dtype=np.float64)
+            if keypoints.shape != (n, 17, 3):
+                raise ValueError(f"data['keypoints'] must have shape ({n}, 17, 3), but got shape {keypoints.shape}")
         frame = FrameView(
             frame_index=frame_index,
             t_s=float(t_s),
@@ -113,6 +127,8 @@ class RulesEngine:
             confidence=confidence,
             anchors_xy=anchors,
             inside={name: zone.trigger(anchors) for name, zone in self.zones.items()},
+            xyxy=np.asarray(detections.xyxy, dtype=np.float64).reshape(n, 4),
+            keypoints=keypoints,
         )
         events: list[Event] = []
         for evaluator in self.evaluators:

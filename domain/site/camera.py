@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -122,6 +122,11 @@ class CameraConfig(BaseModel):
     fps: float | None = Field(
         default=None, gt=0, le=120, title="Detection fps", description="Override of the sampled detection rate."
     )
+    pose: Literal["yolo", "mediapipe"] = Field(
+        default="yolo", title="Pose backend",
+        description="`yolo`: the detector's own COCO-17 keypoints. `mediapipe`: MediaPipe Pose's 33 landmarks "
+        "per person box (bundled full model), mapped to COCO-17 for the rules and kept in the track data; "
+        "better for close-range cameras with large people, slower (one MediaPipe run per person per frame).")
     zones: dict[str, ZoneConfig] = Field(default_factory=dict, title="Zones", description="Zones by name.")
     lines: dict[str, LineConfig] = Field(default_factory=dict, title="Lines", description="Lines by name.")
     rules: dict[str, RuleConfig] = Field(default_factory=dict, title="Rules", description="Rules by name.")
@@ -143,6 +148,6 @@ class CameraConfig(BaseModel):
                     for i, zone in enumerate(getattr(rule, field)):
                         if zone not in self.zones:
                             raise _unknown(name, "zone", zone, zones, ("rules", name, field, i))
-            elif rule.zone not in self.zones:
+            elif rule.zone is not None and rule.zone not in self.zones:  # fall / fighting: zone optional
                 raise _unknown(name, "zone", rule.zone, zones, ("rules", name, "zone"))
         return self

@@ -86,12 +86,16 @@ def test_alert_case_file_export(data_dir: Path) -> None:
     clip = data_dir / "objects" / "clips" / "live" / "shop.door" / "e1.mp4"
     clip.parent.mkdir(parents=True)
     clip.write_bytes(b"clip-bytes")
+    clip.with_name("e1.masked.mp4").write_bytes(b"masked-bytes")
     out = data_dir / "case.zip"
     result = runner.invoke(app, ["alert", alert_id, "--case-file", str(out)])
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(out) as zf:
-        assert zf.read("clips/e1.mp4") == b"clip-bytes"
+        assert zf.read("clips/e1.mp4") == b"masked-bytes"  # faces masked by default
         assert json.loads(zf.read("case.json"))["alert"]["id"] == alert_id
+    assert runner.invoke(app, ["alert", alert_id, "--case-file", str(out), "--unmasked"]).exit_code == 0
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("clips/e1.mp4") == b"clip-bytes"
     assert not list(data_dir.glob(".case.zip.*"))  # no partial file left behind
     bad = runner.invoke(app, ["alert", alert_id, "--case-file", str(data_dir / "no" / "such" / "case.zip")])
     assert bad.exit_code == 2 and "does not exist" in bad.output

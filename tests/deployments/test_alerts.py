@@ -216,21 +216,33 @@ def test_case_file(client: TestClient, pg_engine: Engine, auth_headers: dict) ->
 
 
 def test_case_file_zip_holds_the_case_and_the_clips(client: TestClient, pg_engine: Engine, auth_headers: dict,
-                                                    store: LocalObjectStore) -> None:
+                                                    store: LocalObjectStore, users: dict) -> None:
     with Session(pg_engine) as s:
         alert_id = crud.create_alert(s, score=0.7, severity="high", explanation="2 of 2 items were not billed.",
                                      event_ids=[], clip_keys=["clips/j/v/ev-a.mp4", "clips/j/v/gone.mp4"]).id
     store.put_bytes("clips/j/v/ev-a.mp4", b"\x00\x00\x00\x18ftypmp42" + b"x" * 2000, "video/mp4")
+    store.put_bytes("clips/j/v/ev-a.masked.mp4", b"\x00\x00\x00\x18ftypmp42" + b"m" * 1990, "video/mp4")
     client.post(f"{API}/{alert_id}/dismiss", json={"reason": "staff member restocking"}, headers=auth_headers[O])
     r = client.get(f"{API}/{alert_id}/case-file.zip", headers=auth_headers[V])
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     assert f"case-{alert_id}.zip" in r.headers["content-disposition"]
     with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
         assert sorted(zf.namelist()) == ["case.json", "clips/ev-a.mp4"]
-        assert zf.read("clips/ev-a.mp4") == store.get_bytes("clips/j/v/ev-a.mp4")
+        assert zf.read("clips/ev-a.mp4") == store.get_bytes("clips/j/v/ev-a.masked.mp4")  # faces masked by default
         case = json.loads(zf.read("case.json"))
     assert case["alert"]["id"] == alert_id and case["alert"]["status"] == "dismissed"
     assert [h["reason"] for h in case["history"]] == ["staff member restocking"]
-    assert case["clips"] == [{"key": "clips/j/v/ev-a.mp4", "file": "clips/ev-a.mp4", "size_bytes": 2012},
-                             {"key": "clips/j/v/gone.mp4", "missing": True}]
+    assert [{k: v for k, v in c.items() if k in ("key", "file", "size_bytes", "missing", "masked")}
+            for c in case["clips"]] == [
+        {"key": "clips/j/v/ev-a.mp4", "file": "clips/ev-a.mp4", "size_bytes": 2002, "masked": True},
+        {"key": "clips/j/v/gone.mp4", "missing": True, "masked": True}]
     assert client.get(f"{API}/nope/case-file.zip", headers=auth_headers[V]).status_code == 404
+    # The originals: refused to a viewer, allowed to an admin and audited.
+    assert client.get(f"{API}/{alert_id}/case-file.zip", params={"unmasked": True},
+                      headers=auth_headers[V]).status_code == 403
+    r = client.get(f"{API}/{alert_id}/case-file.zip", params={"unmasked": True}, headers=auth_headers[A])
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        assert zf.read("clips/ev-a.mp4") == store.get_bytes("clips/j/v/ev-a.mp4")
+    with Session(pg_engine) as s:
+        rows = crud.list_audit(s, action="media.unmask", resource_id=alert_id)[0]
+    assert len(rows) == 1 and rows[0].username == users[A].username and rows[0].method == "GET"

@@ -11,6 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+from domain.privacy import masked_key
 import redis as redis_lib
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -149,8 +151,11 @@ def test_event_clip_streams_bytes_and_ranges(client: TestClient, pg_engine: Engi
                                              admin_headers: dict) -> None:  # fmt: skip
     key = f"jobs/{uuid.uuid4().hex}/clips/e.mp4"
     data = bytes(range(256)) * 40
-    store.put_bytes(key, data, "video/mp4")
+    store.put_bytes(key, b"original", "video/mp4")
+    store.put_bytes(masked_key(key), data, "video/mp4")  # what leaves the platform: the face-masked copy
     _, eid = stored_video(pg_engine, "/nonexistent.mp4", event_clip_key=key)
+    unmasked = client.get(f"{API}/events/{eid}/clip", params={"unmasked": True}, headers=admin_headers)
+    assert unmasked.status_code == 200 and unmasked.content == b"original"  # an admin's audited unmask
     response = client.get(f"{API}/events/{eid}/clip", headers=admin_headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "video/mp4" and response.content == data
@@ -166,7 +171,10 @@ def test_event_clip_404s(client: TestClient, pg_engine: Engine, admin_headers: d
     assert client.get(f"{API}/events/{no_clip}/clip", headers=admin_headers).json() == {"detail": "event has no clip"}
     assert client.get(f"{API}/events/nope/clip", headers=admin_headers).json() == {"detail": "event not found"}
     _, missing = stored_video(pg_engine, "/nonexistent.mp4", event_clip_key="gone/e.mp4")
-    assert client.get(f"{API}/events/{missing}/clip", headers=admin_headers).json() == {"detail": "clip file missing"}
+    assert client.get(f"{API}/events/{missing}/clip", headers=admin_headers).json() == {
+        "detail": "no face-masked copy of this clip"}
+    assert client.get(f"{API}/events/{missing}/clip", params={"unmasked": True},
+                      headers=admin_headers).json() == {"detail": "clip file missing"}
 
 
 # ------------------------------------------------------------------------------------- crops

@@ -35,6 +35,7 @@ from actors.notifier import Notifier
 from deployments.api.routes import alerts, cameras, media, notifications, pos, sites, system, ui, ws
 from deployments.api.routes.job_submit import router as job_submit_router  # results (submission: test_job_submit)
 from domain.pos import PaymentMethod
+from domain.privacy import masked_key
 from domain.scoring import Severity
 from storage import crud
 from storage import notifications as notify_repo
@@ -91,7 +92,8 @@ def _world(engine: Engine, store: LocalObjectStore, video_file: Path, group: str
         s.add(live)
         s.commit()
         clip_key = f"clips/live/{live.id}.mp4"
-        store.put_bytes(clip_key, b"\x00\x00\x00\x18ftypmp42 clip " + key.encode(), "video/mp4")
+        for stored_key in (clip_key, masked_key(clip_key)):  # the original and its face-masked copy
+            store.put_bytes(stored_key, b"\x00\x00\x00\x18ftypmp42 clip " + key.encode(), "video/mp4")
         s.add(Clip(id=f"clip-{key}-{RUN}", event_id=live.id, key=clip_key, t_start_s=0, t_end_s=2, frame_count=2,
                    fps=1, width=2, height=2))  # fmt: skip
         job = crud.create_job(s, params={}, inputs=[str(video_file)])

@@ -23,6 +23,7 @@ const CameraPage = lazy(() => import('./pages/CameraPage').then((m) => ({ defaul
 const PosPage = lazy(() => import('./pages/PosPage').then((m) => ({ default: m.PosPage })));
 const TrainingPage = lazy(() => import('./pages/TrainingPage').then((m) => ({ default: m.TrainingPage })));
 const UsersPage = lazy(() => import('./pages/UsersPage').then((m) => ({ default: m.UsersPage })));
+const ReportsPage = lazy(() => import('./pages/ReportsPage').then((m) => ({ default: m.ReportsPage })));
 const SettingsPage = lazy(() => import('./pages/SettingsPage').then((m) => ({ default: m.SettingsPage })));
 const AnalyticsLandingPage = lazy(() => import('./pages/AnalyticsLandingPage').then((m) => ({ default: m.AnalyticsLandingPage })));
 const AnalyticsPage = lazy(() => import('./pages/AnalyticsPage').then((m) => ({ default: m.AnalyticsPage })));
@@ -80,6 +81,7 @@ export function AppRoutes() {
         <Route path="pos" element={<PosPage />} />
         <Route path="training" element={<TrainingPage />} />
         <Route path="users" element={<UsersPage />} />
+        <Route path="reports" element={<ReportsPage />} />
         <Route path="settings" element={<SettingsPage />} />
         <Route path="analytics" element={<AnalyticsLandingPage />} />
         <Route path="analytics/:siteId" element={<AnalyticsPage />} />

@@ -10,7 +10,7 @@ import tempfile
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
@@ -18,13 +18,14 @@ from starlette.background import BackgroundTask
 from deployments.api.audit import audit_as
 from deployments.api.deps import CurrentUser, ScopeDep, SessionDep, not_found, require
 from deployments.api.permissions import Permission
+from deployments.api.privacy import PrivacyDep, wants_original
 from deployments.api.routes.media import StoreDep
 from deployments.api.schemas import Page
 from deployments.api.tags import Tags
 from domain.alerts import AlertAction, AlertStatus, InvalidTransitionError
 from domain.scoring import Severity
 from storage import crud
-from storage.casefile import write_case_file
+from storage.casefile import export_case_file
 from storage.scope import CameraScope
 from storage.models import (
     AlertDetailPublic,
@@ -176,12 +177,16 @@ def case_file(session: SessionDep, scope: ScopeDep, alert_id: str) -> CaseFilePu
 
 @router.get("/{alert_id}/case-file.zip", response_class=StreamingResponse,
             responses={200: {"content": {"application/zip": {}}, "description": "case.json and the evidence clips"}})
-def case_file_zip(session: SessionDep, scope: ScopeDep, store: StoreDep, alert_id: str) -> StreamingResponse:
-    """The alert's case file as a ZIP: `case.json` (alert, notes, history, events) and `clips/*.mp4`."""
+def case_file_zip(request: Request, session: SessionDep, user: CurrentUser, scope: ScopeDep, privacy: PrivacyDep,
+                  store: StoreDep, alert_id: str,
+                  unmasked: bool = Query(False, description="Original clips, faces visible "
+                                         "(roles in PRIVACY__UNMASK_ROLES only; audited)")) -> StreamingResponse:  # fmt: skip
+    """The alert's case file as a ZIP: `case.json` (alert, notes, history, events) and `clips/*.mp4`, faces masked."""
     _visible(session, scope, alert_id)
+    original = wants_original(request, session, user, privacy, unmasked, resource_type="alert", resource_id=alert_id)
     spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)
     try:
-        write_case_file(session, alert_id, store, spool)
+        export_case_file(session, alert_id, store, spool, actor=user.username, masked=not original)
     except LookupError:
         spool.close()
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND) from None

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
@@ -16,13 +17,17 @@ from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
 from deployments.api.control import CameraNotRunning, ControlDep
-from deployments.api.deps import ScopeDep, SessionDep, not_found, require
+from deployments.api.deps import CurrentUser, ScopeDep, SessionDep, not_found, require
 from deployments.api.permissions import Permission
+from deployments.api.privacy import PrivacyDep, wants_original
 from deployments.api.routes.cameras import CameraDep
 from deployments.api.tags import Tags
+from domain.custody import sha256_hex
+from domain.privacy import face_boxes, mask_regions, masked_key
 from storage import crud
 from storage.models import TrackPoint
-from storage.objectstore import ObjectNotFoundError, ObjectStore
+from storage import custody
+from storage.objectstore import ObjectNotFoundError, ObjectStore, ObjectStoreError
 
 __all__ = ["router", "StoreDep", "get_store", "FrameQuery", "ClipQuery", "CropQuery", "crop_person"]
 
@@ -39,24 +44,33 @@ def get_store(conn: HTTPConnection) -> ObjectStore:
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 
+_UNMASKED = Field(False, description="The original with faces visible (roles in PRIVACY__UNMASK_ROLES only; audited)")
+
+
 class FrameQuery(BaseModel):
     overlay: bool = Field(True, description="Draw the zones and the tracked people")
+    unmasked: bool = _UNMASKED
 
 
 class ClipQuery(BaseModel):
     redirect: bool = Field(False, description="307 to a presigned URL when the store gives an http(s) one")
+    unmasked: bool = _UNMASKED
 
 
 class CropQuery(BaseModel):
     frame: int | None = Field(None, ge=0, description="Frame index (default: the track's middle detected frame)")
+    unmasked: bool = _UNMASKED
 
 
 @router.get("/cameras/{camera_id}/frame.jpg", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}}})  # fmt: skip
-async def latest_frame(control: ControlDep, camera: CameraDep, query: Annotated[FrameQuery, Depends()]) -> Response:
-    """The camera's newest frame as JPEG."""
+async def latest_frame(request: Request, session: SessionDep, user: CurrentUser, privacy: PrivacyDep,
+                       control: ControlDep, camera: CameraDep, query: Annotated[FrameQuery, Depends()]) -> Response:
+    """The camera's newest frame as JPEG, faces masked."""
+    original = await run_in_threadpool(wants_original, request, session, user, privacy, query.unmasked,
+                                       resource_type="camera", resource_id=camera.id)
     try:
-        jpeg = await control.latest_frame(camera.id, query.overlay)
+        jpeg = await control.latest_frame(camera.id, query.overlay, mask_faces=not original)
     except CameraNotRunning:
         jpeg = b""
     if not jpeg:
@@ -81,9 +95,9 @@ def _ranged(data: bytes, header: str | None, media_type: str) -> Response:
 
 
 @router.get("/events/{event_id}/clip", response_class=Response, responses={200: {"content": {"video/mp4": {}}}})
-def event_clip(request: Request, session: SessionDep, scope: ScopeDep, store: StoreDep, event_id: str,
-               query: Annotated[ClipQuery, Depends()]) -> Response:  # fmt: skip
-    """The event's evidence clip (MP4; byte ranges supported)."""
+def event_clip(request: Request, session: SessionDep, user: CurrentUser, scope: ScopeDep, store: StoreDep,
+               privacy: PrivacyDep, event_id: str, query: Annotated[ClipQuery, Depends()]) -> Response:  # fmt: skip
+    """The event's evidence clip (MP4; byte ranges supported), faces masked."""
     event = crud.get_event(session, event_id)
     if event is None or not scope.sees_row(session, camera_id=event.camera_id, job_id=event.job_id):
         raise not_found("event")
@@ -91,19 +105,27 @@ def event_clip(request: Request, session: SessionDep, scope: ScopeDep, store: St
     if not clips:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "event has no clip")
     clip = clips[0]
+    original = wants_original(request, session, user, privacy, query.unmasked, resource_type="clip", resource_id=clip.key)
+    key = clip.key if original else masked_key(clip.key)
     if query.redirect:
-        url = store.presigned_url(clip.key)
+        url = store.presigned_url(key)
         if url.startswith(("http://", "https://")):
             return RedirectResponse(url, status.HTTP_307_TEMPORARY_REDIRECT)
     try:
-        data = store.get_bytes(clip.key)
+        data = store.get_bytes(key)
     except ObjectNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "clip file missing") from None
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "clip file missing" if original
+                            else "no face-masked copy of this clip") from None  # fmt: skip
+    except ObjectStoreError as exc:  # e.g. sealed with a key that is not configured
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"clip cannot be read: {exc}") from None
+    if request.headers.get("range") is None:  # one custody entry per viewing, not per byte range
+        custody.append(session, actor=user.username, action="access", object_key=key, sha256=sha256_hex(data),
+                       size_bytes=len(data), detail={"event_id": event_id, "unmasked": original})
     return _ranged(data, request.headers.get("range"), clip.content_type)
 
 
 def crop_person(video_path: Path, frame_index: int, xyxy: tuple[float, float, float, float], *,
-                margin: float = CROP_MARGIN, jpeg_quality: int = 90) -> bytes:  # fmt: skip
+                margin: float = CROP_MARGIN, jpeg_quality: int = 90, faces: npt.ArrayLike | None = None) -> bytes:  # fmt: skip
     """JPEG of one box of a video frame, grown by `margin` on every side and clipped to the frame.
 
     Args:
@@ -112,6 +134,7 @@ def crop_person(video_path: Path, frame_index: int, xyxy: tuple[float, float, fl
         xyxy: the box `[x1, y1, x2, y2]` in the video's pixels.
         margin: fraction of the box's width (height) added left and right (top and bottom).
         jpeg_quality: 1–100.
+        faces: `(F, 4)` face boxes (video pixels) masked on the frame before cropping; `None`: none.
 
     Returns:
         The JPEG bytes, or `b""` when the frame cannot be read or the box lies outside it.
@@ -124,6 +147,8 @@ def crop_person(video_path: Path, frame_index: int, xyxy: tuple[float, float, fl
         cap.release()
     if not ok or frame is None:
         return b""
+    if faces is not None:
+        frame = mask_regions(frame, faces)
     h, w = frame.shape[:2]
     x1, y1, x2, y2 = xyxy
     dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
@@ -151,9 +176,9 @@ def _pick_point(points: list[TrackPoint], frame: int | None) -> TrackPoint | Non
 
 @router.get("/tracks/{video_id}/{track_id}/crop.jpg", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}}})  # fmt: skip
-async def track_crop(session: SessionDep, scope: ScopeDep, video_id: str, track_id: int,
-                     query: Annotated[CropQuery, Depends()]) -> Response:  # fmt: skip
-    """A person crop (box plus 10 % margin) of a track in a stored bulk-job video, as JPEG."""
+async def track_crop(request: Request, session: SessionDep, user: CurrentUser, scope: ScopeDep, privacy: PrivacyDep,
+                     video_id: str, track_id: int, query: Annotated[CropQuery, Depends()]) -> Response:  # fmt: skip
+    """A person crop (box plus 10 % margin) of a track in a stored bulk-job video, as JPEG, faces masked."""
     video = await run_in_threadpool(crud.get_video, session, video_id)
     if video is None or not await run_in_threadpool(scope.sees_job, session, video.job_id):
         raise not_found("video")
@@ -167,7 +192,17 @@ async def track_crop(session: SessionDep, scope: ScopeDep, video_id: str, track_
     path = _local_path(video.uri)
     if path is None or not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "video file not available")
-    jpeg = await run_in_threadpool(crop_person, path, point.frame_index, (point.x1, point.y1, point.x2, point.y2))
+    original = await run_in_threadpool(wants_original, request, session, user, privacy, query.unmasked,
+                                       resource_type="track", resource_id=f"{video_id}/{track_id}")
+    faces = None
+    if not original:  # every person's face on that frame, not only this track's
+        others = await run_in_threadpool(crud.track_points_at_frame, session, video_id=video_id,
+                                         frame_index=point.frame_index)
+        faces = face_boxes(
+            np.array([p.keypoints or np.zeros((17, 3)) for p in others], np.float64).reshape(-1, 17, 3),
+            np.array([[p.x1, p.y1, p.x2, p.y2] for p in others], np.float64).reshape(-1, 4))
+    jpeg = await run_in_threadpool(crop_person, path, point.frame_index, (point.x1, point.y1, point.x2, point.y2),
+                                   faces=faces)
     if not jpeg:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "frame not readable")
     return Response(jpeg, media_type="image/jpeg")

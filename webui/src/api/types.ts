@@ -76,6 +76,8 @@ export interface AlertPublic {
   closed_by: string | null;
   closed_at: ISODate | null;
   requires_human_review: boolean;
+  origin?: 'intent' | 'rule';
+  rule?: string | null;
   created_at: ISODate;
 }
 
@@ -431,3 +433,24 @@ export type StreamMessage =
   | { kind: 'job_status'; job_id: string; status: string; progress: number }
   | { kind: 'training_progress'; run_id: string; frames_done: number; frames_total: number; fps?: number; eta_s?: number }
   | { kind: 'training_done'; run_id: string; status: string; version?: string; error?: string };
+
+// ---- Bias-aware review reporting (`/reports/alert-review`): places and hours, never people.
+export type ReviewGroupBy = 'camera' | 'zone' | 'hour';
+
+export interface ReviewGroup {
+  key: string;
+  alerts: number;
+  pending: number;
+  acknowledged: number;
+  dismissed: number;
+  escalated: number;
+  dismissal_rate: number | null;
+  share: number;
+}
+
+export interface ReviewRates {
+  by: ReviewGroupBy;
+  total: number;
+  groups: ReviewGroup[];
+  note: string;
+}

@@ -2,7 +2,7 @@ import { AppShell, Badge, Burger, Button, Center, Group, Loader, NavLink, Scroll
   useComputedColorScheme, useMantineColorScheme } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import {
-  IconAlertTriangle, IconBuildingStore, IconChartHistogram, IconCamera, IconCash, IconChartDots, IconDashboard, IconList,
+  IconAlertTriangle, IconBuildingStore, IconChartBar, IconChartHistogram, IconCamera, IconCash, IconChartDots, IconDashboard, IconList,
   IconLogout, IconMoon, IconSettings, IconSun, IconUpload, IconUsers,
 } from '@tabler/icons-react';
 import { Suspense, type ReactNode } from 'react';
@@ -28,6 +28,7 @@ export const NAV: Item[] = [
   { to: '/sites', label: 'Sites & cameras', icon: <IconBuildingStore size={18} /> },
   { to: '/pos', label: 'POS simulator', icon: <IconCash size={18} /> },
   { to: '/training', label: 'Training', icon: <IconChartDots size={18} /> },
+  { to: '/reports', label: 'Review rates', icon: <IconChartBar size={18} /> },
   { to: '/users', label: 'Users & roles', icon: <IconUsers size={18} />, permission: 'user.read' },
   { to: '/settings', label: 'Settings', icon: <IconSettings size={18} /> },
 ];
