@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from actors.pose_replica import FrameDetections, PoseReplica
+from actors.pose_replica import FrameDetections, PoseReplica, pose_replica_kwargs
 from domain.assessment import AssessmentParams
 from domain.events import event_id
 from domain.pos import Catalog
@@ -316,10 +316,9 @@ def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore):
     )
     return ds.map_batches(
         PoseReplica,
-        fn_constructor_kwargs=dict(
-            weights=m.weights, imgsz=options.imgsz or m.imgsz, conf=m.conf, iou=m.iou, device=m.device,
-            half=m.half, batch_size=m.batch_size, torch_threads=threads, cache_dir=str(options.cache_dir),
-            fetch=fetch,
+        fn_constructor_kwargs=pose_replica_kwargs(
+            m, imgsz=options.imgsz or m.imgsz, torch_threads=threads, cache_dir=str(options.cache_dir), fetch=fetch,
+            store=store,
         ),
         batch_size=j.frames_per_block,
         compute=ray.data.ActorPoolStrategy(size=j.replicas),
