@@ -53,6 +53,12 @@ class FrameDetections:
     def __len__(self) -> int:
         return len(self.confidence)
 
+    def __getitem__(self, index: int | slice | npt.NDArray[np.bool_] | npt.NDArray[np.integer]) -> FrameDetections:
+        """The detections selected by an int, a slice, an index array or a bool mask, e.g. `d[d.confidence > 0.5]`."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(int(index), int(index) + 1 or None)
+        return FrameDetections(self.xyxy[index], self.confidence[index], self.keypoints[index], self.feats[index])
+
 
 def pose_replica_kwargs(model: Any, **overrides: Any) -> dict[str, Any]:
     """`PoseReplica` keyword arguments from a `cluster.settings.ModelSettings` (any object with its fields).
@@ -143,6 +149,7 @@ class PoseReplica:
         self.health: BackendHealth = loaded.health
         self.predict_args: dict[str, Any] = dict(imgsz=imgsz, conf=conf, iou=iou, verbose=False) | loaded.predict_args
         self.batch_size = batch_size
+        self.forward_passes = 0  # model calls so far (each of up to `batch_size` frames)
         self.with_appearance = with_appearance
         self.feat_dim = EMBEDDING_DIM if with_appearance else 0
 
@@ -159,6 +166,7 @@ class PoseReplica:
         for start in range(0, len(frames), self.batch_size):
             batch = frames[start : start + self.batch_size]
             results = self.model.predict(batch, **self.predict_args)
+            self.forward_passes += 1
             out.extend(self._to_detections(r, frame) for r, frame in zip(results, batch))
         return out
 

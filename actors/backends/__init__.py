@@ -7,6 +7,7 @@ PyTorch; a forced or pre-exported backend), `ExportCache` keeps one Ultralytics 
 when an export or its load fails.
 """
 
+from actors.backends.agreement import Agreement, box_agreement
 from actors.backends.cache import STORE_PREFIX, CacheHit, CorruptExportError, ExportCache, ExportKey, file_sha256
 from actors.backends.loader import (
     BackendHealth,
@@ -31,7 +32,7 @@ from actors.backends.selection import (
 )
 
 __all__ = [
-    "BACKEND_REQUESTS", "PRECISION_REQUESTS", "STORE_PREFIX", "Backend", "BackendChoice", "BackendHealth", "CacheHit",
+    "Agreement", "box_agreement", "BACKEND_REQUESTS", "PRECISION_REQUESTS", "STORE_PREFIX", "Backend", "BackendChoice", "BackendHealth", "CacheHit",
     "CorruptExportError", "ExportCache", "ExportKey", "LoadedModel", "ModelSpec", "NodeInfo", "Precision",
     "check_request", "fallback_to_torch", "file_sha256", "load_model", "probe_node", "read_calibration_frames",
     "resolve_weights", "runtime_version", "select_backend", "weights_backend",

@@ -4,7 +4,7 @@ Layout, under the cache root (`MODEL__EXPORT_DIR`, default `DATA_DIR/cache/expor
 `models/exports/` in the object store:
 
     <slug>/manifest.json              the key, the artefact's name, every file's size and SHA-256
-    <slug>/<stem>_openvino_model/…    the artefact (or <stem>.onnx, <stem>.engine)
+    <slug>/<stem>_openvino_model/…    the artefact (or <stem>.onnx, <stem>.engine), named after the weights
 
 An entry is complete only once its manifest is written (last, atomically), so an export killed
 halfway is never taken for a good one; an entry whose files no longer match their manifest
@@ -55,8 +55,8 @@ class ExportKey:
     """What makes two exports interchangeable.
 
     Attributes:
-        weights_sha256: SHA-256 of the source `.pt` file.
-        weights_stem: its file name without suffix (names the artefact, e.g. `yolo11n-pose`).
+        weights_sha256: SHA-256 of the source `.pt` file (its name does not matter: a copy under
+            another name reuses the export).
         task: Ultralytics task (`pose`, `detect`, …).
         backend: `Backend` value (`openvino`, `onnx`, `tensorrt`).
         imgsz: export image size (px).
@@ -68,7 +68,6 @@ class ExportKey:
     """
 
     weights_sha256: str
-    weights_stem: str
     task: str
     backend: str
     imgsz: int
@@ -80,10 +79,9 @@ class ExportKey:
 
     @property
     def slug(self) -> str:
-        """Folder / key name, e.g. `yolo11n-pose-3f2a…-openvino-fp32-1280-b1-9c1e…`."""
+        """Folder / key name, e.g. `869e83fcdffd-openvino-fp32-1280-b1-9c1e…` (weights hash first)."""
         extra = hashlib.sha256(f"{self.task}|{self.dynamic}|{self.versions}|{self.calibration}".encode()).hexdigest()
-        return (f"{self.weights_stem}-{self.weights_sha256[:12]}-{self.backend}-{self.precision}-{self.imgsz}"
-                f"-b{self.batch}-{extra[:10]}")
+        return f"{self.weights_sha256[:12]}-{self.backend}-{self.precision}-{self.imgsz}-b{self.batch}-{extra[:10]}"
 
 
 @dataclass

@@ -243,7 +243,7 @@ def _export_key(spec: ModelSpec, choice: BackendChoice, weights: Path) -> Export
             raise ValueError("MODEL__PRECISION=int8 needs MODEL__CALIBRATION (a video of your own footage)")
         calibration = f"{spec.calibration}|{spec.calibration_frames}"
     return ExportKey(
-        weights_sha256=file_sha256(weights), weights_stem=weights.stem, task=spec.task, backend=choice.backend.value,
+        weights_sha256=file_sha256(weights), task=spec.task, backend=choice.backend.value,
         imgsz=spec.imgsz, precision=choice.precision.value, batch=spec.batch, dynamic=spec.dynamic,
         versions=_versions(choice.backend), calibration=hashlib.sha256(calibration.encode()).hexdigest()[:16]
         if calibration else "",

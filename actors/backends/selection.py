@@ -226,11 +226,11 @@ def select_backend(
                              reason=reason, fallback=fallback, requested=backend)
 
     def exported(b: Backend, reason: str) -> BackendChoice:
-        if b not in node.runtimes:
-            return torch(f"{reason}, but the {b.package} package is not installed", fallback=True)
         if b is Backend.TENSORRT and not (gpu and node.cuda):
             why = "no NVIDIA GPU is visible" if not node.cuda else f"MODEL__DEVICE={device} is not a GPU"
             return torch(f"{reason}, but TensorRT needs an NVIDIA GPU and {why}", fallback=True)
+        if b not in node.runtimes:
+            return torch(f"{reason}, but the {b.package} package is not installed", fallback=True)
         if precision == "auto":
             p = Precision.FP16 if b is Backend.TENSORRT else Precision.FP32
         else:
