@@ -204,6 +204,7 @@ class PoseReplica:
 
     @property
     def backend_label(self) -> str:
-        """E.g. `"openvino fp32"`, or `"torch fp32 (fallback: …)"` when PyTorch stands in."""
+        """E.g. `"openvino fp32 (bf16 compute)"`, or `"torch fp32 (fallback: …)"` when PyTorch stands in."""
         h = self.health
-        return f"{h.backend} {h.precision}" + (f" (fallback: {h.reason})" if h.fallback else "")
+        compute = f" ({h.compute} compute)" if h.compute and h.compute != h.precision.replace("fp", "f") else ""
+        return f"{h.backend} {h.precision}{compute}" + (f" (fallback: {h.reason})" if h.fallback else "")

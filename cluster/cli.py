@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cluster.cli_models import models_benchmark
 from cluster.cli_pos import pos_app
 from cluster.cli_train import models_app, train_app
 from cluster.settings import Settings
@@ -27,6 +28,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(pos_app, name="pos")
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
+models_app.command("benchmark")(models_benchmark)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -214,6 +216,7 @@ def _outcome_dict(outcome) -> dict:
         "job_id": outcome.job_id,
         "status": outcome.status,
         "elapsed_s": round(outcome.elapsed_s, 2),
+        "backend": outcome.backend,
         "videos": [
             {
                 "video_id": v.video_id, "name": v.name, "uri": v.uri, "status": v.status, "error": v.error,
@@ -237,6 +240,8 @@ def _print_outcome(outcome) -> None:
     for v in outcome.videos:
         if v.error:
             err.print(f"[red]error:[/] {v.error}")
+    if outcome.backend:
+        out.print(f"inference backend: {outcome.backend}")
     out.print(f"job id: {outcome.job_id}")
 
 

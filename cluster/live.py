@@ -44,7 +44,9 @@ def app_args(settings: Settings) -> Any:
     from deployments.app import AppArgs
 
     m = settings.model
+    # One Serve batch (frames of every camera waiting) is one forward pass: the replica batches as many.
     replica = pose_replica_kwargs(m, torch_threads=m.torch_threads or max(1, int(settings.detector.num_cpus)),
+                                  batch_size=max(m.batch_size, settings.detector.max_batch_size),
                                   cache_dir=str(settings.data_dir.resolve() / "cache"))
     return AppArgs(
         database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, namespace=NAMESPACE,

@@ -79,7 +79,8 @@ class PoseDetector:
         self.stats: dict[str, Any] = {
             "batches": 0, "frames": 0, "last_batch_size": 0, "infer_s_total": 0.0, "queue_depth": 0,
             "last_infer_s": 0.0, "multi_camera_batches": 0, "backend": health.backend,
-            "precision": health.precision, "backend_fallback": int(health.fallback), "backend_reason": health.reason,
+            "precision": health.precision, "compute": health.compute or health.precision,
+            "backend_fallback": int(health.fallback), "backend_reason": health.reason,
         }
         registry = CollectorRegistry()  # private: only this replica's figures, shipped through Redis
         self._batch_frames = Histogram("witness_detector_batch_frames", "Frames per forward pass",
@@ -128,9 +129,14 @@ class PoseDetector:
         finally:
             self._waiting -= len(frames)
 
+    def batch_cameras(self) -> list[list[str]]:
+        """The camera id of every frame in each of the latest (up to 64) batches, oldest first."""
+        return [list(batch) for batch in self.recent_batches]
+
     def snapshot(self) -> dict[str, Any]:
-        """The statistics as reported to Redis (histograms included)."""
+        """The statistics as reported to Redis (histograms included), with this replica's id."""
         return self.stats | {
+            "replica_id": self.replica_id,
             "batch_frames_hist": histogram_state(self._batch_frames),
             "batch_cameras_hist": histogram_state(self._batch_cameras),
             "at": time.time(),

@@ -111,6 +111,7 @@ class JobOutcome:
     status: str
     videos: list[VideoOutcome]
     elapsed_s: float = 0.0
+    backend: str = ""  # what the pose replicas ran on, e.g. "openvino fp32 (bf16 compute)" (PoseReplica.backend_label)
 
     @property
     def failed(self) -> bool:
@@ -201,6 +202,7 @@ def run_job(
         ValueError: if `job_id` is neither pending nor cancelled.
     """
     started = time.perf_counter()
+    backends: set[str] = set()
     fps_target = options.fps or options.job.fps
     job_id, videos, cancelled = _open_job(engine, inputs, job_params(site, options), job_id)
     if on_job_created:
@@ -210,7 +212,8 @@ def run_job(
         if cancelled:
             raise _Cancelled
         _prepare(videos, site=site, engine=engine, store=store, options=options, fps_target=fps_target, work_dir=work_dir)
-        _analyse(videos, job_id=job_id, engine=engine, store=store, options=options, progress=progress, work_dir=work_dir)
+        _analyse(videos, job_id=job_id, engine=engine, store=store, options=options, progress=progress, work_dir=work_dir,
+                 backends=backends)
     except _Cancelled:
         log.info("job %s cancelled", job_id)
         _fail_unfinished(engine, store, job_id, videos, CANCELLED)
@@ -227,7 +230,7 @@ def run_job(
     with session_scope(engine) as s:
         status = crud.finish_job(s, job_id).status
     return JobOutcome(job_id, str(getattr(status, "value", status)), [v.outcome for v in videos.values()],
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, "; ".join(sorted(backends)))
 
 
 def _open_job(
@@ -329,7 +332,7 @@ def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore):
 
 def _analyse(
     videos: dict[str, _Video], *, job_id: str, engine: Any, store: ObjectStore, options: JobOptions,
-    progress: ProgressFn | None, work_dir: Path,
+    progress: ProgressFn | None, work_dir: Path, backends: set[str] | None = None,
 ) -> None:
     live = {vid: v for vid, v in videos.items() if v.outcome.status == "running"}
     chunks = [c for v in live.values() for c in v.chunks]
@@ -342,6 +345,8 @@ def _analyse(
         raise _Cancelled
     if chunks:
         for batch in _dataset(chunks, options, store).iter_batches(batch_size=None, prefetch_batches=1):
+            if backends is not None and "backend" in batch:
+                backends.update(str(b) for b in set(batch["backend"]))
             for k in range(len(batch["frame_index"])):
                 v = live[str(batch["video_id"][k])]
                 dets = FrameDetections(

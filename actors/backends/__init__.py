@@ -8,6 +8,7 @@ when an export or its load fails.
 """
 
 from actors.backends.agreement import Agreement, box_agreement
+from actors.backends.benchmark import BackendRun, BenchmarkReport, benchmark_backends
 from actors.backends.cache import STORE_PREFIX, CacheHit, CorruptExportError, ExportCache, ExportKey, file_sha256
 from actors.backends.loader import (
     BackendHealth,
@@ -32,8 +33,9 @@ from actors.backends.selection import (
 )
 
 __all__ = [
-    "Agreement", "box_agreement", "BACKEND_REQUESTS", "PRECISION_REQUESTS", "STORE_PREFIX", "Backend", "BackendChoice", "BackendHealth", "CacheHit",
-    "CorruptExportError", "ExportCache", "ExportKey", "LoadedModel", "ModelSpec", "NodeInfo", "Precision",
-    "check_request", "fallback_to_torch", "file_sha256", "load_model", "probe_node", "read_calibration_frames",
-    "resolve_weights", "runtime_version", "select_backend", "weights_backend",
+    "Agreement", "BACKEND_REQUESTS", "PRECISION_REQUESTS", "STORE_PREFIX", "Backend", "BackendChoice", "BackendHealth",
+    "BackendRun", "BenchmarkReport", "CacheHit", "CorruptExportError", "ExportCache", "ExportKey", "LoadedModel",
+    "ModelSpec", "NodeInfo", "Precision", "benchmark_backends", "box_agreement", "check_request", "fallback_to_torch",
+    "file_sha256", "load_model", "probe_node", "read_calibration_frames", "resolve_weights", "runtime_version",
+    "select_backend", "weights_backend",
 ]

@@ -61,7 +61,8 @@ class ExportKey:
         backend: `Backend` value (`openvino`, `onnx`, `tensorrt`).
         imgsz: export image size (px).
         precision: `Precision` value (`fp32`, `fp16`, `int8`).
-        batch: export batch size (the maximum for dynamic exports).
+        batch: export batch size (the maximum for TensorRT and static exports; 0 for dynamic
+            OpenVINO / ONNX graphs, which take any batch).
         dynamic: dynamic input shapes.
         versions: `"ultralytics=…,openvino=…"`: a library upgrade makes a new entry.
         calibration: fingerprint of the INT8 calibration frames (empty otherwise).

@@ -89,6 +89,8 @@ class BackendHealth:
             the object store), `built` (exported now).
         export_s: seconds spent exporting (0 unless `built`).
         artefact: the file or folder loaded.
+        compute: the precision the runtime computes in, when it differs from the export's (OpenVINO
+            runs an FP32 IR in bf16 on CPUs with AMX / AVX512-BF16 unless `cpu_precision_hint` says f32).
     """
 
     requested: str
@@ -100,6 +102,7 @@ class BackendHealth:
     export: str = "none"
     export_s: float = 0.0
     artefact: str = ""
+    compute: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -232,6 +235,7 @@ def load_model(
     predict_args = _predict_args(choice)
     _warm_up(model, spec, predict_args)
     _tune(model, choice, spec, weights)
+    health.compute = _compute_precision(model, choice)
     log.info("model backend: %s", choice.describe())
     return LoadedModel(model, choice, health, predict_args)
 
@@ -244,10 +248,17 @@ def _export_key(spec: ModelSpec, choice: BackendChoice, weights: Path) -> Export
         calibration = f"{spec.calibration}|{spec.calibration_frames}"
     return ExportKey(
         weights_sha256=file_sha256(weights), task=spec.task, backend=choice.backend.value,
-        imgsz=spec.imgsz, precision=choice.precision.value, batch=spec.batch, dynamic=spec.dynamic,
+        imgsz=spec.imgsz, precision=choice.precision.value, batch=_key_batch(spec, choice), dynamic=spec.dynamic,
         versions=_versions(choice.backend), calibration=hashlib.sha256(calibration.encode()).hexdigest()[:16]
         if calibration else "",
     )
+
+
+def _key_batch(spec: ModelSpec, choice: BackendChoice) -> int:
+    """The batch size an export depends on: the engine's maximum for TensorRT or a static export, none (0) for a
+    dynamic OpenVINO / ONNX graph, which takes any batch (so a live replica batching 8 frames and a bulk replica
+    batching 1 share one export)."""
+    return spec.batch if choice.backend is Backend.TENSORRT or not spec.dynamic else 0
 
 
 def _load_export(
@@ -276,6 +287,7 @@ def _load_export(
             continue
         _tune(model, choice, spec, hit.artefact)
         health.export, health.export_s, health.artefact = hit.source, round(hit.build_s, 2), str(hit.artefact)
+        health.compute = _compute_precision(model, choice)
         log.info("model backend: %s [export %s%s]", choice.describe(), hit.source,
                  f" in {hit.build_s:.1f} s" if hit.source == "built" else "")
         return LoadedModel(model, choice, health, predict_args)
@@ -311,6 +323,18 @@ def _tune(model: Any, choice: BackendChoice, spec: ModelSpec, artefact: Path) ->
             _tune_onnxruntime(backend, spec.threads, artefact)
     except Exception as exc:  # noqa: BLE001  (tuning is an optimisation; the defaults still work)
         log.warning("model backend: could not apply thread / precision settings to %s: %s", choice.backend.value, exc)
+
+
+def _compute_precision(model: Any, choice: BackendChoice) -> str:
+    """The runtime's own compute precision (`bf16`, `f32`, …) where it can be read; else `""`."""
+    backend = getattr(getattr(getattr(model, "predictor", None), "model", None), "backend", None)
+    compiled = getattr(backend, "ov_compiled_model", None)
+    if choice.backend is not Backend.OPENVINO or compiled is None:
+        return ""
+    try:
+        return str(compiled.get_property("INFERENCE_PRECISION_HINT").to_string())
+    except Exception:  # noqa: BLE001  (informational only)
+        return ""
 
 
 def _tune_openvino(backend: Any, spec: ModelSpec, artefact: Path) -> None:
