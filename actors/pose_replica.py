@@ -104,7 +104,7 @@ class PoseReplica:
         store: object store that shares exports between nodes (`None`: this node only).
         calibration: video of the user's footage for INT8 calibration.
         calibration_frames: frames taken from it.
-        cpu_precision_hint: OpenVINO CPU inference precision (`""`: plugin default; `"f32"`).
+        cpu_precision_hint: OpenVINO CPU compute precision (`"auto"`: plugin default; `"f32"`).
 
     Raises:
         FileNotFoundError: the weights do not exist.
@@ -131,7 +131,7 @@ class PoseReplica:
         store: Any = None,
         calibration: str | None = None,
         calibration_frames: int = 300,
-        cpu_precision_hint: str = "",
+        cpu_precision_hint: str = "auto",
     ) -> None:
         import torch
 

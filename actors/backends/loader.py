@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from actors.backends.cache import CorruptExportError, ExportCache, ExportKey, file_sha256
 from actors.backends.export import export_weights
-from actors.backends.node import probe_node, runtime_version
+from actors.backends.node import decline_vendor_telemetry, probe_node, runtime_version
 from actors.backends.selection import Backend, BackendChoice, NodeInfo, Precision, fallback_to_torch, select_backend
 
 __all__ = ["ModelSpec", "BackendHealth", "LoadedModel", "load_model", "resolve_weights", "read_calibration_frames"]
@@ -53,8 +53,8 @@ class ModelSpec:
         export_dir: the export cache (`None`: `cache_dir / "exports"`).
         calibration: a video of the user's footage to calibrate INT8 on (`MODEL__CALIBRATION`).
         calibration_frames: frames taken evenly from it.
-        cpu_precision_hint: OpenVINO CPU inference precision (`""`: the plugin's default, bf16 on
-            CPUs with AMX / AVX512-BF16; `"f32"`: full FP32).
+        cpu_precision_hint: OpenVINO CPU compute precision (`"auto"` or `""`: the plugin's default,
+            bf16 on CPUs with AMX / AVX512-BF16; `"f32"`: full FP32).
     """
 
     weights: str | None = None
@@ -71,7 +71,7 @@ class ModelSpec:
     export_dir: Path | None = None
     calibration: str | None = None
     calibration_frames: int = 300
-    cpu_precision_hint: str = ""
+    cpu_precision_hint: str = "auto"
 
 
 @dataclass
@@ -211,6 +211,7 @@ def load_model(
     """
     from ultralytics import YOLO
 
+    decline_vendor_telemetry()
     weights = resolve_weights(spec.weights, cache_dir=Path(spec.cache_dir), fetch=fetch)
     node = node or probe_node()
     choice = select_backend(spec.backend, precision=spec.precision, device=spec.device,
@@ -314,11 +315,12 @@ def _tune(model: Any, choice: BackendChoice, spec: ModelSpec, artefact: Path) ->
     default options, using every core; a replica that shares its node must stay on its own cores.
     """
     backend = getattr(getattr(getattr(model, "predictor", None), "model", None), "backend", None)
-    if backend is None or (spec.threads <= 0 and not spec.cpu_precision_hint):
+    hint = "" if spec.cpu_precision_hint == "auto" else spec.cpu_precision_hint
+    if backend is None or (spec.threads <= 0 and not hint):
         return
     try:
         if choice.backend is Backend.OPENVINO and hasattr(backend, "ov_compiled_model"):
-            _tune_openvino(backend, spec, artefact)
+            _tune_openvino(backend, spec.threads, hint, artefact)
         elif choice.backend is Backend.ONNX and hasattr(backend, "session") and spec.threads > 0:
             _tune_onnxruntime(backend, spec.threads, artefact)
     except Exception as exc:  # noqa: BLE001  (tuning is an optimisation; the defaults still work)
@@ -337,16 +339,16 @@ def _compute_precision(model: Any, choice: BackendChoice) -> str:
         return ""
 
 
-def _tune_openvino(backend: Any, spec: ModelSpec, artefact: Path) -> None:
+def _tune_openvino(backend: Any, threads: int, hint: str, artefact: Path) -> None:
     import openvino as ov
 
     if "CPU" not in backend.ov_compiled_model.get_property("EXECUTION_DEVICES"):
         return
     config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}  # sync inference, as Ultralytics compiles it
-    if spec.threads > 0:
-        config["INFERENCE_NUM_THREADS"] = spec.threads
-    if spec.cpu_precision_hint:
-        config["INFERENCE_PRECISION_HINT"] = getattr(ov.Type, spec.cpu_precision_hint)
+    if threads > 0:
+        config["INFERENCE_NUM_THREADS"] = threads
+    if hint:
+        config["INFERENCE_PRECISION_HINT"] = getattr(ov.Type, hint)
     xml = artefact if artefact.is_file() else next(artefact.glob("*.xml"))
     core = ov.Core()
     backend.compile_model = partial(core.compile_model, device_name="CPU", config=config)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import logging
 from functools import cache
+from pathlib import Path
 
 from actors.backends.selection import Backend, NodeInfo
 
-__all__ = ["probe_node", "runtime_version"]
+log = logging.getLogger(__name__)
+
+__all__ = ["probe_node", "runtime_version", "decline_vendor_telemetry"]
 
 
 @cache
@@ -32,3 +36,22 @@ def runtime_version(backend: Backend) -> str:
         return importlib.metadata.version(backend.package)
     except importlib.metadata.PackageNotFoundError:
         return "missing"
+
+
+@cache
+def decline_vendor_telemetry() -> None:
+    """Decline OpenVINO's and NNCF's anonymous usage telemetry before either is used (once per process).
+
+    Both send usage events to an analytics service unless a consent file says otherwise: the
+    model converter and NNCF count a missing file as consent. The platform runs offline, so it
+    writes the file `opt_in_out --opt_out` would (`~/intel/openvino_telemetry` = `0`) without that
+    tool's farewell event, and never overwrites a choice the user already made.
+    """
+    consent = Path.home() / "intel" / "openvino_telemetry"
+    if consent.exists():
+        return
+    try:
+        consent.parent.mkdir(parents=True, exist_ok=True)
+        consent.write_text("0")
+    except OSError as exc:  # a read-only home: nothing to do but say so
+        log.warning("could not decline OpenVINO telemetry at %s: %s", consent, exc)
