@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from actors.backends import BackendHealth, ModelSpec, load_model
 from domain.appearance import EMBEDDING_DIM, color_embeddings
+from storage.objectstore import LocalObjectStore
 
 __all__ = ["FrameDetections", "PoseReplica", "pose_replica_kwargs"]
 
@@ -101,7 +102,8 @@ class PoseReplica:
         backend: `auto`, `torch`, `openvino`, `onnx` or `tensorrt` (see `actors.backends.select_backend`).
         precision: `auto`, `fp32`, `fp16` or `int8`.
         export_dir: export cache folder (`None`: `cache_dir/exports`).
-        store: object store that shares exports between nodes (`None`: this node only).
+        store: object store that shares exports between nodes (`None`, or the embedded local-folder
+            store: this node's export cache only).
         calibration: video of the user's footage for INT8 calibration.
         calibration_frames: frames taken from it.
         cpu_precision_hint: OpenVINO CPU compute precision (`"auto"`: plugin default; `"f32"`).
@@ -144,6 +146,8 @@ class PoseReplica:
             export_dir=Path(export_dir) if export_dir else None, calibration=calibration,
             calibration_frames=calibration_frames, cpu_precision_hint=cpu_precision_hint,
         )
+        if isinstance(store, LocalObjectStore):
+            store = None  # a local folder is this node's disk already: the export cache there is enough
         loaded = load_model(spec, fetch=fetch, store=store)
         self.model = loaded.model
         self.health: BackendHealth = loaded.health

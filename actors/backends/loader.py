@@ -224,9 +224,7 @@ def load_model(
         cache = ExportCache(Path(spec.export_dir or Path(spec.cache_dir) / "exports"), store)
         try:
             key = _export_key(spec, choice, weights)
-            loaded = _load_export(spec, choice, weights, key, cache, health)
-            if loaded is not None:
-                return loaded
+            return _load_export(spec, choice, weights, key, cache, health)
         except Exception as exc:  # noqa: BLE001  (any export or load failure: PyTorch serves instead)
             choice = fallback_to_torch(choice, f"{type(exc).__name__}: {_one_line(exc)}")
             log.error("model backend: %s", choice.describe())
@@ -237,7 +235,8 @@ def load_model(
     _warm_up(model, spec, predict_args)
     _tune(model, choice, spec, weights)
     health.compute = _compute_precision(model, choice)
-    log.info("model backend: %s", choice.describe())
+    if not choice.fallback:  # a fallback has had its one error line already
+        log.info("model backend: %s", choice.describe())
     return LoadedModel(model, choice, health, predict_args)
 
 
@@ -246,7 +245,8 @@ def _export_key(spec: ModelSpec, choice: BackendChoice, weights: Path) -> Export
     if choice.precision is Precision.INT8:
         if not spec.calibration:
             raise ValueError("MODEL__PRECISION=int8 needs MODEL__CALIBRATION (a video of your own footage)")
-        calibration = f"{spec.calibration}|{spec.calibration_frames}"
+        stat = Path(spec.calibration).stat()  # FileNotFoundError names the missing video
+        calibration = f"{Path(spec.calibration).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{spec.calibration_frames}"
     return ExportKey(
         weights_sha256=file_sha256(weights), task=spec.task, backend=choice.backend.value,
         imgsz=spec.imgsz, precision=choice.precision.value, batch=_key_batch(spec, choice), dynamic=spec.dynamic,
@@ -264,7 +264,7 @@ def _key_batch(spec: ModelSpec, choice: BackendChoice) -> int:
 
 def _load_export(
     spec: ModelSpec, choice: BackendChoice, weights: Path, key: ExportKey, cache: ExportCache, health: BackendHealth,
-) -> LoadedModel | None:
+) -> LoadedModel:
     """Get the export (cached or built) and load it; a cached export that fails to load is rebuilt once."""
     from ultralytics import YOLO
 
