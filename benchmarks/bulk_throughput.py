@@ -142,6 +142,7 @@ def mot_agreement(reference: Path, candidate: Path) -> dict:
     """Box agreement and MOTA / IDF1 of `candidate`'s tracks against `reference`'s (both MOT files)."""
     import motmetrics as mm
     import numpy as np
+    import supervision as sv
 
     from actors.backends import Agreement, box_agreement
 
@@ -153,8 +154,9 @@ def mot_agreement(reference: Path, candidate: Path) -> dict:
         rb = np.array([b for _, b in r], float).reshape(-1, 4)
         cb = np.array([b for _, b in c], float).reshape(-1, 4)
         total = total + box_agreement(rb, cb)
-        to_xywh = lambda b: np.c_[b[:, :2], b[:, 2:] - b[:, :2]]  # noqa: E731
-        acc.update([i for i, _ in r], [i for i, _ in c], mm.distances.iou_matrix(to_xywh(rb), to_xywh(cb), max_iou=0.5))
+        distance = 1.0 - sv.box_iou_batch(rb, cb) if len(rb) and len(cb) else np.empty((len(rb), len(cb)))
+        distance[distance > 0.5] = np.nan  # pairs under IoU 0.5 cannot match (motmetrics' iou_matrix convention)
+        acc.update([i for i, _ in r], [i for i, _ in c], distance)
     summary = mm.metrics.create().compute(acc, metrics=["mota", "idf1", "num_switches"], name="cand")
     return {
         "boxes_reference": total.reference, "boxes_candidate": total.candidate, "matched": total.matched,

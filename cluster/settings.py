@@ -66,7 +66,11 @@ class ModelSettings(BaseModel):
         "cpu, cuda, cuda:0, mps …"
     )
     half: bool = Field(False, title="FP16 inference (GPU only)")
-    batch_size: int = Field(1, ge=1, le=256, title="Frames per forward pass (1 is fastest on CPU; 16+ on GPU)")
+    batch_size: int = Field(
+        1, ge=1, le=256, title="Frames per forward pass in bulk jobs",
+        description="1 on CPUs (measured: batching OpenVINO or PyTorch gains nothing on 2 cores); 16+ on GPUs "
+        "(unmeasured here). Live replicas batch up to DETECTOR__MAX_BATCH_SIZE frames of all cameras.",
+    )
     torch_threads: int = Field(
         0, ge=0, title="Inference threads per replica (any backend)",
         description="0: the node's cores divided by the number of replicas"
