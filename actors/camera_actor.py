@@ -44,7 +44,7 @@ def _load_classifier(camera_id: str, behaviour: dict[str, Any]) -> Any:
         return None
 
 
-def detect_via(detector: Any, *, timeout_s: float = 30.0) -> DetectFn:
+def detect_via(detector: Any, *, timeout_s: float = 30.0, source: str = "") -> DetectFn:
     """A blocking detect function over a detector of any of the supported kinds.
 
     Args:
@@ -55,6 +55,8 @@ def detect_via(detector: Any, *, timeout_s: float = 30.0) -> DetectFn:
             - an object with a plain `.predict(frames)` (a local `PoseReplica`);
             - a plain callable `(frames) -> list[FrameDetections]`.
         timeout_s: longest wait for one call; a slower one raises (the frame is skipped).
+        source: the calling camera's id, passed to a Serve detector (`PoseDetector.predict`) so its
+            cross-camera batches can be reported per camera.
 
     Returns:
         `(frames) -> list[FrameDetections]`.
@@ -71,8 +73,12 @@ def detect_via(detector: Any, *, timeout_s: float = 30.0) -> DetectFn:
             return detector
         raise TypeError(f"detector must be a Serve/actor handle with .predict.remote or a callable, got {type(detector).__name__}")
 
+    from ray.serve.handle import DeploymentHandle
+
+    kwargs = {"source": source} if source and isinstance(detector, DeploymentHandle) else {}
+
     def detect(frames: list) -> list[FrameDetections]:
-        response = remote(frames)
+        response = remote(frames, **kwargs)
         if isinstance(response, ray.ObjectRef):
             return ray.get(response, timeout=timeout_s)
         return response.result(timeout_s=timeout_s)
@@ -120,7 +126,7 @@ class CameraActor:
         if behaviour and behaviour.get("model_version") and loop_kwargs.get("intent") is not None:
             loop_kwargs["classify"] = _load_classifier(camera_id, behaviour)
         self._loop = CameraLoop(
-            camera_id, config, detect_via(detector, timeout_s=loop_kwargs.pop("detect_timeout_s", 30.0)),
+            camera_id, config, detect_via(detector, timeout_s=loop_kwargs.pop("detect_timeout_s", 30.0), source=camera_id),
             on_tracking=self._publish_tracking, on_event=self._event, on_health=self._publish_health,
             on_visit=self._on_visit, **loop_kwargs,
         )  # fmt: skip

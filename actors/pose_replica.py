@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from actors.backends import BackendHealth, ModelSpec, load_model
 from domain.appearance import EMBEDDING_DIM, color_embeddings
+from storage.objectstore import LocalObjectStore
 
-__all__ = ["FrameDetections", "PoseReplica", "load_pose_model"]
+__all__ = ["FrameDetections", "PoseReplica", "pose_replica_kwargs"]
 
 log = logging.getLogger(__name__)
 
@@ -54,37 +56,27 @@ class FrameDetections:
     def __len__(self) -> int:
         return len(self.confidence)
 
+    def __getitem__(self, index: int | slice | npt.NDArray[np.bool_] | npt.NDArray[np.integer]) -> FrameDetections:
+        """The detections selected by an int, a slice, an index array or a bool mask, e.g. `d[d.confidence > 0.5]`."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(int(index), int(index) + 1 or None)
+        return FrameDetections(self.xyxy[index], self.confidence[index], self.keypoints[index], self.feats[index])
 
-def load_pose_model(weights: str | None, *, cache_dir: Path, fetch: Any = None):
-    """Load an Ultralytics pose model from a local path or an `s3://bucket/key`.
+
+def pose_replica_kwargs(model: Any, **overrides: Any) -> dict[str, Any]:
+    """`PoseReplica` keyword arguments from a `cluster.settings.ModelSettings` (any object with its fields).
 
     Args:
-        weights: `.pt` / `.onnx` / `.engine` path, `s3://bucket/key`, or `None` for the bundled yolo11n-pose.
-        cache_dir: where `s3://` weights are downloaded to (kept between runs, keyed by bucket/key).
-        fetch: callable `(uri, dest_path) -> Path` that downloads an `s3://` URI (the object store's).
-
-    Returns:
-        `ultralytics.YOLO` in predict mode.
-
-    Raises:
-        FileNotFoundError: the weights file does not exist.
-        ValueError: an `s3://` URI is given but no `fetch` callable.
+        model: the `MODEL__*` section.
+        **overrides: e.g. `imgsz`, `torch_threads`, `cache_dir`, `fetch`, `store`, `calibration`.
     """
-    from cluster.settings import default_weights  # settings knows where the bundled file is
-    from ultralytics import YOLO
-
-    path = weights or default_weights()
-    if path.startswith("s3://"):
-        if fetch is None:
-            raise ValueError(f"weights {path!r} are on S3 but no object store was configured")
-        local = cache_dir / "weights" / path.removeprefix("s3://")
-        if not local.exists():
-            local.parent.mkdir(parents=True, exist_ok=True)
-            fetch(path, local)
-        path = str(local)
-    if not Path(path).exists():
-        raise FileNotFoundError(f"model weights not found: {path}")
-    return YOLO(path, task="pose")
+    kwargs = dict(
+        weights=model.weights, imgsz=model.imgsz, conf=model.conf, iou=model.iou, device=model.device,
+        half=model.half, batch_size=model.batch_size, torch_threads=model.torch_threads, backend=model.backend,
+        precision=model.precision, export_dir=model.export_dir, calibration=model.calibration,
+        calibration_frames=model.calibration_frames, cpu_precision_hint=model.cpu_precision_hint,
+    )
+    return kwargs | overrides
 
 
 class PoseReplica:
@@ -92,20 +84,35 @@ class PoseReplica:
 
     Used as a Ray Data class UDF (`ds.map_batches(PoseReplica, fn_constructor_kwargs=…)`) and, for live
     cameras, inside a Serve deployment. Each output row keeps every input column except `image` and
-    adds the detection columns.
+    adds the detection columns. The model runs through the backend layer (`actors.backends`): on a
+    CPU node an OpenVINO export of the weights (made once, cached), on an NVIDIA GPU node a
+    TensorRT FP16 engine, else PyTorch; `self.health` says which and why.
 
     Args:
-        weights: see `load_pose_model`.
+        weights: `.pt` / `.onnx` / `.engine` path, `*_openvino_model/` folder, `s3://bucket/key`, or
+            `None` for the bundled yolo11n-pose.
         imgsz: inference size in pixels (long side).
         conf: confidence floor (0–1).
         iou: NMS IoU threshold.
-        device: torch device string.
-        half: FP16 (GPU only).
-        batch_size: frames per forward pass.
-        torch_threads: intra-op threads (0 leaves torch's default).
+        device: `auto`, `cpu`, `cuda`, `cuda:N`, …
+        half: FP16 PyTorch (GPU only).
+        batch_size: frames per forward pass (exports are made for it).
+        torch_threads: inference threads of whichever runtime (0 leaves the runtime's default).
         with_appearance: also return each detection's appearance vector (`domain.appearance`).
-        cache_dir: download cache for `s3://` weights.
-        fetch: `s3://` downloader, see `load_pose_model`.
+        cache_dir: download cache for `s3://` weights (and, by default, the export cache).
+        fetch: `s3://` downloader `(uri, dest) -> Path` (the object store's `download_uri`).
+        backend: `auto`, `torch`, `openvino`, `onnx` or `tensorrt` (see `actors.backends.select_backend`).
+        precision: `auto`, `fp32`, `fp16` or `int8`.
+        export_dir: export cache folder (`None`: `cache_dir/exports`).
+        store: object store that shares exports between nodes (`None`, or the embedded local-folder
+            store: this node's export cache only).
+        calibration: video of the user's footage for INT8 calibration.
+        calibration_frames: frames taken from it.
+        cpu_precision_hint: OpenVINO CPU compute precision (`"auto"`: plugin default; `"f32"`).
+
+    Raises:
+        FileNotFoundError: the weights do not exist.
+        ValueError: impossible settings (see `actors.backends.check_request`).
     """
 
     def __init__(
@@ -115,24 +122,40 @@ class PoseReplica:
         imgsz: int = 1280,
         conf: float = 0.1,
         iou: float = 0.7,
-        device: str = "cpu",
+        device: str = "auto",
         half: bool = False,
         batch_size: int = 1,
         torch_threads: int = 0,
         with_appearance: bool = True,
         cache_dir: str | Path = "data/cache",
         fetch: Any = None,
+        backend: str = "auto",
+        precision: str = "auto",
+        export_dir: str | Path | None = None,
+        store: Any = None,
+        calibration: str | None = None,
+        calibration_frames: int = 300,
+        cpu_precision_hint: str = "auto",
     ) -> None:
         import torch
 
         if torch_threads > 0:
             torch.set_num_threads(torch_threads)
             os.environ["OMP_NUM_THREADS"] = str(torch_threads)
-        self.model = load_pose_model(weights, cache_dir=Path(cache_dir), fetch=fetch)
-        self.predict_args: dict[str, Any] = dict(imgsz=imgsz, conf=conf, iou=iou, device=device, verbose=False)
-        if half:
-            self.predict_args["half"] = True
+        spec = ModelSpec(
+            weights=weights, task="pose", backend=backend, precision=precision, device=device, half=half, imgsz=imgsz,
+            batch=batch_size, threads=torch_threads, cache_dir=Path(cache_dir),
+            export_dir=Path(export_dir) if export_dir else None, calibration=calibration,
+            calibration_frames=calibration_frames, cpu_precision_hint=cpu_precision_hint,
+        )
+        if isinstance(store, LocalObjectStore):
+            store = None  # a local folder is this node's disk already: the export cache there is enough
+        loaded = load_model(spec, fetch=fetch, store=store)
+        self.model = loaded.model
+        self.health: BackendHealth = loaded.health
+        self.predict_args: dict[str, Any] = dict(imgsz=imgsz, conf=conf, iou=iou, verbose=False) | loaded.predict_args
         self.batch_size = batch_size
+        self.forward_passes = 0  # model calls so far (each of up to `batch_size` frames)
         self.with_appearance = with_appearance
         self.feat_dim = EMBEDDING_DIM if with_appearance else 0
 
@@ -149,6 +172,7 @@ class PoseReplica:
         for start in range(0, len(frames), self.batch_size):
             batch = frames[start : start + self.batch_size]
             results = self.model.predict(batch, **self.predict_args)
+            self.forward_passes += 1
             out.extend(self._to_detections(r, frame) for r, frame in zip(results, batch))
         return out
 
@@ -173,7 +197,7 @@ class PoseReplica:
         """Ray Data UDF: `batch["image"]` `(B, H, W, 3)` uint8 BGR → detection columns, image dropped.
 
         Added columns (object arrays of length B): `xyxy` `(N, 4)`, `confidence` `(N,)`,
-        `keypoints` `(N, 17, 3)`, `feats` `(N, D)`.
+        `keypoints` `(N, 17, 3)`, `feats` `(N, D)`; and `backend` (`backend_label`, one string per row).
         """
         images = batch.pop("image")
         dets = self.predict(list(images))
@@ -181,4 +205,12 @@ class PoseReplica:
             col = np.empty(len(dets), dtype=object)
             col[:] = [getattr(d, name) for d in dets]
             batch[name] = col
+        batch["backend"] = np.array([self.backend_label] * len(dets))
         return batch
+
+    @property
+    def backend_label(self) -> str:
+        """E.g. `"openvino fp32 (bf16 compute)"`, or `"torch fp32 (fallback: …)"` when PyTorch stands in."""
+        h = self.health
+        compute = f" ({h.compute} compute)" if h.compute and h.compute != h.precision.replace("fp", "f") else ""
+        return f"{h.backend} {h.precision}{compute}" + (f" (fallback: {h.reason})" if h.fallback else "")

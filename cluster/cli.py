@@ -14,6 +14,7 @@ from rich.table import Table
 
 from cluster.cli_analytics import analytics_app, export_video_cmd, report_cmd
 from cluster.cli_evidence import register as register_evidence
+from cluster.cli_models import models_benchmark
 from cluster.cli_pos import pos_app
 from cluster.cli_train import models_app, train_app
 from cluster.settings import Settings
@@ -33,6 +34,7 @@ app.add_typer(analytics_app, name="analytics")
 app.command("report")(report_cmd)
 export_app.command("video")(export_video_cmd)
 register_evidence(app)  # witness retention | hold | verify (cluster/cli_evidence.py)
+models_app.command("benchmark")(models_benchmark)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -220,6 +222,7 @@ def _outcome_dict(outcome) -> dict:
         "job_id": outcome.job_id,
         "status": outcome.status,
         "elapsed_s": round(outcome.elapsed_s, 2),
+        "backend": outcome.backend,
         "videos": [
             {
                 "video_id": v.video_id, "name": v.name, "uri": v.uri, "status": v.status, "error": v.error,
@@ -243,6 +246,8 @@ def _print_outcome(outcome) -> None:
     for v in outcome.videos:
         if v.error:
             err.print(f"[red]error:[/] {v.error}")
+    if outcome.backend:
+        out.print(f"inference backend: {outcome.backend}")
     out.print(f"job id: {outcome.job_id}")
 
 

@@ -72,12 +72,14 @@ def jwt_secret(settings: Settings) -> str:
 
 def app_args(settings: Settings) -> Any:
     """`AppArgs` of the Serve application, from the settings."""
+    from actors.pose_replica import pose_replica_kwargs
     from deployments.app import AppArgs
 
     m = settings.model
-    replica = dict(weights=m.weights, imgsz=m.imgsz, conf=m.conf, iou=m.iou, device=m.device, half=m.half,
-                   batch_size=max(m.batch_size, 1), torch_threads=m.torch_threads or max(1, int(settings.detector.num_cpus)),
-                   cache_dir=str(settings.data_dir.resolve() / "cache"))
+    # One Serve batch (frames of every camera waiting) is one forward pass: the replica batches as many.
+    replica = pose_replica_kwargs(m, torch_threads=m.torch_threads or max(1, int(settings.detector.num_cpus)),
+                                  batch_size=max(m.batch_size, settings.detector.max_batch_size),
+                                  cache_dir=str(settings.data_dir.resolve() / "cache"))
     return AppArgs(
         database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, namespace=NAMESPACE,
         api=settings.api.model_dump() | {"jwt_secret": jwt_secret(settings)}, detector=settings.detector.model_dump(),

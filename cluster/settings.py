@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from urllib.parse import urlparse
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,12 +64,55 @@ class ModelSettings(BaseModel):
         "occluded people, lowering it adds clutter the tracker must reject.",
     )
     iou: float = Field(0.7, gt=0, lt=1, title="NMS IoU threshold")
-    device: str = Field("cpu", title="Torch device", description="cpu, cuda, cuda:0, mps …")
-    half: bool = Field(False, title="FP16 inference (GPU only)")
-    batch_size: int = Field(1, ge=1, le=256, title="Frames per forward pass (1 is fastest on CPU; 16+ on GPU)")
-    torch_threads: int = Field(
-        0, ge=0, title="Torch intra-op threads per replica", description="0: the node's cores divided by the number of replicas"
+    device: str = Field(
+        "auto", title="Inference device", description="auto (an NVIDIA GPU when the replica sees one, else the CPU), "
+        "cpu, cuda, cuda:0, mps …"
     )
+    half: bool = Field(False, title="FP16 inference (GPU only)")
+    batch_size: int = Field(
+        1, ge=1, le=256, title="Frames per forward pass in bulk jobs",
+        description="1 on CPUs (measured: batching OpenVINO or PyTorch gains nothing on 2 cores); 16+ on GPUs "
+        "(unmeasured here). Live replicas batch up to DETECTOR__MAX_BATCH_SIZE frames of all cameras.",
+    )
+    torch_threads: int = Field(
+        0, ge=0, title="Inference threads per replica (any backend)",
+        description="0: the node's cores divided by the number of replicas"
+    )
+    backend: Literal["auto", "torch", "openvino", "onnx", "tensorrt"] = Field(
+        "auto", title="Inference backend",
+        description="auto: OpenVINO on CPU nodes, a TensorRT FP16 engine on NVIDIA GPU nodes, else PyTorch. .pt "
+        "weights are exported once per (weights, backend, imgsz, precision, batch) and cached; a failed export "
+        "falls back to PyTorch (logged, flagged in /metrics). Pre-exported weights run on their own runtime.",
+    )
+    precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
+        "auto", title="Export precision",
+        description="auto: FP16 for TensorRT, FP32 otherwise. int8 (OpenVINO / TensorRT) is calibrated on "
+        "MODEL__CALIBRATION; faster but see the README for the accuracy it costs.",
+    )
+    export_dir: str | None = Field(
+        None, title="Export cache folder", description="Default: DATA_DIR/cache/exports. Also shared through "
+        "the object store (models/exports/) so other nodes need not export again."
+    )
+    calibration: str | None = Field(
+        None, title="INT8 calibration video",
+        description="A video of your own footage (path); frames are taken evenly across it.",
+    )
+    calibration_frames: int = Field(
+        300, ge=1, le=5000, title="INT8 calibration frames",
+        description="More: a steadier calibration; the one-off export takes longer.",
+    )
+    cpu_precision_hint: Literal["auto", "f32", "bf16", "f16"] = Field(
+        "auto", title="OpenVINO CPU compute precision",
+        description="auto: the CPU plugin's default (bf16 on CPUs with AMX / AVX512-BF16, else f32); f32 forces "
+        "full precision at a cost in speed (on this project's machines about half the frames/s).",
+    )
+
+    @model_validator(mode="after")
+    def _backend_request(self) -> ModelSettings:
+        from actors.backends.selection import check_request  # pure: no runtime is imported
+
+        check_request(self.backend, self.precision, self.weights)
+        return self
 
 
 class TrackerSettings(BaseModel):

@@ -80,7 +80,7 @@ def build_app(args: AppArgs | dict[str, Any]) -> Application:
         }
     else:
         options["num_replicas"] = d.get("num_replicas", 1)
-    detector = PoseDetector.options(**options).bind(args.replica, args.redis_url)
+    detector = PoseDetector.options(**options).bind(args.replica, args.redis_url, args.store or None)
 
     def asgi_builder():
         return make_fastapi(args)

@@ -26,7 +26,7 @@ import numpy as np
 
 from actors.fall_model import FallClassifier
 from actors.masking import faces_by_frame, mask_video_file
-from actors.pose_replica import FrameDetections
+from actors.pose_replica import FrameDetections, pose_replica_kwargs
 from actors.rule_alerts import rule_alerts
 from domain.assessment import AssessmentParams
 from domain.events import event_id
@@ -122,6 +122,7 @@ class JobOutcome:
     status: str
     videos: list[VideoOutcome]
     elapsed_s: float = 0.0
+    backend: str = ""  # what the pose replicas ran on, e.g. "openvino fp32 (bf16 compute)" (PoseReplica.backend_label)
 
     @property
     def failed(self) -> bool:
@@ -212,6 +213,7 @@ def run_job(
         ValueError: if `job_id` is neither pending nor cancelled.
     """
     started = time.perf_counter()
+    backends: set[str] = set()
     fps_target = options.fps or options.job.fps
     job_id, videos, cancelled = _open_job(engine, inputs, job_params(site, options), job_id)
     if on_job_created:
@@ -221,7 +223,8 @@ def run_job(
         if cancelled:
             raise _Cancelled
         _prepare(videos, site=site, engine=engine, store=store, options=options, fps_target=fps_target, work_dir=work_dir)
-        _analyse(videos, job_id=job_id, engine=engine, store=store, options=options, progress=progress, work_dir=work_dir)
+        _analyse(videos, job_id=job_id, engine=engine, store=store, options=options, progress=progress, work_dir=work_dir,
+                 backends=backends)
     except _Cancelled:
         log.info("job %s cancelled", job_id)
         _fail_unfinished(engine, store, job_id, videos, CANCELLED)
@@ -238,7 +241,7 @@ def run_job(
     with session_scope(engine) as s:
         status = crud.finish_job(s, job_id).status
     return JobOutcome(job_id, str(getattr(status, "value", status)), [v.outcome for v in videos.values()],
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, "; ".join(sorted(backends)))
 
 
 def _open_job(
@@ -328,10 +331,9 @@ def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore, pose_
     )
     return ds.map_batches(
         PoseStage,  # PoseReplica, plus MediaPipe landmarks for cameras with `pose: mediapipe`
-        fn_constructor_kwargs=dict(
-            weights=m.weights, imgsz=options.imgsz or m.imgsz, conf=m.conf, iou=m.iou, device=m.device,
-            half=m.half, batch_size=m.batch_size, torch_threads=threads, cache_dir=str(options.cache_dir),
-            fetch=fetch,
+        fn_constructor_kwargs=pose_replica_kwargs(
+            m, imgsz=options.imgsz or m.imgsz, torch_threads=threads, cache_dir=str(options.cache_dir), fetch=fetch,
+            store=store,
         ),
         batch_size=j.frames_per_block,
         compute=ray.data.ActorPoolStrategy(size=j.replicas),
@@ -342,7 +344,7 @@ def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore, pose_
 
 def _analyse(
     videos: dict[str, _Video], *, job_id: str, engine: Any, store: ObjectStore, options: JobOptions,
-    progress: ProgressFn | None, work_dir: Path,
+    progress: ProgressFn | None, work_dir: Path, backends: set[str] | None = None,
 ) -> None:
     live = {vid: v for vid, v in videos.items() if v.outcome.status == "running"}
     chunks = [c for v in live.values() for c in v.chunks]
@@ -356,6 +358,8 @@ def _analyse(
     if chunks:
         pose_of = {vid: v.camera.pose for vid, v in live.items() if v.camera is not None}
         for batch in _dataset(chunks, options, store, pose_of).iter_batches(batch_size=None, prefetch_batches=1):
+            if backends is not None and "backend" in batch:
+                backends.update(str(b) for b in set(batch["backend"]))
             for k in range(len(batch["frame_index"])):
                 v = live[str(batch["video_id"][k])]
                 lm = batch["landmarks"][k] if "landmarks" in batch else None

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from actors.pose_replica import FrameDetections, PoseReplica
+from actors.pose_replica import FrameDetections, PoseReplica, pose_replica_kwargs
 from domain.behaviour_model import CLASSES, BehaviourModel, TrainingReport, normalize_label, split_by_clip
 from domain.pose_features import FEATURE_NAMES, window_features
 from domain.tracks import Trajectory
@@ -356,10 +356,9 @@ def _dataset(chunks: list[Chunk], options: TrainOptions, params: dict[str, Any],
     )
     return ds.map_batches(
         PoseReplica,
-        fn_constructor_kwargs=dict(
-            weights=m.weights, imgsz=params["imgsz"], conf=m.conf, iou=m.iou, device=m.device, half=m.half,
-            batch_size=m.batch_size, torch_threads=threads, cache_dir=str(options.cache_dir),
-            fetch=getattr(store, "download_uri", None),
+        fn_constructor_kwargs=pose_replica_kwargs(
+            m, imgsz=params["imgsz"], torch_threads=threads, cache_dir=str(options.cache_dir),
+            fetch=getattr(store, "download_uri", None), store=store,
         ),
         batch_size=j.frames_per_block,
         compute=ray.data.ActorPoolStrategy(size=b.replicas),

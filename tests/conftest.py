@@ -244,3 +244,36 @@ def vtest_path() -> Path:
     if not VTEST_AVI.is_file():
         pytest.fail(f"{VTEST_AVI} not found: install Debian's opencv-doc (apt-get install opencv-doc) or set VTEST_AVI")
     return VTEST_AVI
+
+
+# ----------------------------------------------------------------------------- model exports
+def pytest_configure(config: pytest.Config) -> None:
+    """One model-export cache for the whole run (`MODEL__EXPORT_DIR`), so each export is paid once.
+
+    Every test that loads the real model on the default backend (OpenVINO on this CPU machine)
+    shares it: in-process `Settings()`, `PoseReplica(export_dir=model_export_dir)`, Ray workers and
+    the `witness` subprocesses the end-to-end tests start (they keep `MODEL__EXPORT_DIR`). A
+    developer who sets `MODEL__EXPORT_DIR` keeps their own folder (and its exports) across runs.
+    """
+    if not os.environ.get("MODEL__EXPORT_DIR"):
+        import tempfile
+
+        path = tempfile.mkdtemp(prefix="witness-test-exports-")
+        os.environ["MODEL__EXPORT_DIR"] = path
+        config.stash[_EXPORT_DIR_MADE] = path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    made = config.stash.get(_EXPORT_DIR_MADE, None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop("MODEL__EXPORT_DIR", None)
+
+
+_EXPORT_DIR_MADE = pytest.StashKey[str]()
+
+
+@pytest.fixture(scope="session")
+def model_export_dir() -> Path:
+    """The run's shared model-export cache folder (see `pytest_configure`)."""
+    return Path(os.environ["MODEL__EXPORT_DIR"])

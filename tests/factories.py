@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from domain.events import Event, EventType
 from domain.tracks import Trajectory
 
-__all__ = ["make_trajectory", "make_event"]
+__all__ = ["make_trajectory", "make_event", "model_settings"]
 
 
 def make_trajectory(
@@ -88,3 +89,14 @@ def make_event(
         payload={} if payload is None else payload,
         clip=clip,
     )
+
+
+def model_settings(**fields: Any) -> Any:
+    """`ModelSettings` on the run's shared export cache (`MODEL__EXPORT_DIR`, see `tests/conftest.py`).
+
+    Tests that build their `MODEL__*` section by hand use this so the real model's export is made
+    once per run, not once per test.
+    """
+    from cluster.settings import ModelSettings
+
+    return ModelSettings(**({"export_dir": os.environ.get("MODEL__EXPORT_DIR")} | fields))

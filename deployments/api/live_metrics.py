@@ -5,7 +5,9 @@ Redis and every ingress replica reports the same cluster-wide values:
 
 - `witness:metrics:detector` (`deployments.detector.REPLICA_STATS_KEY`), a hash written by each
   `PoseDetector` replica: field = replica id, value = JSON with `last_batch_size`,
-  `last_infer_s`, `queue_depth`, `frames`, `batches`, `infer_s_total`, `at`.
+  `last_infer_s`, `queue_depth`, `frames`, `batches`, `infer_s_total`, `multi_camera_batches`,
+  `backend`, `precision`, `backend_fallback`, the histograms `batch_frames_hist` /
+  `batch_cameras_hist` (`deployments.detector.histogram_state`), `at`.
 - `witness:metrics:cameras` (`CAMERA_STATS_KEY`), a hash written by the camera manager: field =
   camera id, value = JSON with the fields of `CAMERA_STATS_FIELDS`. Remove a camera's field
   (`HDEL`) when it is deleted.
@@ -23,7 +25,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
@@ -62,6 +64,15 @@ _DETECTOR = [
     ("witness_detector_frames", "Frames analysed by the replica", "frames", True),
     ("witness_detector_batches", "Batches run by the replica", "batches", True),
     ("witness_detector_busy_seconds", "Time the replica spent in inference (s)", "infer_s_total", True),
+    ("witness_detector_multi_camera_batches", "Forward passes that held frames of more than one camera",
+     "multi_camera_batches", True),
+    ("witness_detector_backend_fallback", "1 when PyTorch stands in for the inference backend asked for",
+     "backend_fallback", False),
+]
+# (metric, help, JSON field): histograms a replica keeps as `{"buckets": [[le, cumulative], …], "sum": s}`
+_DETECTOR_HISTOGRAMS = [
+    ("witness_detector_batch_frames", "Frames per forward pass (cross-camera batching)", "batch_frames_hist"),
+    ("witness_detector_batch_cameras", "Distinct cameras per forward pass", "batch_cameras_hist"),
 ]
 
 
@@ -107,12 +118,25 @@ class LiveMetricsCollector(Collector):
             for name, _, field, _ in _DETECTOR:
                 if isinstance(stats.get(field), (int, float)):
                     families[name].add_metric([replica], float(stats[field]))
+            for name, _, field in _DETECTOR_HISTOGRAMS:
+                hist = stats.get(field)
+                if isinstance(hist, dict) and isinstance(hist.get("buckets"), list):
+                    buckets = [(str(le), float(n)) for le, n in hist["buckets"]]
+                    families[name].add_metric([replica], buckets=buckets, sum_value=float(hist.get("sum", 0.0)))
+            if isinstance(stats.get("backend"), str):
+                families["witness_detector_backend"].add_metric(
+                    [replica, stats["backend"], str(stats.get("precision", ""))], 1.0)
         families["witness_events"].add_metric([], float(events or 0))
         yield from families.values()
 
     def _families(self) -> dict[str, Metric]:
         families = {n: _family(n, d, c, ["camera"]) for n, d, _, c in _CAMERA}
         families |= {n: _family(n, d, c, ["replica"]) for n, d, _, c in _DETECTOR}
+        families |= {n: HistogramMetricFamily(n, d, labels=["replica"]) for n, d, _ in _DETECTOR_HISTOGRAMS}
+        families["witness_detector_backend"] = GaugeMetricFamily(
+            "witness_detector_backend", "1 for the inference backend and precision the replica runs",
+            labels=["replica", "backend", "precision"],
+        )
         families["witness_camera_state"] = GaugeMetricFamily(
             "witness_camera_state", "1 for the camera's current health state", labels=["camera", "state"]
         )

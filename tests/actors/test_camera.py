@@ -221,11 +221,11 @@ def test_unsupported_scheme_is_an_error_state(tmp_path):
     assert rec.states() == ["error", "stopped"]
 
 
-def test_real_pose_replica_on_a_file_camera(vtest_path, tmp_path):
+def test_real_pose_replica_on_a_file_camera(vtest_path, tmp_path, model_export_dir):
     from actors.pose_replica import PoseReplica
 
     # imgsz 960: at 640 yolo11n-pose finds at most 2 of vtest.avi's small walkers, at conf <= 0.5
-    replica = PoseReplica(imgsz=960, torch_threads=1)
+    replica = PoseReplica(imgsz=960, torch_threads=1, export_dir=model_export_dir)
     rec = Recorder()
     loop = CameraLoop("cam4", camera_config(str(vtest_path)), replica.predict, detection_fps=2,
                       clip_pre_s=0.5, clip_post_s=0.5, clips_dir=tmp_path, **rec.kwargs())
@@ -287,7 +287,7 @@ def local_ray():
     ray.shutdown()
 
 
-def test_camera_actor_streams_reports_and_stops(local_ray, vtest_path, tmp_path):
+def test_camera_actor_streams_reports_and_stops(local_ray, vtest_path, tmp_path, model_export_dir):
     ray = local_ray
     from actors.camera_actor import CameraActor
 
@@ -295,10 +295,10 @@ def test_camera_actor_streams_reports_and_stops(local_ray, vtest_path, tmp_path)
     class Detector:
         """A detector actor around the real replica (as the Serve deployment will be)."""
 
-        def __init__(self) -> None:
+        def __init__(self, export_dir: str) -> None:
             from actors.pose_replica import PoseReplica
 
-            self.replica = PoseReplica(imgsz=640, torch_threads=1)
+            self.replica = PoseReplica(imgsz=640, torch_threads=1, export_dir=export_dir)
 
         def predict(self, frames):
             return self.replica.predict(frames)
@@ -314,7 +314,7 @@ def test_camera_actor_streams_reports_and_stops(local_ray, vtest_path, tmp_path)
         def get(self) -> list:
             return self.items
 
-    detector, collector = Detector.remote(), Collector.remote()
+    detector, collector = Detector.remote(str(model_export_dir)), Collector.remote()
     camera = camera_config(str(vtest_path)).model_dump()
     actor = CameraActor.remote(
         "cam6", camera, detector, autostart=False, detection_fps=2, tracker_params=TrackerSettings(), clips_dir=str(tmp_path),

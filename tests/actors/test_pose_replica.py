@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from actors.pose_replica import PoseReplica, load_pose_model
+from actors.backends import resolve_weights
+from actors.pose_replica import PoseReplica
 from cluster.settings import default_weights
 
 
@@ -23,8 +24,8 @@ def frames(vtest_path: Path) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def replica() -> PoseReplica:
-    return PoseReplica(imgsz=960, torch_threads=2)
+def replica(model_export_dir: Path) -> PoseReplica:
+    return PoseReplica(imgsz=960, torch_threads=2, export_dir=model_export_dir)  # the default backend
 
 
 def test_predict_finds_people_with_keypoints_and_appearance(replica, frames):
@@ -51,22 +52,24 @@ def test_ray_data_udf_replaces_image_with_detection_columns(replica, frames):
     assert out["keypoints"][1].shape[1:] == (17, 3)
 
 
-def test_a_users_own_weights_file_loads(tmp_path, frames, replica):
+def test_a_users_own_weights_file_loads(tmp_path, frames, replica, model_export_dir):
     own = tmp_path / "store-model-v3.pt"
     shutil.copy(default_weights(), own)
-    mine = PoseReplica(weights=str(own), imgsz=960)
+    mine = PoseReplica(weights=str(own), imgsz=960, export_dir=model_export_dir)
+    assert mine.health.backend == replica.health.backend
     np.testing.assert_allclose(mine.predict(frames[:1])[0].xyxy, replica.predict(frames[:1])[0].xyxy, atol=1.0)
 
 
-def test_weights_from_s3_are_downloaded_once_and_load(tmp_path, s3_store, frames):
+def test_weights_from_s3_are_downloaded_once_and_load(tmp_path, s3_store, frames, model_export_dir):
     s3_store.put_file("models/pose-v1.pt", Path(default_weights()))
     uri = f"s3://{s3_store.bucket}/models/pose-v1.pt"
-    mine = PoseReplica(weights=uri, imgsz=960, cache_dir=tmp_path, fetch=s3_store.download_uri)
+    mine = PoseReplica(weights=uri, imgsz=960, cache_dir=tmp_path, fetch=s3_store.download_uri, store=s3_store,
+                       export_dir=model_export_dir)
     assert len(mine.predict(frames[:1])[0]) >= 3
     cached = tmp_path / "weights" / s3_store.bucket / "models" / "pose-v1.pt"
     assert cached.is_file()
     s3_store.delete("models/pose-v1.pt")  # a second load must use the cache, not S3
-    load_pose_model(uri, cache_dir=tmp_path, fetch=s3_store.download_uri)
+    assert resolve_weights(uri, cache_dir=tmp_path, fetch=s3_store.download_uri) == cached
 
 
 @pytest.mark.parametrize(
@@ -78,4 +81,27 @@ def test_weights_from_s3_are_downloaded_once_and_load(tmp_path, s3_store, frames
 )
 def test_bad_weights_raise_naming_the_input(tmp_path, weights, fetch, error, match):
     with pytest.raises(error, match=match):
-        load_pose_model(weights, cache_dir=tmp_path, fetch=fetch)
+        PoseReplica(weights=weights, cache_dir=tmp_path, fetch=fetch)
+
+
+def test_batched_forward_passes_give_the_per_frame_results(frames, replica, model_export_dir):
+    batched = PoseReplica(imgsz=960, torch_threads=2, batch_size=2, export_dir=model_export_dir)
+    four = frames + frames[::-1]
+    passes_before = batched.forward_passes
+    got = batched.predict(four)
+    assert batched.forward_passes - passes_before == 2  # 4 frames, 2 per forward pass
+    for one, many in zip(replica.predict(four), got):
+        assert len(one) == len(many)
+        np.testing.assert_allclose(one.xyxy, many.xyxy, atol=2.0)
+
+
+def test_pre_exported_weights_run_without_another_export(tmp_path, frames, replica):
+    exported = Path(replica.health.artefact)  # the default backend's export of the bundled weights (OpenVINO here)
+    assert replica.health.export in ("built", "local") and exported.exists()
+    own = tmp_path / exported.name
+    shutil.copytree(exported, own) if exported.is_dir() else shutil.copy(exported, own)
+    mine = PoseReplica(weights=str(own), imgsz=960, export_dir=tmp_path / "exports")
+    assert (mine.health.backend, mine.health.export, mine.health.reason) == (
+        replica.health.backend, "none", f"pre-exported {replica.health.backend} weights")
+    assert not (tmp_path / "exports").exists()  # nothing exported
+    np.testing.assert_allclose(mine.predict(frames[:1])[0].xyxy, replica.predict(frames[:1])[0].xyxy, atol=1.0)

@@ -13,6 +13,7 @@ checks at the end that every operation was answered by its handler (not only 401
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +36,7 @@ from deployments.api.hub import Hub
 from deployments.api.routes import ws
 from deployments.api.security import TokenType, create_token
 from deployments.jobs import JobRunnerConfig, RayJobRunner
-from deployments.live import finish_live_app, live_routers
+from deployments.live import analytics_state, finish_live_app, live_routers
 from deployments.training import RayTrainingRunner, TrainingRunnerConfig
 from storage import crud
 from storage.models import UserRole
@@ -85,7 +86,11 @@ def fuzz_app(idle_ray: None, pg_url: str, pg_engine: Engine, redis_client: redis
                "upload_dir": tmp / "uploads", "stream_options": ws.StreamOptions(heartbeat_s=0.5),
                "job_runner": RayJobRunner(JobRunnerConfig(**runner_config), engine=pg_engine),
                "training_runner": RayTrainingRunner(TrainingRunnerConfig(**runner_config)),
-               "notifier": Notifier(pg_engine, redis_client, {})},
+               "notifier": Notifier(pg_engine, redis_client, {}),
+               # Report and export jobs as `witness up` wires them (they queue on the CPU-less Ray, like jobs).
+               **analytics_state(SimpleNamespace(analytics={}, export_runner=dict(
+                   database_url=pg_url, redis_url=DEFAULT_REDIS_URL, store=runner_config["store"],
+                   cache_dir=str(tmp / "cache"))), pg_engine)},
     )  # fmt: skip
     return finish_live_app(app, redis_client)
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.websockets import WebSocketDisconnect
 
-from cluster.settings import ClipSettings, JobSettings, ModelSettings, Settings, TrackerSettings
+from cluster.settings import ClipSettings, JobSettings, Settings, TrackerSettings
 from deployments.api import create_app
 from deployments.api.hub import Hub
 from deployments.api.inputs import InputPolicy
@@ -30,7 +30,7 @@ from domain.events import EventType, event_id
 from storage import crud
 from storage.models import UserRole
 from tests.deployments.conftest import DEFAULT_REDIS_URL, bearer, create_random_user, login, make_config
-from tests.factories import make_event, make_trajectory
+from tests.factories import make_event, make_trajectory, model_settings
 
 API = "/api/v1"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL)
@@ -57,7 +57,7 @@ def upload_dir(workdir: Path) -> Path:
 def runner(pg_url: str, pg_engine: Engine, workdir: Path) -> RayJobRunner:
     config = JobRunnerConfig(
         database_url=pg_url, redis_url=REDIS_URL, store={"local_dir": workdir / "objects", "s3_endpoint": None},
-        model=ModelSettings(imgsz=320), job=JobSettings(chunk_s=8, replicas=1, replica_num_cpus=1),
+        model=model_settings(imgsz=320), job=JobSettings(chunk_s=8, replicas=1, replica_num_cpus=1),
         tracker=TrackerSettings(), clip=ClipSettings(), cache_dir=workdir / "cache",
     )  # fmt: skip
     return RayJobRunner(config, engine=pg_engine)

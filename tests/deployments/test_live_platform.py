@@ -78,7 +78,8 @@ def platform(tmp_path_factory, live_pg_url, vtest_path):
                   for key, src in (("a", vtest_path), ("b", vtest_path), ("rtsp", rtsp.url)))
     )
     port = free_port()
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "DATABASE_URL", "MODEL__", "API__", "RAY_"))}
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith(("S3_", "DATABASE_URL", "MODEL__", "API__", "RAY_")) or k == "MODEL__EXPORT_DIR"}
     env = keep | {
         "DATA_DIR": str(data), "DATABASE_URL": pg_url, "REDIS_URL": "redis://127.0.0.1:6379/14",
         "API__PORT": str(port), "RAY_NUM_CPUS": "2", "MODEL__IMGSZ": "960", "DETECTOR__NUM_CPUS": "1",

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from cluster.settings import BehaviourSettings, JobSettings, ModelSettings, TrackerSettings
+from cluster.settings import BehaviourSettings, JobSettings, TrackerSettings
 from deployments.api import create_app
 from deployments.api.inputs import InputPolicy
 from deployments.api.routes import training
@@ -25,6 +25,7 @@ from deployments.training import RayTrainingRunner, TrainingRunnerConfig
 from storage.models import UserRole
 from storage.objectstore import LocalObjectStore
 from tests.deployments.conftest import DEFAULT_REDIS_URL, make_config
+from tests.factories import model_settings
 from tests.pipelines.test_train_behaviour import cut_clips, local_ray
 
 API = "/api/v1"
@@ -45,7 +46,7 @@ def store(workdir: Path) -> LocalObjectStore:
 def runner(pg_url: str, pg_engine: Engine, workdir: Path) -> RayTrainingRunner:
     config = TrainingRunnerConfig(
         database_url=pg_url, redis_url=REDIS_URL, store={"local_dir": workdir / "objects", "s3_endpoint": None},
-        model=ModelSettings(), tracker=TrackerSettings(), job=JobSettings(), cache_dir=workdir / "cache",
+        model=model_settings(), tracker=TrackerSettings(), job=JobSettings(), cache_dir=workdir / "cache",
         behaviour=BehaviourSettings(n_estimators=50, fps=5, imgsz=480, window=10, stride=5),
         clip={"ignored": True},  # the job runner's other fields are ignored
     )  # fmt: skip

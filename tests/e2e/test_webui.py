@@ -95,7 +95,8 @@ def platform(tmp_path_factory, vtest_path):
     )
     port = free_port()
     with fresh_pg_schema() as pg_url:
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "DATABASE_URL", "MODEL__", "API__", "RAY_"))}
+        keep = {k: v for k, v in os.environ.items()
+                if not k.startswith(("S3_", "DATABASE_URL", "MODEL__", "API__", "RAY_")) or k == "MODEL__EXPORT_DIR"}
         # 4 logical CPUs (on 2 cores): the live detector holds 1 and the uploaded job's detector replica needs another.
         env = keep | {
             "DATA_DIR": str(data), "DATABASE_URL": pg_url, "REDIS_URL": "redis://127.0.0.1:6379/13",

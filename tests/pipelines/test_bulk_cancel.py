@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from cluster.settings import ClipSettings, JobSettings, ModelSettings, Settings, TrackerSettings
+from cluster.settings import ClipSettings, JobSettings, Settings, TrackerSettings
 from domain.site import SiteConfig
 from pipelines.bulk import CANCELLED, JobOptions, run_job
 from storage import crud
 from storage.objectstore import LocalObjectStore
+from tests.factories import model_settings
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def clip_3s(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_job_cancelled_while_running_stops_between_batches(ray_cluster: None, clip_3s: Path, sqlite_engine: Engine,
                                                            tmp_path: Path) -> None:  # fmt: skip
-    options = JobOptions(model=ModelSettings(imgsz=320), tracker=TrackerSettings(), job=JobSettings(chunk_s=1.5, overlap_s=0),
+    options = JobOptions(model=model_settings(imgsz=320), tracker=TrackerSettings(), job=JobSettings(chunk_s=1.5, overlap_s=0),
                          clip=ClipSettings(), cache_dir=tmp_path / "cache", fps=10)  # fmt: skip
     job: dict[str, str] = {}
     calls: list[tuple[int, int]] = []

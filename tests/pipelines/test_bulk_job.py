@@ -37,7 +37,8 @@ def witness(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess
 
 
 def base_env(data_dir: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "DATABASE_URL", "MODEL__", "JOB__"))}
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith(("S3_", "DATABASE_URL", "MODEL__", "JOB__")) or k == "MODEL__EXPORT_DIR"}  # shared exports
     return keep | {"DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "2", "RAY_NUM_CPUS": "2", "JOB__CHUNK_S": "8"}
 
 

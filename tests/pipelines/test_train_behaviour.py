@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from actors.behaviour_replica import BehaviourReplica
-from cluster.settings import BehaviourSettings, JobSettings, ModelSettings, Settings, TrackerSettings
+from cluster.settings import BehaviourSettings, JobSettings, Settings, TrackerSettings
 from domain.behaviour_model import CLASSES
 from pipelines.train_behaviour import (
     LabelSpan,
@@ -30,6 +30,7 @@ from pipelines.train_behaviour import (
 )
 from storage.model_registry import ModelNotFoundError, list_models, load_model
 from storage.objectstore import LocalObjectStore
+from tests.factories import model_settings
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +104,7 @@ def data_dir(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 def options(tmp_path: Path, **overrides) -> TrainOptions:
     return TrainOptions(
-        model=ModelSettings(), tracker=TrackerSettings(), job=JobSettings(), behaviour=BehaviourSettings(n_estimators=50),
+        model=model_settings(), tracker=TrackerSettings(), job=JobSettings(), behaviour=BehaviourSettings(n_estimators=50),
         cache_dir=tmp_path / "cache", **({"fps": 5, "imgsz": 480, "window": 10, "stride": 5} | overrides),
     )  # fmt: skip
 
