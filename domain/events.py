@@ -44,6 +44,7 @@ class Event:
         confidence: 0–1, the detector confidence that supported the event.
         payload: rule-specific facts (dwell seconds, crossing direction, count, sequence...).
         clip: whether the rule asks for an evidence clip.
+        global_id: the person's cross-camera identity (`None` until the identity registry placed them).
     """
 
     type: EventType
@@ -58,6 +59,7 @@ class Event:
     confidence: float
     payload: dict[str, Any] = field(default_factory=dict)
     clip: bool = True
+    global_id: str | None = None
 
     @property
     def duration_s(self) -> float:
