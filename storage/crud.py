@@ -351,6 +351,7 @@ def _event_row(event_id: str, event: DomainEvent, *, job_id: str | None, video_i
         "confidence": float(event.confidence),
         "payload": dict(event.payload),
         "created_at": utcnow(),
+        "global_id": getattr(event, "global_id", None),
     }
 
 
