@@ -152,7 +152,7 @@ def load_embedder_network(
             raise EmbedderLoadError(f"unknown OpenCLIP architecture {arch!r}")
         try:
             model = open_clip.create_model(arch, pretrained=str(path), device=device)
-        except (RuntimeError, KeyError, ValueError, OSError) as exc:
+        except (RuntimeError, KeyError, ValueError, OSError, AssertionError) as exc:  # open_clip asserts on shapes
             raise EmbedderLoadError(f"{path} is not a checkpoint of OpenCLIP {arch}: {str(exc)[:300]}") from None
         model.eval()
         size = model.visual.image_size
