@@ -240,7 +240,7 @@ class EmbedderReplica:
         kind: str = "fusion",
         weights: str | None = None,
         arch: str | None = None,
-        color_weight: float = 0.5,
+        color_weight: float = 0.3,
         device: str = "cpu",
         batch_size: int = 16,
         torch_threads: int = 0,

@@ -59,6 +59,7 @@ class TrackObservation:
         crop_quality: its quality.
         job_id: the bulk job (`None` live).
         video_id: the bulk video (`None` live).
+        resolution_wh: `(width, height)` of the frames the boxes are in.
     """
 
     camera_id: str
@@ -73,6 +74,7 @@ class TrackObservation:
     crop_quality: float = 0.0
     job_id: str | None = None
     video_id: str | None = None
+    resolution_wh: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         self.t_s = np.asarray(self.t_s, np.float64).reshape(-1)
@@ -367,7 +369,9 @@ class IdentityRegistryCore:
                 self._changes.positions.append({
                     "global_id": person.global_id, "camera_id": obs.camera_id, "track_id": obs.track_id, "t_s": t,
                     "x1": box[0], "y1": box[1], "x2": box[2], "y2": box[3],
-                    "map_x": xy[0] if finite else None, "map_y": xy[1] if finite else None})
+                    "map_x": xy[0] if finite else None, "map_y": xy[1] if finite else None,
+                    "frame_w": obs.resolution_wh[0] if obs.resolution_wh else None,
+                    "frame_h": obs.resolution_wh[1] if obs.resolution_wh else None})
         cut = trace.t[-1] - self.history_s if trace.t else -np.inf
         if trace.t and trace.t[0] < cut:
             keep = next(i for i, t in enumerate(trace.t) if t >= cut)

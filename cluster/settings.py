@@ -307,8 +307,9 @@ class EmbedderSettings(BaseModel):
                                 description="A path or s3://bucket/key; none: the packaged MobileNetV2.")
     arch: str | None = Field(None, title="OpenCLIP architecture", description="e.g. ViT-B-32 (kind openclip).")
     color_weight: float = Field(
-        0.5, ge=0, le=1, title="Colour share of the fusion similarity",
-        description="Higher leans on clothing colour (robust to pose, confused by look-alike colours); lower on the CNN.",
+        0.3, ge=0, le=1, title="Colour share of the fusion similarity",
+        description="Higher leans on clothing colour (robust to pose, confused by look-alike colours); lower on the CNN. "
+        "0.3 separated same from different people best on vtest.avi (AUC 0.954, benchmarks/embedder_quality.py).",
     )
     device: str = Field("cpu", title="Torch device of the embedder")
     batch_size: int = Field(16, ge=1, le=512, title="Crops per forward pass")

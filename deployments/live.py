@@ -18,10 +18,11 @@ WEBUI_RESERVED = frozenset({"api", "ws", "health", "metrics", "docs", "redoc", "
 def live_routers() -> list[Any]:
     """Routers mounted under `/api/v1` (token required)."""
     from deployments.api.routes import alerts, cameras, job_submit, media, notifications, pos, sites, system, ui, ws
-    from deployments.api.routes import training
+    from deployments.api.routes import persons, training
 
     return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router,
-            ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router]
+            ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router,
+            persons.router, persons.ws_router]
 
 
 class LazyCameraControl:
@@ -105,10 +106,11 @@ def live_notifier(args: Any, engine: Any) -> Any:
 def finish_live_app(app: Any, redis_client: Any) -> Any:
     """Mount the WebSockets at the root too (`/ws/...`), add the live Prometheus metrics and serve the web UI."""
     from deployments.api.live_metrics import install_live_metrics
-    from deployments.api.routes import ui, ws
+    from deployments.api.routes import persons, ui, ws
 
     app.include_router(ws.router)
     app.include_router(ui.ws_router)
+    app.include_router(persons.ws_router)
     install_live_metrics(app.state.metrics, redis_client)
     mount_webui(app, app.state.config.webui_dir)
     return app

@@ -29,6 +29,8 @@ __all__ = [
     "MapKalman",
     "smooth_map_track",
     "path_length_m",
+    "movement_metrics",
+    "zone_dwell_s",
 ]
 
 PointsXY = npt.NDArray[np.float64]  # (N, 2), [x, y]
@@ -428,3 +430,58 @@ def path_length_m(xy: npt.ArrayLike) -> float:
     if len(pts) < 2:
         return 0.0
     return float(np.linalg.norm(np.diff(pts, axis=0), axis=1).sum())
+
+
+def movement_metrics(t_s: npt.ArrayLike, xy: npt.ArrayLike, *, max_step_s: float = 2.0) -> dict[str, float]:
+    """Distance walked and average speed of a plan trajectory.
+
+    Steps longer than `max_step_s` (the person was unseen) are left out of both the distance
+    and the time, so a person who leaves and comes back is not credited with a straight walk.
+
+    Args:
+        t_s: `(T,)` increasing times (s).
+        xy: `(T, 2)` positions (m), NaN where unknown.
+        max_step_s: longest step counted (s).
+
+    Returns:
+        `{"total_distance_m", "moving_time_s", "average_speed_mps"}` (speed 0 with no time).
+
+    Example:
+        >>> movement_metrics([0, 1, 2, 10], [[0, 0], [1, 0], [2, 0], [50, 0]])
+        {'total_distance_m': 2.0, 'moving_time_s': 2.0, 'average_speed_mps': 1.0}
+    """
+    t = np.asarray(t_s, np.float64).reshape(-1)
+    p = np.asarray(xy, np.float64).reshape(-1, 2)
+    ok = np.isfinite(p).all(axis=1)
+    t, p = t[ok], p[ok]
+    if len(t) < 2:
+        return {"total_distance_m": 0.0, "moving_time_s": 0.0, "average_speed_mps": 0.0}
+    dt = np.diff(t)
+    step = np.linalg.norm(np.diff(p, axis=0), axis=1)
+    keep = (dt > 0) & (dt <= max_step_s)
+    dist, time_s = float(step[keep].sum()), float(dt[keep].sum())
+    return {"total_distance_m": round(dist, 3), "moving_time_s": round(time_s, 3),
+            "average_speed_mps": round(dist / time_s, 3) if time_s > 0 else 0.0}
+
+
+def zone_dwell_s(t_s: npt.ArrayLike, inside: npt.ArrayLike, *, max_step_s: float = 2.0) -> float:
+    """Seconds spent inside a zone from samples of whether a person was inside.
+
+    Each step between two samples counts when the person was inside at its start and it is no
+    longer than `max_step_s`.
+
+    Args:
+        t_s: `(T,)` increasing times (s).
+        inside: `(T,)` bool.
+        max_step_s: longest step counted (s).
+
+    Example:
+        >>> zone_dwell_s([0, 1, 2, 3, 20], [True, True, False, True, True])
+        2.0
+    """
+    t = np.asarray(t_s, np.float64).reshape(-1)
+    a = np.asarray(inside, bool).reshape(-1)
+    if len(t) < 2:
+        return 0.0
+    dt = np.diff(t)
+    return float(dt[a[:-1] & (dt <= max_step_s)].sum())

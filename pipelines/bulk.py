@@ -69,6 +69,8 @@ class JobOptions:
         catalog: product names for explanations.
         classify: a trained behaviour model's events per trajectory; `None` = heuristics only.
         on_alerts: called with the ids of each video's stored alerts (e.g. to send notifications).
+        identity: `pipelines.identity.IdentityOptions`: give the job's people global ids across its videos
+            (`None` = per-video track ids only).
     """
 
     model: Any
@@ -83,6 +85,7 @@ class JobOptions:
     catalog: Catalog | None = None
     classify: Classify | None = None
     on_alerts: Callable[[list[str]], None] | None = None
+    identity: Any = None
 
 
 @dataclass
@@ -211,6 +214,7 @@ def run_job(
             raise _Cancelled
         _prepare(videos, site=site, engine=engine, store=store, options=options, fps_target=fps_target, work_dir=work_dir)
         _analyse(videos, job_id=job_id, engine=engine, store=store, options=options, progress=progress, work_dir=work_dir)
+        _link_identities(videos, job_id=job_id, site=site, engine=engine, store=store, options=options)
     except _Cancelled:
         log.info("job %s cancelled", job_id)
         _fail_unfinished(engine, store, job_id, videos, CANCELLED)
@@ -386,6 +390,23 @@ def _analyse(
         crud.update_job_progress(s, job_id, frames_done=total, frames_total=total)
     if progress:
         progress(total, total)
+
+
+def _link_identities(videos: dict[str, _Video], *, job_id: str, site: SiteConfig, engine: Any, store: ObjectStore,
+                     options: JobOptions) -> None:
+    """Global person ids across the job's videos (`pipelines.identity`); a failure here keeps the stored results."""
+    if options.identity is None or not options.identity.identity.enabled:
+        return
+    from pipelines.identity import link_job_identities
+
+    paths = {vid: v.path for vid, v in videos.items() if v.outcome.status == "done" and v.path}
+    if not paths:
+        return
+    try:
+        link_job_identities(job_id, site=site, engine=engine, store=store, options=options.identity,
+                            cache_dir=options.cache_dir, video_paths=paths)
+    except Exception:  # noqa: BLE001  (the videos are stored; they keep per-video track ids)
+        log.exception("job %s: global person ids failed; tracks keep their per-video ids", job_id)
 
 
 def _track(v: _Video, chunk: int, options: JobOptions) -> None:

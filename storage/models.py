@@ -1080,6 +1080,8 @@ class IdentityPosition(SQLModel, table=True):
     y2: float
     map_x: float | None = None
     map_y: float | None = None
+    frame_w: int | None = None  # size of the frame the box is in (px)
+    frame_h: int | None = None
 
 
 class FocusSession(SQLModel, table=True):

@@ -24,3 +24,4 @@ class Tags(str, Enum):
     SYSTEM = "system"
     NOTIFICATIONS = "notifications"
     POS = "pos"
+    PERSONS = "persons"

@@ -100,6 +100,8 @@ def upgrade() -> None:
         sa.Column("y2", sa.Float(), nullable=False),
         sa.Column("map_x", sa.Float(), nullable=True),
         sa.Column("map_y", sa.Float(), nullable=True),
+        sa.Column("frame_w", sa.Integer(), nullable=True),
+        sa.Column("frame_h", sa.Integer(), nullable=True),
         _person_fk(),
         sa.PrimaryKeyConstraint("id"),
     )
