@@ -31,15 +31,18 @@ import numpy.typing as npt
 from actors.identity_index import GalleryIndex
 from domain.identity import MatchDecision, MatchParams, Sighting, Topology, Verdict, choose_identity, gallery_similarity
 
-__all__ = ["TrackObservation", "IdentityAnswer", "RegistryChanges", "IdentityRegistryCore", "registry_name",
+__all__ = ["REGISTRY_PREFIX", "TrackObservation", "IdentityAnswer", "RegistryChanges", "IdentityRegistryCore", "registry_name",
            "IdentityRegistry", "registry_handle"]
 
 log = logging.getLogger(__name__)
 
 
+REGISTRY_PREFIX = "witness-identity-"
+
+
 def registry_name(site: str) -> str:
     """Name of a site's registry actor."""
-    return f"witness-identity-{site}"
+    return f"{REGISTRY_PREFIX}{site}"
 
 
 @dataclass

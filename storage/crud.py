@@ -1291,6 +1291,7 @@ def import_site_config(session: Session, site: SiteConfig) -> Site:
         if row is None:
             row = Site(name=site.site.name)
         row.friendly_name, row.timezone, row.updated_at = site.site.friendly_name, site.site.timezone, utcnow()
+        row.floor_plan = site.site.floor_plan.model_dump(mode="json") if site.site.floor_plan else None
         session.add(row)
         session.flush()
         for key, config in site.cameras.items():

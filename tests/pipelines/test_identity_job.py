@@ -43,13 +43,13 @@ def _group(rows) -> dict:
 
 
 def test_overlapping_views_share_global_ids(vtest_path: Path, tmp_path: Path) -> None:
-    views = cut_two_views(vtest_path, tmp_path / "views", seconds=10.0, layout="overlap")
+    views = cut_two_views(vtest_path, tmp_path / "views", seconds=12.0, layout="overlap")
     site = tmp_path / "two-view.yaml"
     site.write_text(site_yaml(views, layout="overlap"))
     env = base_env(tmp_path / "data") | {"JOB__CHUNK_S": "30"}
     (tmp_path / "data").mkdir()
     proc = witness("analyze", str(views["a"]["path"]), str(views["b"]["path"]), "--site", str(site), "--fps", "5",
-                   "--imgsz", "640", "--json", env=env)
+                   "--imgsz", "960", "--json", env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     job_id = summary_of(proc)["job_id"]
     engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'witness.db'}")
