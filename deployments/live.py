@@ -18,11 +18,11 @@ WEBUI_RESERVED = frozenset({"api", "ws", "health", "metrics", "docs", "redoc", "
 def live_routers() -> list[Any]:
     """Routers mounted under `/api/v1` (token required)."""
     from deployments.api.routes import alerts, cameras, job_submit, media, notifications, pos, sites, system, ui, ws
-    from deployments.api.routes import persons, training
+    from deployments.api.routes import floorplan, persons, training
 
     return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router,
             ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router,
-            persons.router, persons.ws_router]
+            persons.router, persons.ws_router, floorplan.router]
 
 
 class LazyCameraControl:

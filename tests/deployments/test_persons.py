@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from actors.identity_registry import IdentityRegistryCore, TrackObservation
 from deployments.api import create_app
-from deployments.api.routes import persons
+from deployments.api.routes import floorplan, persons
 from storage import crud
 from storage import identity as repo
 from storage.db import session_scope
@@ -33,8 +33,9 @@ def world(pg_engine, redis_client, module_prefix, tmp_path_factory) -> Iterator[
     with session_scope(pg_engine) as s:
         site = crud.create_site(s, SiteCreate(name=site_name))
         zone = {"aisle": {"kind": "shelf", "polygon": [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]]}}
+        cal = {"image_points": [[0, 1], [1, 1], [1, 0.3], [0, 0.3]], "map_points": [[0, 8], [10, 8], [10, 0], [0, 0]]}
         front = crud.create_camera(s, CameraCreate(site_id=site.id, key="front", camera_group="front",
-                                                   config={"zones": zone})).id
+                                                   config={"zones": zone, "calibration": cal})).id
         back = crud.create_camera(s, CameraCreate(site_id=site.id, key="back", camera_group="back")).id
     core = IdentityRegistryCore(site_name)
     now = time.time() - 30
@@ -53,7 +54,7 @@ def world(pg_engine, redis_client, module_prefix, tmp_path_factory) -> Iterator[
     with session_scope(pg_engine) as s:
         repo.save_changes(s, changes)
     app = create_app(engine=pg_engine, redis=redis_client, config=make_config(module_prefix),
-                     extra_routers=[persons.router, persons.ws_router], state={"store": store, "focus_interval_s": 0.2})
+                     extra_routers=[persons.router, persons.ws_router, floorplan.router], state={"store": store, "focus_interval_s": 0.2})
     with TestClient(app) as client:
         admin = create_random_user(pg_engine, UserRole.ADMIN)
         limited = create_random_user(pg_engine, UserRole.OPERATOR, camera_groups=["front"])
@@ -108,3 +109,22 @@ def test_focus_over_http_and_websocket(world) -> None:
         assert c.delete("/api/v1/tracking/focus", headers=h).status_code == 204
         assert ws.receive_json()["payload"]["focused_person_id"] is None
     assert c.get("/api/v1/tracking/focus", headers=h).json()["focused_person_id"] is None
+
+
+def test_floor_plan_and_calibration_check(world) -> None:
+    c = world["client"]
+    plan = c.get("/api/v1/floorplan", params={"site": world["site"]}, headers=world["admin"]).json()
+    by_id = {v["camera_id"].split(".")[-1]: v for v in plan["cameras"]}
+    assert by_id["front"]["calibrated"] and not by_id["back"]["calibrated"]
+    assert by_id["front"]["reprojection_error_m"] < 1e-6 and len(by_id["front"]["field_of_view"]) > 3
+    assert plan["extent_m"][2] >= 10 and plan["extent_m"][3] >= 8
+    limited = c.get("/api/v1/floorplan", params={"site": world["site"]}, headers=world["limited"]).json()
+    assert [v["camera_id"].split(".")[-1] for v in limited["cameras"]] == ["front"]  # the other group's camera is hidden
+    assert c.get("/api/v1/floorplan", params={"site": "no-such-site"}, headers=world["admin"]).status_code == 404
+    ok = c.post("/api/v1/calibration/check", headers=world["admin"], json={
+        "image_points": [[0, 1], [1, 1], [1, 0.3], [0, 0.3], [0.5, 1]],
+        "map_points": [[0, 8], [10, 8], [10, 0], [0, 0], [5.3, 8]]})
+    assert ok.status_code == 200 and 0 < ok.json()["reprojection_error_m"] < 0.5
+    bad = c.post("/api/v1/calibration/check", headers=world["admin"], json={
+        "image_points": [[0, 1], [0.5, 1], [1, 1], [0.5, 0.3]], "map_points": [[0, 8], [5, 8], [10, 8], [5, 0]]})
+    assert bad.status_code == 422 and "degenerate" in bad.json()["detail"]
