@@ -23,6 +23,7 @@ const CameraPage = lazy(() => import('./pages/CameraPage').then((m) => ({ defaul
 const PosPage = lazy(() => import('./pages/PosPage').then((m) => ({ default: m.PosPage })));
 const TrainingPage = lazy(() => import('./pages/TrainingPage').then((m) => ({ default: m.TrainingPage })));
 const UsersPage = lazy(() => import('./pages/UsersPage').then((m) => ({ default: m.UsersPage })));
+const MapPage = lazy(() => import('./pages/MapPage').then((m) => ({ default: m.MapPage })));
 const SettingsPage = lazy(() => import('./pages/SettingsPage').then((m) => ({ default: m.SettingsPage })));
 
 export const theme = createTheme({
@@ -67,6 +68,7 @@ export function AppRoutes() {
       <Route element={<Protected />}>
         <Route index element={<DashboardPage />} />
         <Route path="live" element={<LivePage />} />
+        <Route path="map" element={<MapPage />} />
         <Route path="alerts" element={<AlertsPage />} />
         <Route path="alerts/:alertId" element={<AlertDetailPage />} />
         <Route path="events" element={<EventsPage />} />
