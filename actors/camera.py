@@ -180,6 +180,7 @@ class CameraLoop:
         intent: AssessmentParams | None = None,
         on_visit: Callable[[dict], Any] | None = None,
         classify: Callable[[Any], list] | None = None,
+        identity: Any = None,
     ) -> None:
         self.camera_id, self.camera = camera_id, camera
         self.session_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"

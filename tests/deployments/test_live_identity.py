@@ -67,9 +67,10 @@ def test_both_cameras_share_a_global_id(platform) -> None:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and not (seen[f"{SITE}.a"] & seen[f"{SITE}.b"]):
             msg = json.loads(ws.recv(timeout=120))
-            if msg.get("kind") != "tracking_update":
+            # Redis pub/sub is machine-wide: keep only this platform's cameras
+            if msg.get("kind") != "tracking_update" or msg.get("camera_id") not in seen:
                 continue
-            for track in msg["tracks"]:
+            for track in msg.get("tracks", []):
                 with_map += track.get("map_coords") is not None
                 if track.get("global_id"):
                     seen[msg["camera_id"]].add(track["global_id"])
