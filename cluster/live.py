@@ -65,6 +65,7 @@ def job_runner_config(settings: Settings) -> dict[str, Any]:
         intent=settings.intent.params().model_dump() if settings.intent.enabled else None,
         notify=settings.notify.model_dump(), behaviour=settings.behaviour, behaviour_model=settings.behaviour.model_version,
         behaviour_min_confidence=settings.behaviour.min_confidence,
+        identity=settings.identity, embedder=settings.embedder,
     )
 
 

@@ -101,9 +101,11 @@ def _camera_groups(session: Session) -> dict[str, str | None]:
 
 
 def visible_cameras(session: Session, user: User) -> list[str] | None:
-    """Camera ids `user` may see, `None` for every camera (no restriction)."""
+    """Camera ids `user` may see, or `None` when they may see every camera (stored or not, e.g. a bulk job's)."""
     groups = _camera_groups(session)
-    if user_can_see_camera(user, None) and user_can_see_camera(user, "\0any"):
+    # Only `user_can_see_camera` decides: a user who sees both a camera in no group and one in a group
+    # nobody has is not limited to groups.
+    if user_can_see_camera(user, None) and user_can_see_camera(user, "\0no-such-group"):
         return None
     return [cid for cid, g in groups.items() if user_can_see_camera(user, g)]
 
