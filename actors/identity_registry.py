@@ -19,6 +19,7 @@ deleted people) accumulate until `drain_changes()`, which the actor writes to st
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -278,6 +279,8 @@ class IdentityRegistryCore:
 
     def _decide(self, new: Sighting, query: npt.NDArray[np.float32] | None, exclude: str | None) -> dict[str, MatchDecision]:
         decisions = {}
+        p = self.params
+        horizon = new.t_first_s - p.time_slack_s
         for gid in self._candidates(new, query):
             if gid == exclude or gid not in self.persons:
                 continue
@@ -286,6 +289,11 @@ class IdentityRegistryCore:
             if query is not None and person.vectors:
                 sims = np.stack(person.vectors) @ query
                 sim = gallery_similarity(sims, person.qualities)
+            # Skip what the policy is bound to refuse (the same answers, sooner): too unlike for any
+            # match, or unlike for an appearance match and not seen at the same time (no same-place match).
+            if sim is not None and (sim < p.colocated_min_similarity
+                                    or (sim < p.min_similarity and person.last_seen_s < horizon)):
+                continue
             known = [t.sighting() for key, t in person.traces.items() if t.t]
             decisions[gid] = self._policy(new, known, sim)
         return decisions
@@ -552,10 +560,25 @@ def _registry_actor_cls():
             self.core.restore(**state)
             self._last_flush = time.monotonic()
             self._last_expire = 0.0
+            self._lock = threading.RLock()  # the flusher thread and the actor's calls share the core
+            threading.Thread(target=self._flusher, name="identity-checkpoint", daemon=True).start()
             log.info("identity registry %s rebuilt: %s", site, self.core.stats())
+
+        def _flusher(self) -> None:
+            """Checkpoint pending changes (and expire people) even while no camera calls."""
+            while True:
+                time.sleep(self.checkpoint_interval_s or 1.0)
+                try:
+                    self.flush()
+                except Exception:  # noqa: BLE001  (logged by flush; the next round retries)
+                    log.exception("identity checkpoint round failed")
 
         def observe(self, observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
             """Place tracks (see `IdentityRegistryCore.observe`); a bad observation answers `{"error": …}`."""
+            with self._lock:
+                return self._observe(observations)
+
+        def _observe(self, observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out = []
             for d in observations:
                 try:
@@ -563,15 +586,20 @@ def _registry_actor_cls():
                 except ValueError as exc:
                     out.append({"track_key": d.get("track_key") if isinstance(d, dict) else None, "error": str(exc)})
             if time.monotonic() - self._last_flush >= self.checkpoint_interval_s:
-                self.flush()
+                self._flush()
             return out
 
         def set_topology(self, topology: dict[str, dict[str, Any]]) -> None:
             """Replace the camera topology (a camera's neighbours changed)."""
-            self.core.topology = Topology({a: {b: tuple(w) for b, w in n.items()} for a, n in topology.items()})
+            with self._lock:
+                self.core.topology = Topology({a: {b: tuple(w) for b, w in n.items()} for a, n in topology.items()})
 
         def flush(self) -> int:
             """Expire people past their retention and write the changes to storage now; returns rows written."""
+            with self._lock:
+                return self._flush()
+
+        def _flush(self) -> int:
             from storage import identity as repo
             from storage.db import session_scope
 
@@ -609,7 +637,8 @@ def _registry_actor_cls():
 
         def stats(self) -> dict[str, Any]:
             """Counts (people, embeddings, index kind, tracks)."""
-            return self.core.stats()
+            with self._lock:
+                return self.core.stats()
 
         def ping(self) -> bool:
             return True

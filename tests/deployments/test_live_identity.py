@@ -80,9 +80,10 @@ def test_both_cameras_share_a_global_id(platform) -> None:
     assert with_map > 0
     gid = sorted(shared)[0]
     h = platform["headers"]
+    # the registry checkpoints to the database every IDENTITY__CHECKPOINT_INTERVAL_S (2 s)
     person = wait_for(lambda: (r := httpx.get(f"{platform['base']}/api/v1/persons/{gid}", headers=h, timeout=30))
-                      .status_code == 200 and r.json(), timeout_s=30, what="the person in the API")
-    assert set(person["cameras"]) == {f"{SITE}.a", f"{SITE}.b"}
+                      .status_code == 200 and set(r.json()["cameras"]) == {f"{SITE}.a", f"{SITE}.b"} and r.json(),
+                      timeout_s=30, what="the person seen by both cameras in the API")
     assert any(p["map_coords"] for p in person["position_history"])
     r = httpx.post(f"{platform['base']}/api/v1/tracking/focus", json={"global_id": gid}, headers=h, timeout=30)
     assert r.status_code == 200
