@@ -18,6 +18,7 @@ deleted people) accumulate until `drain_changes()`, which the actor writes to st
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -220,7 +221,11 @@ class IdentityRegistryCore:
         self.persons: dict[str, _Person] = {}
         self.bindings: dict[str, str] = {}  # track_key -> global_id
         self._entry_owner: dict[int, str] = {}
-        self._recent: dict[str, float] = {}  # global_id -> last_seen_s, people seen lately (spatial candidates)
+        # People seen lately (the candidates of a same-place match): global_id -> last_seen_s, and a heap of
+        # (last_seen_s, global_id) to drop the ones left behind in O(log n) (stale heap entries are skipped).
+        self._recent: dict[str, float] = {}
+        self._recent_heap: list[tuple[float, str]] = []
+        self.recent_margin_s = 10.0
         self._next_entry = 1
         self._changes = RegistryChanges()
         self._dirty: set[str] = set()
@@ -264,10 +269,18 @@ class IdentityRegistryCore:
         n = float(np.linalg.norm(q))
         return (q / n).astype(np.float32) if n > 0 else None
 
+    def _touch(self, gid: str, last_seen_s: float) -> None:
+        if self._recent.get(gid) != last_seen_s:
+            self._recent[gid] = last_seen_s
+            heapq.heappush(self._recent_heap, (last_seen_s, gid))
+
     def _candidates(self, new: Sighting, query: npt.NDArray[np.float32] | None) -> set[str]:
         horizon = new.t_first_s - self.params.time_slack_s
-        for gid, last in list(self._recent.items()):
-            if last < horizon - self.history_s:
+        cut = horizon - self.recent_margin_s  # tracks arrive about in order of their start: keep a margin
+        heap = self._recent_heap
+        while heap and heap[0][0] < cut:
+            last, gid = heapq.heappop(heap)
+            if self._recent.get(gid) == last:
                 del self._recent[gid]
         out = {gid for gid, last in self._recent.items() if last >= horizon}
         if query is not None and len(self.index):
@@ -287,8 +300,10 @@ class IdentityRegistryCore:
             person = self.persons[gid]
             sim = None
             if query is not None and person.vectors:
-                sims = np.stack(person.vectors) @ query
-                sim = gallery_similarity(sims, person.qualities)
+                if len(person.vectors) == 1:
+                    sim = float(person.vectors[0] @ query)
+                else:
+                    sim = gallery_similarity(np.stack(person.vectors) @ query, person.qualities)
             # Skip what the policy is bound to refuse (the same answers, sooner): too unlike for any
             # match, or unlike for an appearance match and not seen at the same time (no same-place match).
             if sim is not None and (sim < p.colocated_min_similarity
@@ -392,7 +407,7 @@ class IdentityRegistryCore:
             person.last_seen_s, person.last_camera_id = last, obs.camera_id
         person.first_seen_s = min(person.first_seen_s, float(obs.t_s[0]))
         person.expires_at = self.clock() + self.retention_s
-        self._recent[person.global_id] = person.last_seen_s
+        self._touch(person.global_id, person.last_seen_s)
         for v, q in zip(obs.embeddings, obs.qualities.tolist()):
             self._add_embedding(person, v, q, obs.camera_id, last)
         if obs.crop_jpeg and obs.crop_quality > person.crop_quality:
@@ -483,7 +498,7 @@ class IdentityRegistryCore:
                         row["last_camera_id"], self.clock(), crop_quality=row.get("crop_quality") or 0.0,
                         crop_key=row.get("crop_key"), expires_at=row["expires_at"], job_id=row.get("job_id"))
             self.persons[p.global_id] = p
-            self._recent[p.global_id] = p.last_seen_s
+            self._touch(p.global_id, p.last_seen_s)
         for row in sorted(embeddings, key=lambda r: r["id"]):
             p = self.persons.get(row["global_id"])
             if p is None:

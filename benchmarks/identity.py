@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 VTEST = Path(os.environ.get("VTEST_AVI", "/usr/share/doc/opencv-doc/examples/data/vtest.avi"))
 
 
-def registry_lookups(sizes: list[int], dim: int, queries: int) -> None:
+def registry_lookups(sizes: list[int], dim: int, queries: int, kinds: tuple[str, ...] = ("flat", "hnsw")) -> None:
     from actors.identity_registry import IdentityRegistryCore, TrackObservation
 
     rng = np.random.default_rng(0)
@@ -38,7 +38,7 @@ def registry_lookups(sizes: list[int], dim: int, queries: int) -> None:
         persons = [{"global_id": f"p{i}", "first_seen_s": 0.0, "last_seen_s": 1.0, "first_camera_id": "a",
                     "last_camera_id": "a", "expires_at": 1e12} for i in range(n)]
         embeddings = [{"id": i + 1, "global_id": f"p{i}", "quality": 0.8, "vector": vecs[i].tobytes()} for i in range(n)]
-        for kind in ("flat", "hnsw"):
+        for kind in kinds:
             core = IdentityRegistryCore("bench", index=kind, clock=lambda: 0.0)
             t0 = time.perf_counter()
             core.restore(persons, embeddings, [], [])
@@ -186,12 +186,13 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--imgsz", type=int, default=960)
     ap.add_argument("--skip-serve", action="store_true")
+    ap.add_argument("--kinds", default="flat,hnsw", help="registry indexes to measure")
     ap.add_argument("--only", choices=["registry", "embedder", "stage"], default=None)
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if args.only in (None, "registry"):
-        registry_lookups([int(s) for s in args.sizes.split(",")], args.dim, args.queries)
+        registry_lookups([int(s) for s in args.sizes.split(",")], args.dim, args.queries, tuple(args.kinds.split(",")))
     if args.only in (None, "embedder") and not args.skip_serve:
         embedder_throughput(vtest_crops(args.crops), threads=2)
     if args.only in (None, "stage"):

@@ -336,8 +336,8 @@ def gallery_similarity(similarities: npt.ArrayLike, qualities: npt.ArrayLike, *,
     if q.shape != s.shape:
         raise ValueError(f"qualities must have shape {s.shape}, but got shape {q.shape}")
     order = np.argsort(-s)[:top_k]
-    w = np.clip(q[order], 1e-6, None)
-    return float((s[order] * w).sum() / w.sum())
+    w = np.maximum(q[order], 1e-6)
+    return float(np.dot(s[order], w) / w.sum())
 
 
 def crop_quality(xyxy: npt.ArrayLike, confidence: float, resolution_wh: tuple[int, int], *,
