@@ -317,7 +317,7 @@ class EmbedderSettings(BaseModel):
     num_replicas: int = Field(1, ge=1, title="Embedder Serve replicas")
     num_cpus: float = Field(0.25, ge=0, title="CPUs per embedder replica")
     num_gpus: float = Field(0.0, ge=0, title="GPUs per embedder replica (fractional)")
-    max_batch_size: int = Field(32, ge=1, title="Crops batched across cameras per call")
+    max_batch_size: int = Field(8, ge=1, title="Camera calls batched into one forward pass")
     batch_wait_timeout_s: float = Field(0.01, ge=0, title="Longest wait to fill a batch (s)")
 
 

@@ -83,7 +83,7 @@ def build_app(args: AppArgs | dict[str, Any]) -> Application:
         embedder = PersonEmbedder.options(
             num_replicas=e.get("num_replicas", 1),
             ray_actor_options={"num_cpus": e.get("num_cpus", 0.25), "num_gpus": e.get("num_gpus", 0.0)},
-            user_config={"max_batch_size": e.get("max_batch_size", 32),
+            user_config={"max_batch_size": e.get("max_batch_size", 8),
                          "batch_wait_timeout_s": e.get("batch_wait_timeout_s", 0.01)},
         ).bind({k: e[k] for k in ("kind", "weights", "arch", "color_weight", "device", "batch_size", "torch_threads",
                                    "cache_dir") if k in e})

@@ -30,6 +30,9 @@ class EmbedderUnavailable(RuntimeError):
 class PersonEmbedder:
     """Serve deployment: `await handle.embed.remote(crops)` → `(N, D)` float32 embeddings.
 
+    Each call (a camera's crops of one frame) is one element of the cross-camera batch, so a batch
+    of `max_batch_size` calls is one forward pass over all their crops.
+
     Args:
         replica_kwargs: `EmbedderReplica` keyword arguments (kind, weights, arch, device, …).
     """
@@ -56,17 +59,19 @@ class PersonEmbedder:
             return {"ok": False, "error": self.error, "name": None, "dim": 0}
         return {"ok": True, "error": None, "name": self.replica.name, "dim": self.replica.dim}
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
-    async def embed_batch(self, crops: list[np.ndarray]) -> list[np.ndarray]:
-        """Crops waiting from every camera, embedded in one pass (a list in, a list of the same length out)."""
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def embed_batch(self, requests: list[list[np.ndarray]]) -> list[np.ndarray]:
+        """The crops of the calls waiting from every camera, embedded in one pass (one array per call)."""
         assert self.replica is not None
+        crops = [c for r in requests for c in r]
         out = await asyncio.to_thread(self.replica.embed, crops)
-        return list(out)
+        bounds = np.cumsum([0] + [len(r) for r in requests])
+        return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     async def embed(self, crops: list[np.ndarray]) -> np.ndarray:
-        """Embed BGR person crops; raises `EmbedderUnavailable` when the model is not loaded."""
+        """Embed BGR person crops `(h, w, 3)`; `(N, D)` out. Raises `EmbedderUnavailable` when the model is not loaded."""
         if self.replica is None:
             raise EmbedderUnavailable(self.error or "embedder not loaded")
         if not crops:
             return np.zeros((0, self.replica.dim), np.float32)
-        return np.stack(await asyncio.gather(*(self.embed_batch(c) for c in crops)))
+        return await self.embed_batch(list(crops))
