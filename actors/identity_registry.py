@@ -621,6 +621,7 @@ def _registry_actor_cls():
             if time.monotonic() - self._last_expire > 30.0:
                 self.core.expire()
                 self._last_expire = time.monotonic()
+                self._purge_stored()
             changes = self.core.drain_changes()
             self._last_flush = time.monotonic()
             if not changes:
@@ -645,10 +646,28 @@ def _registry_actor_cls():
             if self.store is not None:
                 for gid in changes.deleted:
                     try:
-                        self.store.delete_prefix(self.core.crop_key(self.core.site, gid))
+                        self.store.delete(self.core.crop_key(self.core.site, gid))
                     except Exception:  # noqa: BLE001
                         log.warning("crop of expired %s not deleted", gid)
             return n
+
+        def _purge_stored(self) -> None:
+            """Delete stored people past their retention that this registry does not hold (bulk jobs' people)."""
+            from storage import identity as repo
+            from storage.db import session_scope
+
+            try:
+                with session_scope(self.engine) as s:
+                    gone = repo.delete_expired(s, now_s=time.time())
+            except Exception:  # noqa: BLE001  (the next round retries)
+                log.exception("purging expired people failed")
+                return
+            for _, key in gone:
+                if key and self.store is not None:
+                    try:
+                        self.store.delete(key)
+                    except Exception:  # noqa: BLE001
+                        log.warning("crop %s of an expired person not deleted", key)
 
         def stats(self) -> dict[str, Any]:
             """Counts (people, embeddings, index kind, tracks)."""

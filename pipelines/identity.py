@@ -149,6 +149,13 @@ def link_job_identities(job_id: str, *, site: SiteConfig, engine: Any, store: An
     """
     started = time.perf_counter()
     ident = options.identity
+    with session_scope(engine) as s:  # people of earlier jobs past their retention go first
+        for _, key in repo.delete_expired(s, now_s=time.time()):
+            if key:
+                try:
+                    store.delete(key)
+                except Exception:  # noqa: BLE001  (a leftover crop must not fail the job)
+                    log.warning("crop %s of an expired person not deleted", key)
     with session_scope(engine) as s:
         job = crud.get_job(s, job_id)
         videos = [v for v in crud.list_videos(s, job_id) if str(getattr(v.status, "value", v.status)) == "done"]

@@ -135,13 +135,18 @@ def load_registry_state(session: Session, *, site: str, now_s: float, history_s:
     return {"persons": _dicts(persons), "embeddings": embeddings, "links": links, "positions": positions}
 
 
-def delete_expired(session: Session, *, now_s: float) -> list[str]:
-    """Delete every person (any site, live or bulk) whose `expires_at` is before `now_s`; returns their ids."""
+def delete_expired(session: Session, *, now_s: float) -> list[tuple[str, str | None]]:
+    """Delete every person (any site, live or bulk) whose `expires_at` is before `now_s`.
+
+    Returns:
+        `(global_id, crop_key)` of each deleted person (delete the crops from the object store).
+    """
     from types import SimpleNamespace
 
-    gone = list(session.exec(select(Identity.global_id).where(Identity.expires_at < now_s)).all())
+    gone = [(g, k) for g, k in session.exec(select(Identity.global_id, Identity.crop_key)
+                                            .where(Identity.expires_at < now_s)).all()]
     if gone:
-        save_changes(session, SimpleNamespace(persons=[], merged={}, deleted=gone, removed_embeddings=[],
+        save_changes(session, SimpleNamespace(persons=[], merged={}, deleted=[g for g, _ in gone], removed_embeddings=[],
                                               embeddings=[], links=[], positions=[]))
     return gone
 

@@ -159,3 +159,20 @@ def test_registry_actor_checkpoints_and_rebuilds_after_a_restart(ray_local, pg_u
     again = ray.get(reg.observe.remote([obs("c/3", "c", 30, 31, [1, 1], None, RED).__dict__]))[0]
     assert again["global_id"] == gid and again["verdict"] == "appearance"
     ray.kill(reg, no_restart=True)
+
+
+def test_stored_people_past_their_retention_are_deleted(db_engine) -> None:
+    now = [time.time() - 7200]  # two hours ago, with a one-hour retention
+    core = IdentityRegistryCore("shop", retention_s=3600, clock=lambda: now[0])
+    old = core.observe(obs("a/1", "a", 0, 5, [5, 5], None, RED, crop=b"jpeg"))
+    now[0] = time.time()
+    fresh = core.observe(obs("a/2", "a", 100, 105, [1, 1], None, BLUE))
+    with session_scope(db_engine) as s:
+        repo.save_changes(s, core.drain_changes())
+    with session_scope(db_engine) as s:
+        gone = repo.delete_expired(s, now_s=time.time())
+    assert gone == [(old.global_id, f"persons/shop/{old.global_id}.jpg")]
+    with session_scope(db_engine) as s:
+        assert repo.get_person(s, old.global_id) is None and repo.person_links(s, old.global_id) == []
+        assert repo.get_person(s, fresh.global_id) is not None
+        assert repo.delete_expired(s, now_s=time.time()) == []  # nothing left to delete
