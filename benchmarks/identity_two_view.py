@@ -4,7 +4,8 @@ Views `a` and `b` are cut from the same frames (`tests/pipelines/two_views.py`):
 share a strip, people in it are seen by both at once) and `gap` (a strip between them is seen by
 neither: people leave `a` and enter `b` a moment later). Both are calibrated to one plan.
 
-Truth: one job over the full frames (same seconds, same fps and image size) gives each person one
+Truth: one job over the full frames (same seconds and fps; imgsz 1280, since the full frame's people
+are smaller than in the views) gives each person one
 track id; a view's truth is those boxes shifted into the view, where the foot point is inside it.
 This makes the cross-camera truth exact by construction, but it inherits the single-camera
 tracker's own mistakes (no hand-made labels exist here).
@@ -61,17 +62,33 @@ def _boxes(engine, job_id):
     return out
 
 
+def _iou_distance(a: np.ndarray, b: np.ndarray, *, max_distance: float) -> np.ndarray:
+    """`1 - IoU` of `(N, 4)` and `(M, 4)` `[x, y, w, h]` boxes, NaN above `max_distance` (motmetrics' convention;
+    its own `iou_matrix` uses a function NumPy 2 removed)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.empty((len(a), len(b)))
+    ax2, ay2, bx2, by2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    d = 1.0 - inter / np.where(union > 0, union, 1.0)
+    return np.where(d > max_distance, np.nan, d)
+
+
 def _idf1(pairs) -> float:
     """IDF1 over `[(gt [(id, xyxy)], pred [(id, xyxy)])]` frames."""
     import motmetrics as mm
 
     acc = mm.MOTAccumulator(auto_id=True)
+    numbers: dict = {}  # motmetrics wants numeric ids
     for gt, pred in pairs:
+        pred = [(numbers.setdefault(i, len(numbers) + 1), b) for i, b in pred]
         g = np.array([b for _, b in gt], float).reshape(-1, 4)
         p = np.array([b for _, b in pred], float).reshape(-1, 4)
         g[:, 2:] -= g[:, :2]
         p[:, 2:] -= p[:, :2]
-        acc.update([i for i, _ in gt], [i for i, _ in pred], mm.distances.iou_matrix(g, p, max_iou=0.5))
+        acc.update([i for i, _ in gt], [i for i, _ in pred], _iou_distance(g, p, max_distance=0.5))
     return float(mm.metrics.create().compute(acc, metrics=["idf1"], name="x")["idf1"].iloc[0])
 
 
@@ -103,6 +120,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--fps", type=float, default=5.0)
     ap.add_argument("--imgsz", type=int, default=960)
+    ap.add_argument("--truth-imgsz", type=int, default=1280, help="inference size of the full-frame (truth) job")
     ap.add_argument("--layouts", default="overlap,gap")
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -128,7 +146,7 @@ def main() -> None:
             wr.write(frame)
     wr.release()
     t0 = time.perf_counter()
-    truth_job = _job([full], SiteConfig.default(), settings, engine, store, args.fps, args.imgsz)
+    truth_job = _job([full], SiteConfig.default(), settings, engine, store, args.fps, args.truth_imgsz)
     truth = _boxes(engine, truth_job.job_id)["default"]
     print(f"truth: {len({t[0] for f in truth.values() for t in f})} tracks on the full frames ({time.perf_counter() - t0:.0f} s)")
     print("\n| layout | IDF1 with links | IDF1 without links | single-camera IDF1 a / b | people (global ids) | tracks |")
