@@ -261,6 +261,16 @@ class IdentityRegistryCore:
         self._extend(person, obs)
         return IdentityAnswer(obs.track_key, best, d.verdict.value, d.score)
 
+    def lookup(self, obs: TrackObservation) -> tuple[str | None, MatchDecision | None]:
+        """Who an unplaced track would be matched to, without placing it (no state changes).
+
+        Returns:
+            `(global_id, decision)` of the best accepted candidate, or `(None, None)` for a new person.
+        """
+        decisions = self._decide(Sighting(obs.camera_id, obs.t_s, obs.map_xy), self._query(obs), exclude=None)
+        best = choose_identity(decisions)
+        return (best, decisions[best]) if best is not None else (None, None)
+
     def _query(self, obs: TrackObservation) -> npt.NDArray[np.float32] | None:
         if len(obs.embeddings) == 0:
             return None
