@@ -368,6 +368,7 @@ class IdentityRegistryCore:
             self._add_embedding(target, v, q, young.last_camera_id, young.last_seen_s)
         target.first_seen_s = min(target.first_seen_s, young.first_seen_s)
         target.last_seen_s = max(target.last_seen_s, young.last_seen_s)
+        self._changes.persons.append(self._person_row(young))  # stored as an alias of the target
         self._forget(young.global_id)
         self._changes.merged[young.global_id] = target.global_id
         self._dirty.add(target.global_id)
@@ -480,7 +481,7 @@ class IdentityRegistryCore:
     def drain_changes(self) -> RegistryChanges:
         """The changes since the last call (and forget them). Links are de-duplicated by track key."""
         ch, self._changes = self._changes, RegistryChanges()
-        ch.persons = [self._person_row(self.persons[g]) for g in sorted(self._dirty) if g in self.persons]
+        ch.persons = ch.persons + [self._person_row(self.persons[g]) for g in sorted(self._dirty) if g in self.persons]
         self._dirty.clear()
         links: dict[str, dict[str, Any]] = {}
         for row in ch.links:
@@ -610,8 +611,9 @@ def _registry_actor_cls():
                     out.append(self.core.observe(_observation(d)).as_dict())
                 except ValueError as exc:
                     out.append({"track_key": d.get("track_key") if isinstance(d, dict) else None, "error": str(exc)})
-            if time.monotonic() - self._last_flush >= self.checkpoint_interval_s:
-                self._flush()
+            fresh = any(a.get("verdict") == "new" or a.get("merged_from") for a in out)
+            if fresh or time.monotonic() - self._last_flush >= self.checkpoint_interval_s:
+                self._flush()  # new ids are stored before a camera shows them (the person API finds them)
             return out
 
         def set_topology(self, topology: dict[str, dict[str, Any]]) -> None:

@@ -74,10 +74,12 @@ def save_changes(session: Session, changes: Any) -> int:
     try:
         _upsert(session, Identity.__table__, changes.persons, ["global_id"])
         for young, target in changes.merged.items():
-            for model in (IdentityPosition, Track, Event, FocusSession):
+            for model in (IdentityPosition, IdentityEmbedding, IdentityTrack, Track, Event, FocusSession):
                 session.execute(sa.update(model).where(model.global_id == young).values(global_id=target))
-        if changes.deleted:
-            gone = list(changes.deleted)
+            # the young id stays as an alias (a camera may have shown it already); it expires with the person
+            session.execute(sa.update(Identity).where(Identity.global_id == young).values(merged_into=target))
+        gone = [g for g in changes.deleted if g not in changes.merged]
+        if gone:
             for model in (Track, Event):
                 session.execute(sa.update(model).where(model.global_id.in_(gone)).values(global_id=None))
             session.execute(sa.delete(FocusSession).where(FocusSession.global_id.in_(gone)))
@@ -117,7 +119,7 @@ def load_registry_state(session: Session, *, site: str, now_s: float, history_s:
     Returns:
         `{"persons", "embeddings", "links", "positions"}` lists of row dicts.
     """
-    q = select(Identity).where(Identity.site == site, Identity.expires_at >= now_s)
+    q = select(Identity).where(Identity.site == site, Identity.expires_at >= now_s, Identity.merged_into.is_(None))
     q = q.where(Identity.job_id == job_id) if job_id else q.where(Identity.job_id.is_(None))
     persons = list(session.exec(q).all())
     ids = [p.global_id for p in persons]
@@ -168,7 +170,7 @@ def list_persons(session: Session, *, site: str | None = None, cameras: Sequence
     Returns:
         `(page, total)`.
     """
-    q = select(Identity)
+    q = select(Identity).where(Identity.merged_into.is_(None))
     q = q.where(Identity.job_id == job_id) if job_id else q.where(Identity.job_id.is_(None))
     if site:
         q = q.where(Identity.site == site)
@@ -184,8 +186,13 @@ def list_persons(session: Session, *, site: str | None = None, cameras: Sequence
 
 
 def get_person(session: Session, global_id: str) -> Identity | None:
-    """One person, or `None`."""
-    return session.get(Identity, global_id)
+    """One person (following a merged tentative id to the person it joined), or `None`."""
+    row = session.get(Identity, global_id)
+    for _ in range(4):  # merges do not chain far
+        if row is None or not row.merged_into:
+            return row
+        row = session.get(Identity, row.merged_into)
+    return row
 
 
 def person_positions(session: Session, global_id: str, *, limit: int = 5000) -> list[IdentityPosition]:
@@ -220,7 +227,7 @@ def set_event_global_ids(session: Session, *, event_ids: dict[str, str]) -> None
 
 def job_person_numbers(session: Session, job_id: str) -> dict[str, int]:
     """`global_id → person number` (1, 2, …) of a job's people, numbered by first appearance."""
-    rows = session.exec(select(Identity.global_id).where(Identity.job_id == job_id)
+    rows = session.exec(select(Identity.global_id).where(Identity.job_id == job_id, Identity.merged_into.is_(None))
                         .order_by(Identity.first_seen_s, Identity.global_id)).all()
     return {gid: i + 1 for i, gid in enumerate(rows)}
 

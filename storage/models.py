@@ -1030,6 +1030,7 @@ class Identity(SQLModel, table=True):
     crop_key: str | None = Field(default=None, max_length=1024)  # object-store key of the best crop (JPEG)
     crop_quality: float = 0.0
     expires_at: float = Field(index=True)  # epoch seconds (wall clock)
+    merged_into: str | None = Field(default=None, max_length=36)  # a tentative identity merged into this person
 
 
 class IdentityEmbedding(SQLModel, table=True):

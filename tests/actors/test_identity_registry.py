@@ -176,3 +176,19 @@ def test_stored_people_past_their_retention_are_deleted(db_engine) -> None:
         assert repo.get_person(s, old.global_id) is None and repo.person_links(s, old.global_id) == []
         assert repo.get_person(s, fresh.global_id) is not None
         assert repo.delete_expired(s, now_s=time.time()) == []  # nothing left to delete
+
+
+def test_a_merged_tentative_id_stays_findable(db_engine) -> None:
+    core = IdentityRegistryCore("shop")
+    a = core.observe(obs("a/1", "a", 0, 2, [5, 5], [5.5, 5], RED))
+    b = core.observe(obs("b/1", "b", 2.8, 3.0, [5.9, 5], None, REDDISH))
+    with session_scope(db_engine) as s:
+        repo.save_changes(s, core.drain_changes())  # the young id is stored (a camera may show it)
+    core.observe(obs("a/1", "a", 2.2, 4, [5.6, 5], [6.2, 5], RED))
+    assert core.observe(obs("b/1", "b", 3.2, 4, [6.0, 5], [6.2, 5], REDDISH)).merged_from == b.global_id
+    with session_scope(db_engine) as s:
+        repo.save_changes(s, core.drain_changes())
+    with session_scope(db_engine) as s:
+        assert repo.get_person(s, b.global_id).global_id == a.global_id  # the alias leads to the person
+        assert [p.global_id for p in repo.list_persons(s, site="shop")[0]] == [a.global_id]
+        assert {link.track_key for link in repo.person_links(s, a.global_id)} == {"a/1", "b/1"}

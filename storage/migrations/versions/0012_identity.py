@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("crop_key", sa.String(length=1024), nullable=True),
         sa.Column("crop_quality", sa.Float(), nullable=False),
         sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.Column("merged_into", sa.String(length=36), nullable=True),
         sa.ForeignKeyConstraint(["job_id"], ["job.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("global_id"),
     )

@@ -77,7 +77,7 @@ export function CalibrationEditor({ imageUrl, aspect, initial, extent, onSave, c
           onClick={target === 'image' ? onImage : undefined} onKeyDown={() => undefined}
           style={{ position: 'relative', aspectRatio: `${aspect}`, background: '#222', borderRadius: 6, overflow: 'hidden',
             cursor: canEdit && target === 'image' ? 'crosshair' : 'default', opacity: target === 'image' ? 1 : 0.7 }}>
-          {imageUrl && <img src={imageUrl} alt="Camera snapshot for calibration" style={{ width: '100%', height: '100%', display: 'block' }} />}
+          {imageUrl && <img src={imageUrl} alt="Calibration view of the camera" style={{ width: '100%', height: '100%', display: 'block' }} />}
           {imagePts.map((p, i) => (
             <span key={i} data-image-mark={i} style={{ position: 'absolute', left: `${p[0] * 100}%`, top: `${p[1] * 100}%`, transform: 'translate(-50%, -50%)',
               color: 'orange', fontWeight: 700, fontSize: 14, pointerEvents: 'none' }}>●{i + 1}</span>
