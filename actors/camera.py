@@ -148,6 +148,7 @@ class CameraLoop:
         on_visit: called with a `actors.intent_watch.visit_record` when a person of interest's
             track ends (after their evidence events were passed to `on_event`).
         classify: a trained behaviour model's events per trajectory (`None` = heuristics only).
+        identity: an `actors.identity_stage.IdentityStage` (plan positions and global ids), or `None`.
     """
 
     def __init__(
@@ -180,6 +181,7 @@ class CameraLoop:
         intent: AssessmentParams | None = None,
         on_visit: Callable[[dict], Any] | None = None,
         classify: Callable[[Any], list] | None = None,
+        identity: Any = None,
     ) -> None:
         self.camera_id, self.camera = camera_id, camera
         self.session_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
@@ -202,6 +204,7 @@ class CameraLoop:
         )
         self._tracker = PersonTracker(tracker_params, fps=camera.fps or detection_fps)  # built now: no first-frame stall
         self._on_visit = on_visit
+        self._identity = identity  # identity stage (actors.identity_stage), optional
         self._intent = None if intent is None or on_visit is None else LiveIntentWatcher(
             camera_id, f"live/{camera_id}/{self.session_id}", intent, lost_s=lost_track_s, classify=classify)
         self._engine: RulesEngine | None = None
@@ -281,6 +284,8 @@ class CameraLoop:
         if self._intent is not None:
             self._watch(*self._intent.finish_all())
         self._deliver(self._clips.close())
+        if self._identity is not None:
+            self._identity.close()
         self._report(self._health.stopped(self._clock()))
 
     def reconfigure(self, camera: CameraConfig) -> None:
@@ -366,8 +371,17 @@ class CameraLoop:
         if entry is not None:
             FrameRingBuffer.annotate(entry, track_id, tracked.xyxy * view_scale)
             entry.faces = faces * view_scale  # the clip's face-masked copy (`write_clip`)
+        # ---- identity stage: plan positions and global ids (one call; see actors/identity_stage.py)
+        people = {} if self._identity is None else self._identity.update(
+            frame, captured_s, track_id, tracked.xyxy, tracked.confidence)
         if self._on_tracking is not None:
-            self._on_tracking(self._tracking_payload(index, captured_s, dets, track_id, det_index, (w, h)))
+            payload = self._tracking_payload(index, captured_s, dets, track_id, det_index, (w, h))
+            for track in payload["tracks"]:
+                who = people.get(track["track_id"])
+                if who is not None:
+                    track.update(global_id=who.global_id, map_coords=list(who.map_xy) if who.map_xy else None,
+                                 tracking_duration=who.tracking_duration_s, detection_time=who.detection_time)
+            self._on_tracking(payload)
         for event in events:
             self._dispatch(event)
         if self._intent is not None:
@@ -400,6 +414,8 @@ class CameraLoop:
         if camera is not None:
             self.camera = camera
             self._sampler = FrameSampler(camera.fps or self._detection_fps)
+            if self._identity is not None:
+                self._identity.reconfigure(camera)
             self._engine = None
         if self._engine is None or self._engine.resolution_wh != resolution_wh:
             self._engine = RulesEngine(self.camera_id, self.camera, resolution_wh, lost_track_s=self._lost_track_s)
@@ -433,7 +449,8 @@ class CameraLoop:
     def _dispatch(self, event: Event) -> None:
         eid = event_id(f"live/{self.camera_id}/{self.session_id}", event)
         start, end = self._t0 + event.t_start_s, self._t0 + event.t_end_s
-        event = dataclasses.replace(event, payload={**event.payload, "epoch_start_s": start, "epoch_end_s": end})
+        event = dataclasses.replace(event, payload={**event.payload, "epoch_start_s": start, "epoch_end_s": end},
+                                    global_id=self._identity.global_id_of(event.track_id) if self._identity else None)
         if event.clip:
             self._clips.schedule(eid, start, end, event, event.track_id)
         elif self._on_event is not None:

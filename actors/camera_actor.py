@@ -100,7 +100,8 @@ class CameraActor:
         on_event: `on_event(event_id, event, clip_path)`, e.g. a function calling an EventSink
             actor's method `.remote(...)`; `clip_path` is on THIS node's disk.
         autostart: start streaming in the constructor (so a restarted actor resumes).
-        **loop_kwargs: passed to `CameraLoop`: `tracker_params` (required, e.g. `settings.tracker`),
+        **loop_kwargs: passed to `CameraLoop`: `identity` (a dict for `actors.identity_stage.build_identity_stage`),
+            `tracker_params` (required, e.g. `settings.tracker`),
             `detection_fps`, `max_width`, `clip_pre_s`, `clip_post_s`, `clips_dir`, `source`, …;
             `detect_timeout_s` (default 30) bounds each detector call.
     """
@@ -123,6 +124,13 @@ class CameraActor:
         # Visits go through the event forwarder's queue, behind their evidence events.
         self._on_visit = loop_kwargs.pop("on_visit", None) or getattr(on_event, "visit", None)
         behaviour = loop_kwargs.pop("behaviour", None)
+        identity = loop_kwargs.pop("identity", None)  # IdentityStage config (actors.identity_stage.build_identity_stage)
+        if identity:
+            import uuid
+
+            from actors.identity_stage import build_identity_stage
+
+            loop_kwargs["identity"] = build_identity_stage(camera_id, config, identity, session_key=uuid.uuid4().hex[:12])
         if behaviour and behaviour.get("model_version") and loop_kwargs.get("intent") is not None:
             loop_kwargs["classify"] = _load_classifier(camera_id, behaviour)
         self._loop = CameraLoop(
@@ -146,8 +154,13 @@ class CameraActor:
     def _publish_tracking(self, update: dict) -> None:
         self._publish("tracking_update", update)
 
+    def _identity_status(self) -> dict:
+        stage = getattr(getattr(self, "_loop", None), "_identity", None)
+        return {"identity": stage.status() if stage is not None else {"enabled": False, "error": "identity off"}}
+
     def _publish_health(self, health: CameraHealth, changed: bool) -> None:
-        self._publish("camera_health", health.as_dict() | {"changed": changed, "session_id": self._loop.session_id})
+        self._publish("camera_health", health.as_dict() | {"changed": changed, "session_id": self._loop.session_id}
+                      | self._identity_status())
 
     def _event(self, eid: str, event: Event, clip_path: Path | None) -> None:
         if self._on_event is None:
@@ -180,7 +193,7 @@ class CameraActor:
     def status(self) -> dict:
         """Health (`CameraHealth.as_dict()`) plus `session_id` and `running`."""
         running = self._thread is not None and self._thread.is_alive()
-        return self._loop.health().as_dict() | {"session_id": self._loop.session_id, "running": running}
+        return self._loop.health().as_dict() | {"session_id": self._loop.session_id, "running": running} | self._identity_status()
 
     def reconfigure(self, camera: CameraConfig | dict) -> None:
         """Swap zones/lines/rules/fps at the next frame; tracks are kept.

@@ -61,6 +61,8 @@ class CameraManager:
             zones then watch for pickups, concealment and bypass (`None` = off).
         behaviour: `model_version` ("" = heuristics only) and `min_confidence` of the trained
             behaviour model the cameras load from `store`.
+        identity: global person ids: `actors.identity_stage.build_identity_stage` config without
+            `site` (`registry` holds the `IdentityRegistry` arguments without `topology`); `None` = off.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class CameraManager:
         autostart: bool = True,
         intent: dict[str, Any] | None = None,
         behaviour: dict[str, Any] | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> None:
         from storage.db import make_engine
 
@@ -89,6 +92,7 @@ class CameraManager:
         self.clips_dir = clips_dir
         self.intent = intent
         self.behaviour = behaviour or {}
+        self.identity = identity
         self._detector, self.app_name, self.detector_deployment = detector, app_name, detector_deployment
         self._local_handle: Any = None
         self.actors: dict[str, Any] = {}
@@ -144,6 +148,7 @@ class CameraManager:
             detect_timeout_s=c["detect_timeout_s"],
             intent=None if self.intent is None else AssessmentParams(**self.intent),
             behaviour={**self.behaviour, "store": self.store} if self.behaviour.get("model_version") else None,
+            identity=self._identity_config(row),
         )
         self.actors[camera_id] = actor
         self.versions[camera_id] = row.version
@@ -209,6 +214,25 @@ class CameraManager:
                 raise LookupError(f"no camera {camera_id!r}")
             s.expunge(row)
             return row, crud.camera_config(row)
+
+    def _identity_config(self, row: Any) -> dict[str, Any] | None:
+        """The camera's identity-stage config: its site's registry, with the site's camera topology."""
+        if not self.identity:
+            return None
+        from storage import crud
+        from storage.db import session_scope
+
+        with session_scope(self.engine) as s:
+            site = crud.get_site(s, row.site_id)
+            cameras = [c for c in crud.list_cameras(s, limit=100_000)[0] if c.site_id == row.site_id]
+            topology = {}
+            for c in cameras:
+                config = crud.camera_config(c)
+                if config.neighbours:
+                    topology[c.id] = {crud.camera_id_for(site.name, n): list(cfg.transit_s)
+                                      for n, cfg in config.neighbours.items()}
+        registry = {**self.identity.get("registry", {}), "topology": topology}
+        return {**self.identity, "site": site.name, "namespace": self.namespace, "registry": registry}
 
     def _detector_handle(self) -> Any:
         """The detector handle given to camera actors (one handle, initialised once)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -65,6 +65,23 @@ def _load_site(path: Path | None):
         raise typer.Exit(2) from None
 
 
+def _identity_options(settings: Any, offsets: list[str] | None) -> Any:
+    """`pipelines.identity.IdentityOptions` from the settings and `--offset VIDEO=SECONDS` options (exit 2 when malformed)."""
+    from pipelines.identity import IdentityOptions
+
+    parsed: dict[str, float] = {}
+    for item in offsets or []:
+        name, sep, value = item.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            parsed[Path(name).name] = float(value)
+        except ValueError:
+            err.print(f"[red]error:[/] --offset must be VIDEO=SECONDS (e.g. cam2.mp4=1.5), got {item!r}")
+            raise typer.Exit(2) from None
+    return IdentityOptions(settings.identity, settings.embedder, video_offsets_s=parsed or None)
+
+
 @app.command()
 def analyze(
     inputs: Annotated[list[str], typer.Argument(help="Video files or s3://bucket/key URIs.", metavar="PATH_OR_S3_URI...")],
@@ -77,6 +94,9 @@ def analyze(
     video_start: Annotated[Optional[str], typer.Option(
         help="Wall-clock time of the videos' first frame (ISO 8601, naive = UTC), when the POS file has wall-clock "
         "times; without it POS times are seconds from the video start.")] = None,
+    offset: Annotated[Optional[list[str]], typer.Option(
+        help="VIDEO=SECONDS: a video's start on the recording session's clock, for global person ids across "
+        "cameras (repeatable; other videos start at 0).")] = None,
 ) -> None:
     """Analyse videos as one bulk job on Ray: people tracked with pose, zone events, evidence clips, intent alerts."""
     settings = _settings()
@@ -95,6 +115,7 @@ def analyze(
         intent=settings.intent.params() if settings.intent.enabled else None, pos=job_pos, catalog=catalog,
         classify=_classifier(settings, store),
         fall_model=settings.safety.classifier_kwargs(settings.model.device), mask_faces=settings.privacy.mask_faces,
+        identity=_identity_options(settings, offset),
     )
     notifier = _notifier(settings, engine)
     options.on_alerts = lambda ids: _notify(notifier, engine, ids)
@@ -367,6 +388,8 @@ def export_tracks_cmd(
     job: Annotated[str, typer.Option("--job", help="Job id.")],
     fmt: Annotated[str, typer.Option("--format", help="mot | csv | json")] = "mot",
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("export"),
+    ids: Annotated[str, typer.Option("--ids", help="local: per-video track ids; global: the job's person numbers "
+                                     "shared across its videos, with ids.csv mapping number -> global_id")] = "local",
 ) -> None:
     """Export a job's tracks, one file per video (MOTChallenge text, CSV or JSON)."""
     from pipelines.export import ExportFormat, export_tracks
@@ -376,13 +399,16 @@ def export_tracks_cmd(
     except ValueError:
         err.print(f"[red]error:[/] --format must be one of mot, csv, json; got {fmt!r}")
         raise typer.Exit(2) from None
+    if ids not in ("local", "global"):
+        err.print(f"[red]error:[/] --ids must be local or global; got {ids!r}")
+        raise typer.Exit(2) from None
     settings = _settings()
     from cluster.runtime import open_database
     from storage.db import session_scope
 
     with session_scope(open_database(settings)) as s:
         try:
-            files = export_tracks(s, job, fmt_, out_dir)
+            files = export_tracks(s, job, fmt_, out_dir, ids=ids)
         except LookupError as exc:
             err.print(f"[red]error:[/] {exc.args[0]}")
             raise typer.Exit(1) from None

@@ -90,6 +90,8 @@ def app_args(settings: Settings) -> Any:
         analytics=settings.analytics.model_dump(), export_runner=export_runner_config(settings),
         source_policy=source_policy_args(settings),
         privacy=settings.privacy.model_dump(), retention=settings.retention.policy(),
+        embedder=settings.embedder.model_dump() | {"cache_dir": str(settings.data_dir.resolve() / "cache")}
+        if settings.identity.enabled else None,
     )
 
 
@@ -143,7 +145,28 @@ def job_runner_config(settings: Settings) -> dict[str, Any]:
         notify=settings.notify.model_dump(), behaviour=settings.behaviour, behaviour_model=settings.behaviour.model_version,
         behaviour_min_confidence=settings.behaviour.min_confidence,
         fall_model=settings.safety.classifier_kwargs(settings.model.device), mask_faces=settings.privacy.mask_faces,
+        identity=settings.identity, embedder=settings.embedder,
     )
+
+
+def identity_config(settings: Settings) -> dict[str, Any] | None:
+    """The camera manager's `identity` argument (global person ids), or `None` when `IDENTITY__ENABLED` is off."""
+    i = settings.identity
+    if not i.enabled:
+        return None
+    from deployments.app import APP_NAME
+    from deployments.embedder import EMBEDDER_DEPLOYMENT
+
+    params = {k: getattr(i, k) for k in ("min_similarity", "colocated_min_similarity", "colocation_radius_m",
+                                         "two_places_m", "max_speed_mps", "max_gap_s", "time_slack_s")}
+    options = {k: getattr(i, k) for k in ("gallery_size", "top_k", "index", "hnsw_from", "retention_s",
+                                          "checkpoint_interval_s")}
+    return {
+        "app_name": APP_NAME, "embedder_deployment": EMBEDDER_DEPLOYMENT, "min_track_frames": i.min_track_frames,
+        "refresh_s": i.refresh_s, "accel_noise_mps2": i.accel_noise_mps2, "measurement_noise_m": i.measurement_noise_m,
+        "registry": {"database_url": settings.sqlalchemy_url, "store": open_store(settings), "params": params,
+                     "options": options, "num_cpus": i.num_cpus},
+    }
 
 
 def _store_kwargs(settings: Settings) -> dict[str, Any]:
@@ -200,6 +223,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
         clip=settings.clip.model_dump(), clips_dir=str(settings.data_dir.resolve() / "live-clips"),
         app_name=APP_NAME, intent=intent,
         behaviour={"model_version": settings.behaviour.model_version, "min_confidence": settings.behaviour.min_confidence},
+        identity=identity_config(settings),
     )
     cameras = ray.get(manager.sync.remote(), timeout=120)
     _start_retention(settings)
@@ -249,6 +273,17 @@ def down(settings: Settings) -> list[str]:
             stopped.append("retention schedule")
         except ValueError:
             pass
+        from actors.identity_registry import REGISTRY_PREFIX
+
+        for actor in ray.util.list_named_actors(all_namespaces=True):
+            if actor.get("namespace") == NAMESPACE and actor.get("name", "").startswith(REGISTRY_PREFIX):
+                try:  # checkpoint what is pending, then stop
+                    registry = ray.get_actor(actor["name"], namespace=NAMESPACE)
+                    ray.get(registry.flush.remote(), timeout=30)
+                    ray.kill(registry, no_restart=True)
+                    stopped.append(f"identity registry {actor['name'].removeprefix(REGISTRY_PREFIX)}")
+                except (ValueError, ray.exceptions.RayError):
+                    pass
         ray.shutdown()
     if stop_ray_head(marker):
         stopped.append("local Ray head")

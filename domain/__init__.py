@@ -10,6 +10,8 @@ from domain.appearance import color_embeddings
 from domain.behaviour import BehaviourClass, BehaviourEvent, ZoneVisit, detect_bypass, detect_concealment
 from domain.crosscheck import DiscrepancyReport, ProductInteraction, cross_check
 from domain.events import Event, EventType, event_id
+from domain.floorplan import CalibrationError, CameraCalibration, KalmanParams, MapKalman, fit_calibration, smooth_map_track
+from domain.identity import MatchDecision, MatchParams, Sighting, Topology, Verdict, match_sighting
 from domain.geometry import (
     Homography,
     denormalize_polygon,
@@ -41,6 +43,18 @@ from domain.tracks import Trajectory
 from domain.zones import LineZone, PolygonZone
 
 __all__ = [
+    "CalibrationError",
+    "CameraCalibration",
+    "KalmanParams",
+    "MapKalman",
+    "MatchDecision",
+    "MatchParams",
+    "Sighting",
+    "Topology",
+    "Verdict",
+    "fit_calibration",
+    "match_sighting",
+    "smooth_map_track",
     "FEATURE_NAMES",
     "AlertAction",
     "AlertState",

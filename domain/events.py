@@ -48,6 +48,7 @@ class Event:
         clip: whether the rule asks for an evidence clip.
         alert: the rule's `alert:` section (`{"severity", "notify"}`) when its events raise alerts,
             else `None` (`domain.rule_alerts` builds the alert).
+        global_id: the person's cross-camera identity (`None` until the identity registry placed them).
     """
 
     type: EventType
@@ -63,6 +64,7 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
     clip: bool = True
     alert: dict[str, Any] | None = None
+    global_id: str | None = None
 
     @property
     def duration_s(self) -> float:

@@ -78,6 +78,8 @@ class JobOptions:
         fall_model: `actors.fall_model.FallClassifier` keywords, for `fall` rules asking a second opinion.
         mask_faces: also store a face-masked copy of every clip (`domain.privacy.masked_key`), the
             one non-admin users get (`PRIVACY__MASK_FACES`).
+        identity: `pipelines.identity.IdentityOptions`: give the job's people global ids across its videos
+            (`None` = per-video track ids only).
     """
 
     model: Any
@@ -94,6 +96,7 @@ class JobOptions:
     on_alerts: Callable[[list[str]], None] | None = None
     fall_model: dict[str, Any] = field(default_factory=dict)
     mask_faces: bool = True
+    identity: Any = None
 
 
 @dataclass
@@ -225,6 +228,7 @@ def run_job(
         _prepare(videos, site=site, engine=engine, store=store, options=options, fps_target=fps_target, work_dir=work_dir)
         _analyse(videos, job_id=job_id, engine=engine, store=store, options=options, progress=progress, work_dir=work_dir,
                  backends=backends)
+        _link_identities(videos, job_id=job_id, site=site, engine=engine, store=store, options=options)
     except _Cancelled:
         log.info("job %s cancelled", job_id)
         _fail_unfinished(engine, store, job_id, videos, CANCELLED)
@@ -405,6 +409,23 @@ def _analyse(
         crud.update_job_progress(s, job_id, frames_done=total, frames_total=total)
     if progress:
         progress(total, total)
+
+
+def _link_identities(videos: dict[str, _Video], *, job_id: str, site: SiteConfig, engine: Any, store: ObjectStore,
+                     options: JobOptions) -> None:
+    """Global person ids across the job's videos (`pipelines.identity`); a failure here keeps the stored results."""
+    if options.identity is None or not options.identity.identity.enabled:
+        return
+    from pipelines.identity import link_job_identities
+
+    paths = {vid: v.path for vid, v in videos.items() if v.outcome.status == "done" and v.path}
+    if not paths:
+        return
+    try:
+        link_job_identities(job_id, site=site, engine=engine, store=store, options=options.identity,
+                            cache_dir=options.cache_dir, video_paths=paths)
+    except Exception:  # noqa: BLE001  (the videos are stored; they keep per-video track ids)
+        log.exception("job %s: global person ids failed; tracks keep their per-video ids", job_id)
 
 
 def _track(v: _Video, chunk: int, options: JobOptions) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import re
@@ -65,8 +66,13 @@ def _safe_stem(name: str, video_id: str, used: set[str]) -> str:
     return stem
 
 
-def export_tracks(session: Any, job_id: str, fmt: ExportFormat, out_dir: Path) -> list[Path]:
+def export_tracks(session: Any, job_id: str, fmt: ExportFormat, out_dir: Path, *, ids: str = "local") -> list[Path]:
     """Write the tracks of every completed video of `job_id` to `out_dir`.
+
+    With `ids="global"` the id of every track is the job's person number instead (1, 2, … by
+    first appearance, shared by all the job's videos: one person seen by two cameras has one
+    number in both files), and `ids.csv` (`person,global_id`) maps the numbers to the people's
+    `global_id`s; a track without a global id (identity off) gets a number of its own after them.
 
     `mot`: `frame,id,x,y,w,h,conf,-1,-1,-1` per line, frames counted from 1 over every decoded frame,
     boxes in original pixels. Frames that were not analysed get boxes linearly interpolated between
@@ -79,6 +85,7 @@ def export_tracks(session: Any, job_id: str, fmt: ExportFormat, out_dir: Path) -
         job_id: the job.
         fmt: output format.
         out_dir: created if needed.
+        ids: `local` (per-video track ids) or `global` (the job's person numbers, plus `ids.csv`).
 
     Returns:
         The files written.
@@ -92,10 +99,15 @@ def export_tracks(session: Any, job_id: str, fmt: ExportFormat, out_dir: Path) -
     videos = [v for v in crud.list_videos(session, job_id) if str(getattr(v.status, "value", v.status)) == "done"]
     if not videos:
         raise LookupError(f"job {job_id!r} has no completed video to export")
+    if ids not in ("local", "global"):
+        raise ValueError(f"ids must be local or global, but got {ids!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     written, used = [], set()
+    numbers = _person_numbers(session, job_id, videos) if ids == "global" else None
     for video in videos:
         trajectories, stride = trajectories_of_video(session, video.id)
+        if numbers is not None:
+            trajectories = [dataclasses.replace(t, track_id=numbers[(video.id, t.track_id)]) for t in trajectories]
         stem = _safe_stem(video.name, video.id, used)
         path = out_dir / f"{stem}.{'txt' if fmt is ExportFormat.MOT else fmt.value}"
         if fmt is ExportFormat.MOT:
@@ -105,7 +117,32 @@ def export_tracks(session: Any, job_id: str, fmt: ExportFormat, out_dir: Path) -
         else:
             _write_json(path, video, trajectories, stride)
         written.append(path)
+    if numbers is not None:
+        path = out_dir / "ids.csv"
+        with path.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["person", "global_id"])
+            for gid, n in sorted(numbers["_people"].items(), key=lambda kv: kv[1]):
+                w.writerow([n, gid])
+        written.append(path)
     return written
+
+
+def _person_numbers(session: Any, job_id: str, videos: list[Any]) -> dict[Any, Any]:
+    """`(video_id, track_id) → person number`, plus `"_people"`: `global_id → number`."""
+    from storage.identity import job_person_numbers
+
+    people = job_person_numbers(session, job_id)
+    out: dict[Any, Any] = {"_people": people}
+    spare = max(people.values(), default=0)
+    for video in videos:
+        for track in crud.list_tracks(session, video_id=video.id):
+            if track.global_id in people:
+                out[(video.id, track.track_id)] = people[track.global_id]
+            else:
+                spare += 1
+                out[(video.id, track.track_id)] = spare
+    return out
 
 
 def _write_mot(path: Path, trajectories: list[Trajectory], stride: int) -> None:

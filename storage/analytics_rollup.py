@@ -202,13 +202,16 @@ def rollup_video(session: Session, video: Video, params: RollupParams) -> Analyt
     heat_weights: list[np.ndarray] = []
     heat_times: list[np.ndarray] = []
     metric_tracks = []
+    global_ids = dict(session.execute(sa.select(Track.track_id, Track.global_id).where(Track.video_id == video.id)).all())
     for track_id, pts in _points_by_track(session, video.id):
         t_video = pts[:, 0]
         t = origin + t_video
         feet = pts[:, 5:7]
-        person = f"{video.id}:{track_id}"
+        global_id = global_ids.get(track_id)  # the job's cross-video person, once the identity stage linked it
+        person = global_id or f"{video.id}:{track_id}"
         visits += visits_of_track(camera_id=camera_id, person=person, t_s=t, foot_xy=feet,
-                                  zones=zones if polygons else {}, max_gap_s=params.max_gap_s, track_id=track_id)  # fmt: skip
+                                  zones=zones if polygons else {}, max_gap_s=params.max_gap_s, track_id=track_id,
+                                  global_id=global_id)  # fmt: skip
         if polygons and config is not None and config.lines:
             crossings += crossings_of_track(camera_id=camera_id, person=person, t_s=t, foot_xy=feet, lines=config.lines,
                                             resolution_wh=resolution, max_gap_s=params.max_gap_s)  # fmt: skip

@@ -369,6 +369,7 @@ def _event_row(event_id: str, event: DomainEvent, *, job_id: str | None, video_i
         "confidence": float(event.confidence),
         "payload": dict(event.payload),
         "created_at": utcnow(),
+        "global_id": getattr(event, "global_id", None),
     }
 
 
@@ -1330,6 +1331,7 @@ def import_site_config(session: Session, site: SiteConfig, *, new_camera_group: 
         if row is None:
             row = Site(name=site.site.name)
         row.friendly_name, row.timezone, row.updated_at = site.site.friendly_name, site.site.timezone, utcnow()
+        row.floor_plan = site.site.floor_plan.model_dump(mode="json") if site.site.floor_plan else None
         session.add(row)
         session.flush()
         for key, config in site.cameras.items():

@@ -208,6 +208,7 @@ class TrackBase(SQLModel):
     last_frame: int
     frame_count: int  # detected (not interpolated) points
     mean_confidence: float
+    global_id: str | None = Field(default=None, max_length=36, index=True)  # cross-camera person (identity)
 
 
 class Track(TrackBase, table=True):
@@ -269,6 +270,7 @@ class EventBase(SQLModel):
     confidence: float
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    global_id: str | None = Field(default=None, max_length=36, index=True)  # the person's identity, once known
 
 
 class Event(EventBase, table=True):
@@ -482,6 +484,7 @@ class SiteBase(SQLModel):
     name: str = Field(unique=True, index=True, max_length=63, schema_extra={"pattern": SLUG_PATTERN})
     friendly_name: str | None = Field(default=None, max_length=255)
     timezone: str = Field(default="UTC", min_length=1, max_length=64)  # IANA name
+    floor_plan: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)  # domain.site.FloorPlanConfig, JSON mode
 
 
 class SiteCreate(SiteBase):
@@ -1132,3 +1135,88 @@ class CustodyEntryPublic(SQLModel):
 
 
 __all__ += ["LegalHold", "LegalHoldPublic", "RetentionPolicyRow", "CustodyEntry", "CustodyEntryPublic"]
+# ---------------------------------------------------------------------------------- Identity
+# Cross-camera identities (migration `0012_identity.py`). Times are epoch seconds (float): live
+# sightings on the cameras' clock, bulk ones from the recording session's start time. Every row
+# of a person is personal data and is deleted once `expires_at` passes (`IDENTITY__RETENTION_S`).
+class Identity(SQLModel, table=True):
+    """A person across cameras: their `global_id` (a UUID) and summary."""
+
+    __tablename__ = "identity"
+
+    global_id: str = Field(primary_key=True, max_length=36)
+    site: str = Field(max_length=63, index=True)
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="CASCADE", index=True, max_length=32)
+    first_seen_s: float
+    last_seen_s: float = Field(index=True)
+    first_camera_id: str = Field(max_length=128)
+    last_camera_id: str = Field(max_length=128)
+    crop_key: str | None = Field(default=None, max_length=1024)  # object-store key of the best crop (JPEG)
+    crop_quality: float = 0.0
+    expires_at: float = Field(index=True)  # epoch seconds (wall clock)
+    merged_into: str | None = Field(default=None, max_length=36)  # a tentative identity merged into this person
+
+
+class IdentityEmbedding(SQLModel, table=True):
+    """One gallery embedding of a person (float32 bytes)."""
+
+    __tablename__ = "identity_embedding"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_PK)
+    global_id: str = Field(foreign_key="identity.global_id", ondelete="CASCADE", index=True, max_length=36)
+    camera_id: str = Field(max_length=128)
+    t_s: float
+    quality: float
+    vector: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class IdentityTrack(SQLModel, table=True):
+    """A per-camera track linked to a person, and why (the matching verdict)."""
+
+    __tablename__ = "identity_track"
+    __table_args__ = (sa.UniqueConstraint("track_key", name="uq_identity_track_track_key"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_PK)
+    global_id: str = Field(foreign_key="identity.global_id", ondelete="CASCADE", index=True, max_length=36)
+    track_key: str = Field(max_length=160)  # "live/{camera}/{session}/{track_id}" or "{job}/{video}/{track_id}"
+    camera_id: str = Field(max_length=128, index=True)
+    track_id: int
+    job_id: str | None = Field(default=None, max_length=32, index=True)
+    video_id: str | None = Field(default=None, max_length=32)
+    first_seen_s: float
+    last_seen_s: float
+    verdict: str = Field(max_length=32)
+    score: float | None = None
+
+
+class IdentityPosition(SQLModel, table=True):
+    """A sampled position of a person: the box in the camera and, for calibrated cameras, the plan point (m)."""
+
+    __tablename__ = "identity_position"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_PK)
+    global_id: str = Field(foreign_key="identity.global_id", ondelete="CASCADE", index=True, max_length=36)
+    camera_id: str = Field(max_length=128)
+    track_id: int
+    t_s: float = Field(index=True)
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    map_x: float | None = None
+    map_y: float | None = None
+    frame_w: int | None = None  # size of the frame the box is in (px)
+    frame_h: int | None = None
+
+
+class FocusSession(SQLModel, table=True):
+    """A user's focused person ("focus track"): one per user."""
+
+    __tablename__ = "focus_session"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    global_id: str = Field(max_length=36, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+__all__ += ["Identity", "IdentityEmbedding", "IdentityTrack", "IdentityPosition", "FocusSession"]

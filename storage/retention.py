@@ -9,7 +9,7 @@ parameter, or a live camera id's `site.` prefix):
 | events | `event` created before the cut-off (their clips first, counted as clips) | their clips |
 | track_points | `track_point` of videos completed before the cut-off | — |
 | uploads | — | files in the upload folder older than the cut-off (default policy) |
-| embeddings | rows of an embeddings table, when one exists (`EMBEDDING_TABLES`) | — |
+| embeddings | people (`identity`, with their embeddings, track links and positions) last seen before the cut-off | their best crops |
 | audit | `audit_log` rows before the cut-off (default policy) | — |
 
 Evidence of an alert under an active legal hold (escalation places one: `storage.crud.apply_transition`)
@@ -38,6 +38,7 @@ from sqlmodel import Session, col, select
 from domain.privacy import masked_key
 from domain.retention import DEFAULT_SITE, DataKind, RetentionPolicy, resolve_policy
 from storage import crud
+from storage import identity as identity_repo
 from storage.models import (
     AuditLog,
     AuditLogCreate,
@@ -53,14 +54,12 @@ from storage.models import (
 )
 from storage.objectstore import ObjectStore, ObjectStoreError
 
-__all__ = ["PurgeReport", "EMBEDDING_TABLES", "list_policies", "set_policy", "place_hold", "release_hold",
+__all__ = ["PurgeReport", "list_policies", "set_policy", "place_hold", "release_hold",
            "active_holds", "held_evidence", "purge", "RETENTION_ACTOR"]
 
 log = logging.getLogger(__name__)
 
 RETENTION_ACTOR = "retention"
-# Tables of appearance embeddings (the identity registry's); purged by `created_at` when present.
-EMBEDDING_TABLES = ("embedding", "person_embedding", "appearance_embedding", "track_embedding")
 
 
 @dataclass
@@ -283,15 +282,15 @@ def purge(engine: Engine, store: ObjectStore, *, default: RetentionPolicy | None
             if not dry_run:
                 s.exec(sa.delete(AuditLog).where(col(AuditLog.at) < c))  # type: ignore[call-overload]
         c = cutoff(DataKind.EMBEDDINGS, None)
-        existing = set(sa.inspect(engine).get_table_names())
-        for table in (t for t in EMBEDDING_TABLES if t in existing and c is not None):
-            t = sa.Table(table, sa.MetaData(), autoload_with=engine)
-            if "created_at" not in t.c:
-                continue
-            report.rows[DataKind.EMBEDDINGS.value] += int(s.exec(
-                sa.select(sa.func.count()).select_from(t).where(t.c.created_at < c)).one())  # type: ignore[call-overload]
-            if not dry_run:
-                s.exec(sa.delete(t).where(t.c.created_at < c))  # type: ignore[call-overload]
+        if c is not None:  # a person's appearance data goes with them (storage.identity)
+            due = identity_repo.delete_last_seen_before(s, cutoff_s=c.timestamp(), dry_run=dry_run)
+            report.rows[DataKind.EMBEDDINGS.value] += len(due)
+            for _, crop_key in due:
+                if crop_key and not dry_run:
+                    try:
+                        store.delete(crop_key)
+                    except ObjectStoreError as exc:
+                        report.errors.append(f"person crop {crop_key}: {exc}")
         if not dry_run:
             s.commit()
 

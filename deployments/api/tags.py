@@ -31,3 +31,4 @@ class Tags(str, Enum):
     RETENTION = "retention"
     CUSTODY = "custody"
     REPORTS = "reports"
+    PERSONS = "persons"

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from domain.geometry import polygon_area, polygon_self_intersects
+from domain.site.floorplan import CalibrationConfig, NeighbourConfig
 from domain.site.rules import LineCrossRuleConfig, RuleConfig, ZoneSequenceRuleConfig
 
 __all__ = ["ZoneKind", "PointNorm", "ZoneConfig", "LineConfig", "CameraConfig"]
@@ -130,6 +131,15 @@ class CameraConfig(BaseModel):
     zones: dict[str, ZoneConfig] = Field(default_factory=dict, title="Zones", description="Zones by name.")
     lines: dict[str, LineConfig] = Field(default_factory=dict, title="Lines", description="Lines by name.")
     rules: dict[str, RuleConfig] = Field(default_factory=dict, title="Rules", description="Rules by name.")
+    calibration: CalibrationConfig | None = Field(
+        default=None, title="Calibration",
+        description="Image → floor-plan point pairs; people's foot points then get plan coordinates (m).",
+    )
+    neighbours: dict[str, NeighbourConfig] = Field(
+        default_factory=dict, title="Neighbours",
+        description="Cameras a person can appear in next, with transit windows (identity matching); "
+        "none: any camera.",
+    )
 
     @field_validator("match", mode="before")
     @classmethod

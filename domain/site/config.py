@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from domain.analytics_report import ReportScheduleConfig
 from domain.site.camera import CameraConfig
+from domain.site.floorplan import FloorPlanConfig
 
 __all__ = ["SiteInfo", "SiteConfig"]
 
@@ -23,6 +24,9 @@ class SiteInfo(BaseModel):
     friendly_name: str | None = Field(default=None, title="Friendly name", description="Display name.")
     timezone: str = Field(
         default="UTC", min_length=1, title="Time zone", description="IANA name, e.g. Europe/London."
+    )
+    floor_plan: FloorPlanConfig | None = Field(
+        default=None, title="Floor plan", description="The plan cameras are calibrated to (metres)."
     )
 
 
@@ -61,6 +65,19 @@ class SiteConfig(BaseModel):
                     "path": ("default_camera",),
                 },
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_neighbours(self) -> SiteConfig:
+        for camera_id, camera in self.cameras.items():
+            for name in camera.neighbours:
+                if name not in self.cameras or name == camera_id:
+                    raise PydanticCustomError(
+                        "unknown_reference",
+                        "camera '{camera}' lists neighbour '{name}', which is not another camera; known cameras: {known}",
+                        {"camera": camera_id, "name": name, "known": ", ".join(sorted(self.cameras)) or "(none)",
+                         "path": ("cameras", camera_id, "neighbours", name)},
+                    )
         return self
 
     @classmethod

@@ -4,8 +4,10 @@
 inference, so two CPU cores keep up), the test seeds an alert with its evidence through storage,
 cuts a 2 s clip of vtest.avi with PyAV, and runs `webui/e2e/run.mjs` (playwright-core driving
 Debian's chromium, headless): log in, live tracks on the camera grid, upload the clip and watch the
-job finish, play it back with its tracks drawn, the store's analytics with a report, dismiss the alert with a reason and see it in the history, draw a zone and see it
-applied, every page. Screenshots land in `webui/e2e/screenshots/`; console errors fail the run.
+job finish, play it back with its tracks drawn, the store's analytics with a report, people on the
+floor plan (map page, person panel, focus across the live grid), dismiss the alert with a reason and
+see it in the history, draw a zone and see it applied, check the camera's calibration, every page.
+Screenshots land in `webui/e2e/screenshots/`; console errors fail the run.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ def platform(tmp_path_factory, vtest_path):
         f"site: {{name: {SITE}}}\ncameras:\n  door:\n    source: {vtest_path}\n    fps: 3\n"
         "    zones:\n      walk: {kind: generic, polygon: [[0.0, 0.2], [1.0, 0.2], [1.0, 1.0], [0.0, 1.0]]}\n"
         "    rules:\n      walk-enter: {type: zone_enter, zone: walk, clip: false}\n"
+        # the plaza floor of vtest.avi, about 15 x 8 m: people get plan positions and global ids (the map page)
+        "    calibration: {image_points: [[0, 1], [1, 1], [1, 0.3], [0, 0.3]],"
+        " map_points: [[0, 11.5], [15.4, 11.5], [15.4, 3.5], [0, 3.5]]}\n"
     )
     port = free_port()
     with fresh_pg_schema() as pg_url:
@@ -141,8 +146,9 @@ def test_operator_flows_in_a_real_browser(platform, vtest_path, tmp_path):
     run = subprocess.run(["node", "e2e/run.mjs"], cwd=WEBUI, env=env, capture_output=True, text=True, timeout=420)
     assert run.returncode == 0, f"browser run failed:\n{run.stdout[-6000:]}\n{run.stderr[-6000:]}"
     names = {p.name for p in shots.glob("*.png")}
-    for page in ("01-login", "02-dashboard-dark", "03-live-grid", "07-job-done", "07b-playback", "07c-analytics-landing",
-                 "07d-analytics", "11-alert-dismissed", "13-zone-applied", "19-settings", "22-live-tablet"):  # fmt: skip
+    for page in ("01-login", "02-dashboard-dark", "03-live-grid", "03b-map", "03c-person-panel", "07-job-done",
+                 "07b-playback", "07c-analytics-landing", "07d-analytics", "11-alert-dismissed", "13-zone-applied",
+                 "19-settings", "22-live-tablet"):  # fmt: skip
         assert f"{page}.png" in names, f"no screenshot of {page}: {sorted(names)}"
     zones = httpx.get(f"{platform['base']}/api/v1/cameras/{CAMERA}/zones", headers=headers, timeout=30).json()
     assert "e2e-zone" in zones

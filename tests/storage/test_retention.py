@@ -124,3 +124,36 @@ def test_purge_deletes_rows_and_objects_together_keeps_holds_and_dry_runs_change
         kept = {p.track_pk for p in s.exec(select(TrackPoint)).all()}
         tracks = {v: [t.id for t in crud.list_tracks(s, video_id=v)] for v in (old["video_id"], other["video_id"])}
     assert not set(tracks[old["video_id"]]) & kept and set(tracks[other["video_id"]]) <= kept
+
+
+def test_people_last_seen_before_the_cutoff_go_with_their_embeddings_and_crops(pg_engine, s3_store) -> None:
+    from storage.models import Identity, IdentityEmbedding
+
+    now = time.time()
+    site = f"shop{uuid.uuid4().hex[:6]}"
+    ids = {}
+    with Session(pg_engine) as s:
+        for name, age_days in (("old", 10), ("recent", 0.1)):
+            gid = str(uuid.uuid4())
+            crop = f"identity/{site}/{gid}.jpg"
+            s3_store.put_bytes(crop, b"jpeg " + name.encode(), "image/jpeg")
+            seen = now - age_days * 86400
+            s.add(Identity(global_id=gid, site=site, first_seen_s=seen, last_seen_s=seen, first_camera_id="c",
+                           last_camera_id="c", crop_key=crop, expires_at=now + 3600))
+            s.commit()
+            s.add(IdentityEmbedding(global_id=gid, camera_id="c", t_s=seen, quality=1.0,
+                                    vector=np.ones(4, np.float32).tobytes()))
+            s.commit()
+            ids[name] = (gid, crop)
+    policy = RetentionPolicy(embeddings_days=1)
+    dry = purge(pg_engine, s3_store, default=policy, dry_run=True)
+    assert dry.rows[DataKind.EMBEDDINGS.value] >= 1
+    with Session(pg_engine) as s:  # a dry run changes nothing
+        assert s.get(Identity, ids["old"][0]) is not None
+    report = purge(pg_engine, s3_store, default=policy)
+    assert not report.errors
+    with Session(pg_engine) as s:
+        assert s.get(Identity, ids["old"][0]) is None
+        assert s.exec(select(IdentityEmbedding).where(IdentityEmbedding.global_id == ids["old"][0])).all() == []
+        assert s.get(Identity, ids["recent"][0]) is not None
+    assert not s3_store.exists(ids["old"][1]) and s3_store.exists(ids["recent"][1])

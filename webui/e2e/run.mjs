@@ -180,6 +180,34 @@ try {
     await page.keyboard.press('Escape');
   });
 
+  await step('see people on the floor plan, open one and focus on them', async () => {
+    await page.getByRole('link', { name: 'Map' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Map' }).waitFor();
+    await page.locator('[data-testid=floor-map] polygon[data-fov]').first().waitFor({ timeout: 30_000 });
+    // tracks get their global id a few analysed frames after they appear
+    await page.locator('[data-testid=floor-map] g[data-person] circle').first().waitFor({ timeout: 120_000 });
+    await checkLabels('/map');
+    await shot('03b-map');
+    await page.waitForFunction(() => {
+      const dot = document.querySelector('[data-testid=floor-map] g[data-person] circle');
+      dot?.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+      return !!dot;
+    }, null, { timeout: 60_000, polling: 200 });
+    const panel = page.locator('[data-testid=person-panel]');
+    await panel.waitFor();
+    await panel.locator('[data-testid=person-metrics]').waitFor({ timeout: 30_000 });
+    await panel.getByRole('button', { name: 'Focus in every camera' }).click();
+    await panel.getByRole('button', { name: 'Stop focus' }).waitFor();
+    const focus = await api('/api/v1/tracking/focus');
+    if (!focus.body.focused_person_id) throw new Error(`focus not stored: ${JSON.stringify(focus.body).slice(0, 200)}`);
+    await checkLabels('/map (person panel)');
+    await shot('03c-person-panel');
+    await page.getByRole('link', { name: 'Live' }).click();
+    await page.locator('[data-testid=focus-banner]').waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Clear focus' }).click();
+    await page.locator('[data-testid=focus-banner]').waitFor({ state: 'hidden', timeout: 15_000 });
+  });
+
   await step('upload a clip and watch the job finish', async () => {
     await page.getByRole('link', { name: 'Jobs' }).click();
     await page.getByRole('heading', { level: 1, name: 'Jobs' }).waitFor();
@@ -292,6 +320,10 @@ try {
     log(`  zone stored; camera config version ${before.body.config_version} → ${after.body.config_version}`);
     if (!(after.body.config_version > before.body.config_version)) throw new Error('the running camera did not take the new config');
     await page.locator('polygon[data-zone="e2e-zone"]').waitFor();
+    const calibration = page.getByTestId('calibration-editor');
+    await calibration.scrollIntoViewIfNeeded();
+    await calibration.getByRole('button', { name: 'Check' }).click();
+    await page.getByTestId('reprojection-error').waitFor({ timeout: 15_000 });
     await checkLabels('/cameras/:id');
     await shot('13-zone-applied');
   });

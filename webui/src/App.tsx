@@ -24,6 +24,7 @@ const PosPage = lazy(() => import('./pages/PosPage').then((m) => ({ default: m.P
 const TrainingPage = lazy(() => import('./pages/TrainingPage').then((m) => ({ default: m.TrainingPage })));
 const UsersPage = lazy(() => import('./pages/UsersPage').then((m) => ({ default: m.UsersPage })));
 const ReportsPage = lazy(() => import('./pages/ReportsPage').then((m) => ({ default: m.ReportsPage })));
+const MapPage = lazy(() => import('./pages/MapPage').then((m) => ({ default: m.MapPage })));
 const SettingsPage = lazy(() => import('./pages/SettingsPage').then((m) => ({ default: m.SettingsPage })));
 const AnalyticsLandingPage = lazy(() => import('./pages/AnalyticsLandingPage').then((m) => ({ default: m.AnalyticsLandingPage })));
 const AnalyticsPage = lazy(() => import('./pages/AnalyticsPage').then((m) => ({ default: m.AnalyticsPage })));
@@ -71,6 +72,7 @@ export function AppRoutes() {
       <Route element={<Protected />}>
         <Route index element={<DashboardPage />} />
         <Route path="live" element={<LivePage />} />
+        <Route path="map" element={<MapPage />} />
         <Route path="alerts" element={<AlertsPage />} />
         <Route path="alerts/:alertId" element={<AlertDetailPage />} />
         <Route path="events" element={<EventsPage />} />

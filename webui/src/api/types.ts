@@ -253,6 +253,8 @@ export interface CameraConfig {
   zones?: Record<string, ZoneConfig>;
   lines?: Record<string, LineConfig>;
   rules?: Record<string, RuleConfig>;
+  calibration?: { image_points: PointNorm[]; map_points: [number, number][]; max_reprojection_error_m?: number } | null;
+  neighbours?: Record<string, { transit_s: [number, number] }>;
 }
 
 export interface CameraPublic {
@@ -410,6 +412,9 @@ export interface TrackMessage {
   confidence: number;
   keypoints: number[][] | null;
   global_id: number | string | null;
+  map_coords?: [number, number] | null; // floor plan (m), calibrated cameras only
+  tracking_duration?: number; // s since the track was first seen
+  detection_time?: string; // ISO 8601, when the track was first seen
 }
 
 export interface TrackingUpdate {

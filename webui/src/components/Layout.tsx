@@ -3,7 +3,7 @@ import { AppShell, Badge, Burger, Button, Center, Group, Loader, NavLink, Scroll
 import { useDisclosure } from '@mantine/hooks';
 import {
   IconAlertTriangle, IconBuildingStore, IconChartBar, IconChartHistogram, IconCamera, IconCash, IconChartDots, IconDashboard, IconList,
-  IconLogout, IconMoon, IconSettings, IconSun, IconUpload, IconUsers,
+  IconLogout, IconMap, IconMoon, IconSettings, IconSun, IconUpload, IconUsers,
 } from '@tabler/icons-react';
 import { Suspense, type ReactNode } from 'react';
 import { NavLink as RouterLink, Outlet, useLocation } from 'react-router-dom';
@@ -21,6 +21,7 @@ interface Item {
 export const NAV: Item[] = [
   { to: '/', label: 'Dashboard', icon: <IconDashboard size={18} /> },
   { to: '/live', label: 'Live', icon: <IconCamera size={18} /> },
+  { to: '/map', label: 'Map', icon: <IconMap size={18} /> },
   { to: '/alerts', label: 'Alerts', icon: <IconAlertTriangle size={18} /> },
   { to: '/events', label: 'Events', icon: <IconList size={18} /> },
   { to: '/jobs', label: 'Jobs', icon: <IconUpload size={18} /> },

@@ -12,6 +12,8 @@ import { StatusBadge } from '../components/Badges';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { useBlobUrl } from '../components/Media';
 import { ZoneEditor, type DrawMode } from '../components/ZoneEditor';
+import { CalibrationEditor } from '../components/CalibrationEditor';
+import { identityApi } from '../api/identity';
 
 const RULE_TEMPLATES: Record<string, RuleConfig> = {
   zone_enter: { type: 'zone_enter', zone: '', min_confidence: 0.3, cooldown_s: 5 },
@@ -279,6 +281,32 @@ export function CameraPage() {
         <Title order={2} size="h4" mb="xs">Rules</Title>
         <RulesEditor camera={c} onSaved={refresh} canEdit={manage} />
       </Card>
+      <CalibrationCard camera={c} imageUrl={snapshot.url} aspect={aspect} canEdit={manage} onSaved={refresh} />
     </Stack>
+  );
+}
+
+function CalibrationCard({ camera, imageUrl, aspect, canEdit, onSaved }: {
+  camera: CameraPublic; imageUrl: string | null; aspect: number; canEdit: boolean; onSaved: (c: CameraPublic) => void;
+}) {
+  const site = useQuery({ queryKey: ['floorplan-for', camera.site_id], queryFn: () => identityApi.floorPlan(camera.id.split('.')[0]) });
+  const cal = camera.config.calibration ?? null;
+  return (
+    <Card withBorder>
+      <Title order={2} size="h4" mb="xs">Floor-plan calibration</Title>
+      <Text size="sm" c="dimmed" mb="xs">
+        Pairs of the same floor point on the snapshot and on the plan (metres) place this camera&apos;s people on the map
+        and let the identity registry tell one person seen by two cameras from two people.
+      </Text>
+      <CalibrationEditor key={camera.version} imageUrl={imageUrl} aspect={aspect} canEdit={canEdit}
+        initial={cal ? { image_points: cal.image_points, map_points: cal.map_points } : null}
+        extent={site.data?.extent_m ?? [0, 0, 20, 20]}
+        onSave={async (value) => {
+          const saved = await api.patch<CameraPublic>(`/cameras/${encodeURIComponent(camera.id)}`, {
+            config: { ...camera.config, calibration: value } });
+          notifications.show({ color: 'green', message: value ? 'Calibration saved and applied' : 'Calibration removed' });
+          onSaved(saved);
+        }} />
+    </Card>
   );
 }

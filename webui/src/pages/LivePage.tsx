@@ -4,6 +4,7 @@ import { ActionIcon, Badge, Button, Card, Center, Group, Loader, SegmentedContro
 import { IconArrowsMaximize, IconArrowsMinimize } from '@tabler/icons-react';
 import { useQuery } from '@tanstack/react-query';
 import { api } from '../api/client';
+import { identityApi } from '../api/identity';
 import type { CamerasPage } from '../api/endpoints';
 import type { CameraPublic, CameraStatus, TrackingUpdate } from '../api/types';
 import { StatusBadge } from '../components/Badges';
@@ -21,7 +22,7 @@ interface Followed {
 
 const STALE_MS = 3000; // tracks older than this are not drawn (the camera stalled)
 
-function CameraTile({ camera, status, update, enlarged, onEnlarge, followed, onFollow, skeletons }: {
+function CameraTile({ camera, status, update, enlarged, onEnlarge, followed, onFollow, skeletons, focusId = null }: {
   camera: CameraPublic;
   status: CameraStatus | undefined;
   update: TrackingUpdate | undefined;
@@ -30,6 +31,7 @@ function CameraTile({ camera, status, update, enlarged, onEnlarge, followed, onF
   followed: Followed | null;
   onFollow: (f: Followed) => void;
   skeletons: boolean;
+  focusId?: string | null; // the user's focused person (global id), highlighted wherever seen
 }) {
   const running = status?.running || status?.state === 'streaming';
   const { url, error } = useBlobUrl(running ? `/cameras/${encodeURIComponent(camera.id)}/frame.jpg?overlay=false` : null,
@@ -67,7 +69,8 @@ function CameraTile({ camera, status, update, enlarged, onEnlarge, followed, onF
           </Center>
         )}
         <TrackOverlay tracks={tracks} resolutionWh={resolution} cameraLabel={label} showSkeleton={skeletons}
-          followed={followed?.cameraId === camera.id ? followed.trackId : null}
+          followed={(focusId != null ? tracks.find((t) => String(t.global_id) === focusId)?.track_id : undefined)
+            ?? (followed?.cameraId === camera.id ? followed.trackId : null)}
           onFollow={(trackId) => onFollow({ cameraId: camera.id, trackId, since: Date.now(),
             globalId: tracks.find((t) => t.track_id === trackId)?.global_id ?? null })} />
       </div>
@@ -88,6 +91,8 @@ export function LivePage() {
   const [followed, setFollowed] = useState<Followed | null>(null);
   const [columns, setColumns] = useState('2');
   const [skeletons, setSkeletons] = useState(true);
+  const focus = useQuery({ queryKey: ['focus'], queryFn: identityApi.focus, refetchInterval: 3000 });
+  const focusId = focus.data?.focused_person_id ?? null;
   const latest = useRef(new Map<string, TrackingUpdate>());
   const [, setTick] = useState(0);
   const frame = useRef<number | null>(null);
@@ -128,7 +133,8 @@ export function LivePage() {
   const others = enlarged ? list.filter((c) => c.id !== enlarged) : [];
   const tile = (c: CameraPublic, big: boolean) => (
     <CameraTile key={c.id} camera={c} status={statusOf(c.id)} update={latest.current.get(c.id)} enlarged={big}
-      onEnlarge={() => setEnlarged(big ? null : c.id)} followed={followed} onFollow={setFollowed} skeletons={skeletons} />
+      onEnlarge={() => setEnlarged(big ? null : c.id)} followed={followed} onFollow={setFollowed} skeletons={skeletons}
+      focusId={focusId} />
   );
 
   return (
@@ -153,6 +159,14 @@ export function LivePage() {
               {' · '}{Math.round((Date.now() - followed.since) / 1000)} s
             </Text>
             <Button size="xs" variant="default" onClick={() => setFollowed(null)}>Stop following</Button>
+          </Group>
+        </Card>
+      )}
+      {focusId && (
+        <Card withBorder padding="sm" role="status" aria-label="Focused person" data-testid="focus-banner">
+          <Group justify="space-between">
+            <Text size="sm">Focus on person <b>{focusId.slice(0, 8)}</b>: highlighted in every camera that sees them</Text>
+            <Button size="xs" variant="default" onClick={() => void identityApi.clearFocus().then(() => focus.refetch())}>Clear focus</Button>
           </Group>
         </Card>
       )}
