@@ -1404,6 +1404,7 @@ def create_alert(
     created_at: datetime | None = None,
     details: dict[str, Any] | None = None,
     commit: bool = True,
+    alert_id: str | None = None,
 ) -> Alert:
     """Store a pending alert from an intent score's fields.
 
@@ -1424,6 +1425,8 @@ def create_alert(
             `domain.assessment.Assessment.summary()`).
         commit: commit now; `False` only adds it to the session (the caller commits, e.g.
             `save_video_results` storing a video's alerts with its results).
+        alert_id: the alert's id (default a random one); a live visit's alert takes the visit's id,
+            so scoring a visit twice cannot raise two alerts.
 
     Returns:
         The stored (or added) alert.
@@ -1436,6 +1439,8 @@ def create_alert(
     )  # fmt: skip
     if created_at is not None:
         alert.created_at = created_at
+    if alert_id is not None:
+        alert.id = alert_id
     session.add(alert)
     if commit:
         _commit(session, alert)

@@ -32,17 +32,20 @@ def _normalise_url(url: str) -> sa.URL:
     return parsed
 
 
-def make_engine(url: str, **engine_kwargs: Any) -> Engine:
+def make_engine(url: str, *, connect_timeout_s: int = 5, **engine_kwargs: Any) -> Engine:
     """Create an engine for a SQLite or PostgreSQL URL.
 
     SQLite: creates the database file's parent directory, allows use from several threads
     (`check_same_thread=False`), and turns on WAL journaling, foreign keys and a busy timeout.
     PostgreSQL: a plain `postgresql://` URL is switched to the psycopg 3 driver; connections
-    are pinged before use.
+    are pinged before use, opening one gives up after `connect_timeout_s`, and TCP keepalives
+    notice a vanished server; the pool waits at most `connect_timeout_s` for a free connection.
 
     Args:
         url: SQLAlchemy URL, e.g. `sqlite:///data/witness.db` or
             `postgresql+psycopg://postgres@127.0.0.1:5432/witness`.
+        connect_timeout_s: PostgreSQL connect timeout (`RELIABILITY__DB_CONNECT_TIMEOUT_S`); without
+            one, a client waits for an unreachable server as long as the OS lets it.
         **engine_kwargs: extra keyword arguments for `sqlalchemy.create_engine`.
 
     Returns:
@@ -71,7 +74,10 @@ def make_engine(url: str, **engine_kwargs: Any) -> Engine:
         return engine
     if backend == "postgresql":
         engine_kwargs.setdefault("pool_pre_ping", True)
-        return sa.create_engine(parsed, **engine_kwargs)
+        engine_kwargs.setdefault("pool_timeout", connect_timeout_s)
+        connect_args = {"connect_timeout": connect_timeout_s, "keepalives": 1, "keepalives_idle": 10,
+                        "keepalives_interval": 5, "keepalives_count": 3, **engine_kwargs.pop("connect_args", {})}
+        return sa.create_engine(parsed, connect_args=connect_args, **engine_kwargs)
     raise ValueError(f"unsupported database URL {parsed.render_as_string()!r}: expected sqlite or postgresql")
 
 
