@@ -118,7 +118,7 @@ class CameraLoop:
         max_width: frames wider than this are downscaled before detection (px). Smaller is faster
             to ship and infer; larger keeps far-away people detectable.
         on_tracking: called with each analysed frame's `tracking_update` payload:
-            `{"type": "tracking_update", "camera_id", "frame_index", "t"` (epoch s)`, "tracks":
+            `{"type": "tracking_update", "camera_id", "session_id", "frame_index", "t"` (epoch s)`, "tracks":
             [{"track_id", "bbox_xyxy", "confidence", "keypoints" ([17][3] or None), "global_id": None}],
             "person_count", "resolution_wh"` ([w, h] of the frame the boxes are in)`}`.
         on_event: called as `on_event(event_id, event, clip_path)` once per event, after its clip
@@ -147,6 +147,9 @@ class CameraLoop:
         on_visit: called with a `actors.intent_watch.visit_record` when a person of interest's
             track ends (after their evidence events were passed to `on_event`).
         classify: a trained behaviour model's events per trajectory (`None` = heuristics only).
+        on_pending: called as `on_pending(event_id, event, clip_path)` the moment an event that
+            waits for its clip's post-roll fires (`clip_path`: where the clip will be written), so
+            it can be kept safe (spooled) before `on_event` reports it.
     """
 
     def __init__(
@@ -179,8 +182,10 @@ class CameraLoop:
         intent: AssessmentParams | None = None,
         on_visit: Callable[[dict], Any] | None = None,
         classify: Callable[[Any], list] | None = None,
+        on_pending: Callable[[str, Event, Path], Any] | None = None,
     ) -> None:
         self.camera_id, self.camera = camera_id, camera
+        self._on_pending = on_pending
         self.session_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
         self._detect = detect
         self._detection_fps, self._max_width = detection_fps, max_width
@@ -402,6 +407,7 @@ class CameraLoop:
         return {
             "type": "tracking_update",
             "camera_id": self.camera_id,
+            "session_id": self.session_id,
             "frame_index": index,
             "t": captured_s,
             "tracks": tracks,
@@ -414,6 +420,8 @@ class CameraLoop:
         start, end = self._t0 + event.t_start_s, self._t0 + event.t_end_s
         event = dataclasses.replace(event, payload={**event.payload, "epoch_start_s": start, "epoch_end_s": end})
         if event.clip:
+            if self._on_pending is not None:
+                self._on_pending(eid, event, self._clips.path_for(eid))
             self._clips.schedule(eid, start, end, event, event.track_id)
         elif self._on_event is not None:
             self._on_event(eid, event, None)

@@ -191,8 +191,10 @@ def write_clip(frames: list[BufferedFrame], path: Path, *, fps: float, crf: int 
         highlight_track: track id of the event's person, if any.
 
     Returns:
-        Frames written (0: nothing to write, no file).
+        Frames written (0: nothing to write, no file). The file appears whole or not at all: it is
+        written under a temporary name and renamed, so a crash never leaves half a clip at `path`.
     """
+    tmp = path.with_name(f".{path.stem}.part{path.suffix}")
 
     def images():
         held = None
@@ -202,7 +204,13 @@ def write_clip(frames: list[BufferedFrame], path: Path, *, fps: float, crf: int 
             bgr = entry.decode()
             yield _draw(bgr, *held, highlight_track) if held is not None and len(held[0]) else bgr
 
-    return encode_mp4(images(), fps, path, crf=crf)
+    try:
+        count = encode_mp4(images(), fps, tmp, crf=crf)
+        if count:
+            tmp.replace(path)
+        return count
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _clip_fps(frames: list[BufferedFrame]) -> float:
@@ -249,6 +257,10 @@ class ClipScheduler:
     def __len__(self) -> int:
         """Clips scheduled or being written."""
         return len(self._pending) + len(self._writing)
+
+    def path_for(self, key: str) -> Path:
+        """Where the clip `key` is (or will be) written."""
+        return self.clips_dir / f"{key}.mp4"
 
     def schedule(self, key: str, t_start_s: float, t_end_s: float, payload: object,
                  highlight_track: int | None = None) -> None:

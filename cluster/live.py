@@ -107,7 +107,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
     intent = settings.intent.params().model_dump() if settings.intent.enabled else None
     EventSink.options(name=SINK_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote(
         settings.sqlalchemy_url, settings.redis_url, intent=intent, settle_s=settings.intent.live_settle_s,
-        notify=settings.notify.model_dump(),
+        notify=settings.notify.model_dump(), reliability=settings.reliability.model_dump(),
     )
     manager = CameraManager.options(
         name=MANAGER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
@@ -117,6 +117,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
         clip=settings.clip.model_dump(), clips_dir=str(settings.data_dir.resolve() / "live-clips"),
         app_name=APP_NAME, intent=intent,
         behaviour={"model_version": settings.behaviour.model_version, "min_confidence": settings.behaviour.min_confidence},
+        spool_dir=str(settings.data_dir.resolve() / "live-spool"), reliability=settings.reliability.model_dump(),
     )
     cameras = ray.get(manager.sync.remote(), timeout=120)
     admin_password = _first_admin(engine)

@@ -40,7 +40,7 @@ class PoseDetector:
         if redis_url:
             import redis
 
-            self._redis = redis.Redis.from_url(redis_url)
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self.stats = {"batches": 0, "frames": 0, "last_batch_size": 0, "infer_s_total": 0.0, "queue_depth": 0,
                       "last_infer_s": 0.0}
         self._waiting = 0

@@ -173,7 +173,7 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
     from storage.db import make_engine, session_scope
     from storage.objectstore import open_object_store
 
-    client = redis.Redis.from_url(config.redis_url)
+    client = redis.Redis.from_url(config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     publisher = ProgressPublisher(client.publish, job_id, config.progress_interval_s)
     engine = make_engine(config.database_url)
     notifier = None

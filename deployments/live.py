@@ -99,7 +99,8 @@ def live_notifier(args: Any, engine: Any) -> Any:
 
     from actors.notifier import Notifier
 
-    return Notifier(engine, redis.Redis.from_url(args.redis_url), args.notify)
+    client = redis.Redis.from_url(args.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    return Notifier(engine, client, args.notify, poll_s=1.0)
 
 
 def finish_live_app(app: Any, redis_client: Any) -> Any:

@@ -1,16 +1,43 @@
-"""Fixed one-minute-window rate limits on Redis (`INCR` + `EXPIRE` in one atomic pipeline)."""
+"""Fixed one-minute-window rate limits on Redis (`INCR` + `EXPIRE` in one atomic pipeline).
+
+When Redis is unreachable the limits fail open: the request is allowed, a warning is logged (at
+most once per `FAIL_OPEN_LOG_EVERY_S`) and `witness_redis_fail_open_total{check}` counts it, so a
+Redis outage degrades abuse protection instead of taking the whole API down.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 
-__all__ = ["WINDOW_S", "RateLimitResult", "hit"]
+__all__ = ["WINDOW_S", "FAIL_OPEN_METRIC", "RateLimitResult", "hit", "fail_open"]
 
 WINDOW_S = 60
+FAIL_OPEN_METRIC = "witness_redis_fail_open"
+FAIL_OPEN_LOG_EVERY_S = 10.0
+log = logging.getLogger(__name__)
+_last_logged: dict[str, float] = {}
+
+
+def fail_open(check: str, exc: BaseException, metrics: Any = None) -> None:
+    """Record that `check` (e.g. `rate_limit`) was skipped because Redis failed: a throttled warning and
+    `witness_redis_fail_open_total{check}` on `metrics` (a `deployments.api.metrics.ApiMetrics`)."""
+    now = time.monotonic()
+    if now - _last_logged.get(check, float("-inf")) >= FAIL_OPEN_LOG_EVERY_S:
+        _last_logged[check] = now
+        log.warning("Redis unavailable (%s: %s): %s skipped (failing open)", type(exc).__name__, exc, check)
+    if metrics is not None:
+        counter = getattr(metrics, "_redis_fail_open", None)
+        if counter is None:
+            counter = metrics._redis_fail_open = metrics.counter(
+                FAIL_OPEN_METRIC, "Checks skipped because Redis was unreachable (failing open)", ("check",))
+        counter.labels(check=check).inc()
 
 
 @dataclass(frozen=True)
@@ -23,7 +50,7 @@ class RateLimitResult:
     retry_after_s: int
 
 
-def hit(redis: Redis, key: str, *, limit: int, now_s: float | None = None) -> RateLimitResult:
+def hit(redis: Redis, key: str, *, limit: int, now_s: float | None = None, metrics: Any = None) -> RateLimitResult:
     """Count one request against `key` in the current one-minute window.
 
     The window's counter is `key:<window number>`; it expires shortly after the window ends.
@@ -34,16 +61,22 @@ def hit(redis: Redis, key: str, *, limit: int, now_s: float | None = None) -> Ra
         key: counter key without the window suffix, e.g. `witness:rl:ip:10.0.0.7`.
         limit: requests allowed per window.
         now_s: current Unix time (default: `time.time()`).
+        metrics: where the fail-open counter goes (`fail_open`).
 
     Returns:
-        Whether the request is within the limit, and when the window resets.
+        Whether the request is within the limit, and when the window resets; allowed (count 0)
+        when Redis is unreachable.
     """
     now_s = time.time() if now_s is None else now_s
     window = int(now_s // WINDOW_S)
     window_key = f"{key}:{window}"
-    with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(window_key)
-        pipe.expire(window_key, WINDOW_S + 5)
-        count, _ = pipe.execute()
+    try:
+        with redis.pipeline(transaction=True) as pipe:
+            pipe.incr(window_key)
+            pipe.expire(window_key, WINDOW_S + 5)
+            count, _ = pipe.execute()
+    except (RedisError, OSError) as exc:
+        fail_open("rate_limit", exc, metrics)
+        return RateLimitResult(allowed=True, count=0, limit=limit, retry_after_s=0)
     retry_after_s = max(1, math.ceil((window + 1) * WINDOW_S - now_s))
     return RateLimitResult(allowed=int(count) <= limit, count=int(count), limit=limit, retry_after_s=retry_after_s)
