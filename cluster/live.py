@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.runtime import open_database, open_store, prepare_environment
-from cluster.services import ensure_redis, start_ray_head, stop_ray_head, stop_redis
+from cluster.services import ensure_redis, head_address, start_ray_head, stop_ray_head, stop_redis
 from cluster.settings import Settings
 
 __all__ = ["UpResult", "up", "down", "app_args", "NAMESPACE"]
@@ -62,7 +62,7 @@ def job_runner_config(settings: Settings) -> dict[str, Any]:
         cache_dir=settings.data_dir.resolve() / "cache",
         intent=settings.intent.params().model_dump() if settings.intent.enabled else None,
         notify=settings.notify.model_dump(), behaviour=settings.behaviour, behaviour_model=settings.behaviour.model_version,
-        behaviour_min_confidence=settings.behaviour.min_confidence,
+        behaviour_min_confidence=settings.behaviour.min_confidence, reliability=settings.reliability.model_dump(),
     )
 
 
@@ -93,7 +93,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
     address = settings.ray_address
     if not address:
         marker = _head_marker(settings)
-        address = marker.read_text().strip() if marker.exists() else ""
+        address = head_address(marker)
         if not address or not _ray_alive(address):
             address = start_ray_head(num_cpus=settings.ray_num_cpus, env=settings.runtime_env_vars(), marker=marker)
     ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, ignore_reinit_error=True,
@@ -135,7 +135,7 @@ def down(settings: Settings) -> list[str]:
     prepare_environment(settings)
     stopped: list[str] = []
     marker = _head_marker(settings)
-    address = settings.ray_address or (marker.read_text().strip() if marker.exists() else "")
+    address = settings.ray_address or head_address(marker)
     if address and _ray_alive(address):
         from ray import serve
 

@@ -18,10 +18,11 @@ WEBUI_RESERVED = frozenset({"api", "ws", "health", "metrics", "docs", "redoc", "
 def live_routers() -> list[Any]:
     """Routers mounted under `/api/v1` (token required)."""
     from deployments.api.routes import alerts, cameras, job_submit, media, notifications, pos, sites, system, ui, ws
-    from deployments.api.routes import training
+    from deployments.api.routes import dead_letters, training
 
     return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router,
-            ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router]
+            ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router,
+            dead_letters.router]
 
 
 class LazyCameraControl:
@@ -78,7 +79,7 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
         "store": open_object_store(**store_kwargs),
         "hub": Hub(args.redis_url),
         "upload_dir": Path(args.upload_dir),
-        "job_runner": RayJobRunner(JobRunnerConfig.model_validate(args.job_runner)),
+        "job_runner": RayJobRunner(JobRunnerConfig.model_validate(args.job_runner), reaper=True),
         "training_runner": _training_runner(args),
         "camera_group_of": CameraGroups(engine),
         "notifier": live_notifier(args, engine),

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
+from cluster.services import head_address
 from tests.actors.conftest import RtspServer, free_port, write_h264
 from tests.conftest import fresh_pg_schema
 
@@ -210,7 +211,7 @@ def test_rtsp_source_drops_and_comes_back(platform):
 def test_a_killed_camera_actor_is_restarted_and_resumes(platform):
     script = ("import ray; ray.init(address='auto', namespace='witness'); "
               f"ray.kill(ray.get_actor('witness-camera-{SITE}.b', namespace='witness'), no_restart=False)")
-    env = platform["env"] | {"RAY_ADDRESS": (Path(platform["env"]["DATA_DIR"]) / "ray-head.address").read_text().strip()}
+    env = platform["env"] | {"RAY_ADDRESS": head_address(Path(platform["env"]["DATA_DIR"]) / "ray-head.address")}
     subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, timeout=120)
     wait_for(lambda: (s := status(platform, "b")).get("state") == "streaming" and s.get("fps_out", 0) > 0,
              timeout_s=180, what="camera b streaming after its actor was killed")
