@@ -359,10 +359,10 @@ class CameraLoop:
         self._latest = (view, view_scale, track_id, tracked.xyxy)
         if entry is not None:
             FrameRingBuffer.annotate(entry, track_id, tracked.xyxy * view_scale)
+        for event in events:  # before the tracking update: a frame seen by subscribers has its events kept
+            self._dispatch(event)
         if self._on_tracking is not None:
             self._on_tracking(self._tracking_payload(index, captured_s, dets, track_id, det_index, (w, h)))
-        for event in events:
-            self._dispatch(event)
         if self._intent is not None:
             has_kp = dets.keypoints.shape[0] == len(dets.xyxy) and len(det_index) > 0
             self._intent.epoch_t0 = self._t0
