@@ -9,6 +9,7 @@ into it and prints what was injected, for how long, events in vs stored and the 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,6 +160,71 @@ def test_event_sink_killed(rig: LiveRig) -> None:
 
     check(rig.run_fault("event sink killed", "ray.kill of the event sink (Ray restarts it)", kill, lambda: None,
                         duration_s=0.1))  # fmt: skip
+
+
+def test_poison_event_is_dead_lettered_and_its_batch_stored(rig: LiveRig) -> None:
+    import ray
+    import sqlalchemy as sa
+
+    from actors.event_sink import SINK_NAME
+    from domain.events import Event, EventType
+
+    cams = [f"faults.p{uuid.uuid4().hex[:6]}", f"faults.q{uuid.uuid4().hex[:6]}"]
+    items = [{"id": str(uuid.uuid4()), "event": Event(EventType.ZONE_ENTER, "enter", cams[i % 2], i, "floor", 1.0, 1.0,
+                                                        10, 10, 0.9, clip=False), "clip": None} for i in range(10)]  # fmt: skip
+    poison = items[6]
+    poison["event"] = Event(EventType.ZONE_ENTER, "enter", cams[0], 6, "z" * 300, 1.0, 1.0, 10, 10, 0.9, clip=False)
+    sink = ray.get_actor(SINK_NAME, namespace=rig.namespace)
+    started = time.monotonic()
+    assert ray.get(sink.submit.remote(items), timeout=60) == 10  # the call succeeds: nothing to retry
+    took = time.monotonic() - started
+    with rig.engine.connect() as conn:
+        stored = {r[0] for r in conn.execute(sa.text("SELECT id FROM event WHERE camera_id IN (:a, :b)"),
+                                             {"a": cams[0], "b": cams[1]})}  # fmt: skip
+        dead = conn.execute(sa.text("SELECT event_id, camera_id, error FROM dead_event WHERE event_id = :e"),
+                            {"e": poison["id"]}).all()  # fmt: skip
+    print(f"FAULT poison event: 1 of 10 events (2 cameras) with a 300-character zone; stored {len(stored)}, "
+          f"dead-lettered {len(dead)} ({dead[0][2][:80] if dead else '-'}); the call took {took:.2f} s")
+    assert stored == {i["id"] for i in items} - {poison["id"]}
+    assert len(dead) == 1 and dead[0][1] == cams[0] and "too long" in dead[0][2]
+
+
+def test_visit_survives_a_sink_kill_and_alerts_once(rig: LiveRig) -> None:
+    import ray
+    import sqlalchemy as sa
+
+    from actors.event_sink import SINK_NAME
+    from actors.intent_watch import visit_record
+    from domain.assessment import VisitEvidence
+    from domain.behaviour import BehaviourClass, BehaviourEvent
+
+    camera = f"faults.v{uuid.uuid4().hex[:6]}"
+    evidence = VisitEvidence(7, 0.0, 600.0, 0, 6000, bypass=(BehaviourEvent(BehaviourClass.BYPASS, 20, 25, 1.0),),
+                             concealment=(BehaviourEvent(BehaviourClass.CONCEALMENT, 5, 7, 1.0, explanation="cue"),))  # fmt: skip
+    visit = visit_record(camera, evidence, epoch_t0=time.time(), event_ids=[], scope=f"live/{camera}/s1")
+    sink = ray.get_actor(SINK_NAME, namespace=rig.namespace)
+    assert ray.get(sink.assess.remote(visit), timeout=60) is True
+    assert ray.get(sink.assess.remote(visit), timeout=60) is True  # re-sent (a camera retry): stored once
+    ray.kill(sink, no_restart=False)  # before it is due (settle 1 s): only the database remembers it
+    killed = time.monotonic()
+    ray.get(ray.get_actor(SINK_NAME, namespace=rig.namespace).ping.remote(), timeout=60)
+
+    def alerts() -> list:
+        with rig.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT id FROM alert WHERE camera_id = :c"), {"c": camera}).all()
+
+    deadline = time.monotonic() + 30
+    while not alerts() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    took = time.monotonic() - killed
+    assert ray.get(sink.assess.remote(visit), timeout=60) is True  # once more, after it was scored
+    time.sleep(2.5)
+    found = alerts()
+    with rig.engine.connect() as conn:
+        pending = conn.execute(sa.text("SELECT count(*) FROM pending_visit WHERE camera_id = :c"), {"c": camera}).scalar()
+    print(f"FAULT event sink killed with a visit pending: alert raised {took:.1f} s after the kill; alerts {len(found)} "
+          f"for 3 sends of the visit; pending visits left {pending}")
+    assert [a[0] for a in found] == [visit["visit_id"]] and pending == 0
 
 
 def test_camera_stop_drains_the_tail(rig: LiveRig) -> None:
