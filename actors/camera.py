@@ -294,6 +294,11 @@ class CameraLoop:
         with self._lock:
             self._pending_camera = camera
 
+    def current_config(self) -> CameraConfig:
+        """The config in effect (a pending `reconfigure` included)."""
+        with self._lock:
+            return self._pending_camera or self.camera
+
     def health(self) -> CameraHealth:
         """The current health snapshot."""
         return self._health.snapshot(self._clock())

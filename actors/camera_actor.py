@@ -252,6 +252,10 @@ class CameraActor:
         if version is not None:
             self.config_version = version
 
+    def config(self) -> dict:
+        """The config the camera runs now (or will from the next frame, after `reconfigure`), as JSON data."""
+        return self._loop.current_config().model_dump(mode="json")
+
     def latest_frame(self, overlay: bool = False) -> bytes:
         """The newest frame as JPEG (`b""` before the first frame); `overlay` draws tracks and zones."""
         return self._loop.latest_frame(overlay)

@@ -23,6 +23,7 @@ from websockets.sync.client import connect
 
 from cluster.services import head_address
 from tests.actors.conftest import RtspServer, free_port, write_h264
+from tests.cluster.test_services import session_processes
 from tests.conftest import fresh_pg_schema
 
 pytestmark = pytest.mark.slow
@@ -91,6 +92,8 @@ def platform(tmp_path_factory, live_pg_url, vtest_path):
         "INTENT__PICKUP_MIN_DWELL_FRAMES": "1", "INTENT__SCORING__DURATION_NORM_S": "10",
     }
     up = witness("up", "--site", str(site), env=env, timeout=420)
+    marker = (data / "ray-head.address").read_text().splitlines() if (data / "ray-head.address").exists() else []
+    session = marker[1] if len(marker) > 1 else None
     try:
         assert up.returncode == 0, f"witness up failed:\n{up.stdout}\n{up.stderr[-4000:]}"
         password = re.search(r"password (\S+)", up.stdout).group(1)
@@ -103,6 +106,9 @@ def platform(tmp_path_factory, live_pg_url, vtest_path):
         down = witness("down", env=env, timeout=180)
         rtsp.stop()
         assert down.returncode == 0, down.stderr[-3000:]
+        # `down` stops every process of the head `up` started (raylet, dashboard, monitors, client server, agents).
+        left = session_processes(session) if session else {}
+        assert session and left == {}, f"processes of the stopped head still running: {left}"
 
 
 def status(p, camera: str) -> dict:

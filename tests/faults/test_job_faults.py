@@ -175,21 +175,22 @@ def test_killed_job_driver_is_failed_by_the_reaper(pg: PrivatePostgres, clip_6s:
             job_id = beating[0].id if beating else None
             time.sleep(0.3)
         assert job_id is not None, "the driver never started its job"
+        config = JobRunnerConfig(database_url=pg.url, redis_url="redis://127.0.0.1:1/0",
+                                 store={"local_dir": tmp_path, "s3_endpoint": None}, model=ModelSettings(),
+                                 tracker=TrackerSettings(), job=JobSettings(), clip=ClipSettings(), cache_dir=tmp_path,
+                                 reliability={"job_stale_s": 3.0})  # fmt: skip
+        runner = RayJobRunner(config, engine=engine)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and its local Ray, as a crash would
-        driver.wait(30)
         killed_at = time.monotonic()
-        stop_run_processes(run_id, grace_s=2.0)
-    config = JobRunnerConfig(database_url=pg.url, redis_url="redis://127.0.0.1:1/0", store={"local_dir": tmp_path},
-                             model=ModelSettings(), tracker=TrackerSettings(), job=JobSettings(), clip=ClipSettings(),
-                             cache_dir=tmp_path, reliability={"job_stale_s": 3.0})  # fmt: skip
-    runner = RayJobRunner(config, engine=engine)
-    assert runner.reap() == [] or job_row(engine, job_id)[0].status is JobStatus.FAILED  # too soon: still fresh
+        driver.wait(30)
+    assert job_id not in dict(runner.reap())  # its last heartbeat is fresh: not reaped yet
     reaped = []
     while not reaped and time.monotonic() - killed_at < 20:
         reaped = [r for r in runner.reap() if r[0] == job_id]
-        time.sleep(0.5)
+        time.sleep(0.2)
     took = time.monotonic() - killed_at
+    stop_run_processes(run_id, grace_s=2.0)
     row, videos = job_row(engine, job_id)
     print(f"FAULT job driver killed: SIGKILL of `witness analyze`; job {row.status.value} by the reaper {took:.1f} s "
           f"later (stale after 3 s): {row.error}")  # fmt: skip
@@ -237,7 +238,8 @@ def test_cancel_ends_the_running_work(ray_cluster: None, pg: PrivatePostgres, cl
 
     engine = make_engine(pg.url, connect_timeout_s=2)
     config = JobRunnerConfig(
-        database_url=pg.url, redis_url="redis://127.0.0.1:6379/15", store={"local_dir": tmp_path / "objects"},
+        database_url=pg.url, redis_url="redis://127.0.0.1:6379/15",
+        store={"local_dir": tmp_path / "objects", "s3_endpoint": None},
         model=ModelSettings(imgsz=320), tracker=TrackerSettings(), job=JobSettings(chunk_s=2, overlap_s=0),
         clip=ClipSettings(), cache_dir=tmp_path / "cache", reliability={"job_heartbeat_s": 1.0},
     )  # fmt: skip
@@ -246,7 +248,7 @@ def test_cancel_ends_the_running_work(ray_cluster: None, pg: PrivatePostgres, cl
     deadline = time.monotonic() + 90
     while not our_replicas() and time.monotonic() < deadline:  # the job is running its detector replica
         time.sleep(0.2)
-    assert our_replicas(), "the job never started its replica"
+    assert our_replicas(), f"the job never started its replica: {job_row(engine, job_id)[0]}"
     with Session(engine) as s:
         crud.cancel_job(s, job_id)
     cancelled_at = time.monotonic()

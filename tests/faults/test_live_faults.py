@@ -227,6 +227,50 @@ def test_visit_survives_a_sink_kill_and_alerts_once(rig: LiveRig) -> None:
     assert [a[0] for a in found] == [visit["visit_id"]] and pending == 0
 
 
+def test_restarted_camera_runs_the_config_stored_now(rig: LiveRig) -> None:
+    import ray
+    from sqlmodel import Session
+
+    from actors.camera_manager import CameraManager
+    from cluster.settings import CameraSettings, ClipSettings, TrackerSettings
+    from domain.site import SiteConfig, ZoneConfig
+    from storage import crud
+    from tests.faults.harness import SHARED_REDIS, VTEST_AVI, BlinkDetector
+
+    square = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]
+    site = SiteConfig.model_validate({"site": {"name": f"cfg{uuid.uuid4().hex[:6]}"},
+                                      "cameras": {"cam": {"source": str(VTEST_AVI), "zones": {"a": {"polygon": square}}}}})
+    with Session(rig.engine) as s:
+        crud.import_site_config(s, site)
+        camera_id = next(c.id for c in crud.list_cameras(s, limit=100_000)[0] if c.id.startswith(site.site.name))
+    manager = CameraManager.options(namespace=rig.namespace).remote(
+        database_url=rig.database_url, redis_url=SHARED_REDIS, store=rig.store, namespace=rig.namespace,
+        tracker_params=TrackerSettings(), camera=CameraSettings(max_width=384).model_dump(),
+        clip=ClipSettings(max_width=256).model_dump(), clips_dir=str(rig.work / "manager-clips"), detector=BlinkDetector(),
+        autostart=False, spool_dir=str(rig.work / "manager-spool"), reliability=rig.reliability)  # fmt: skip
+    try:
+        first = ray.get(manager.start.remote(camera_id), timeout=120)
+        with Session(rig.engine) as s:  # an operator adds a zone through the API (same repository call)
+            version = crud.put_zone(s, camera_id, "b", ZoneConfig(polygon=square)).version
+        ray.get(manager.reconfigure.remote(camera_id), timeout=60)
+        actor = ray.get_actor(f"witness-camera-{camera_id}", namespace=rig.namespace)
+        ray.kill(actor, no_restart=False)  # crash: Ray re-runs __init__ with the arguments of the first start
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = ray.get(manager.status.remote(camera_id), timeout=60)
+            if status.get("session_id") not in (None, first["session_id"]):
+                break
+            time.sleep(0.5)
+        zones = set(ray.get(actor.config.remote(), timeout=60)["zones"])
+        print(f"FAULT camera actor killed after a zone edit: restarted with config version {status['config_version']} "
+              f"(stored {version}, first start {first['config_version']}), zones {sorted(zones)}")
+        assert status["session_id"] != first["session_id"]
+        assert status["config_version"] == version > first["config_version"] and zones == {"a", "b"}
+    finally:
+        ray.get(manager.stop.remote(camera_id), timeout=120)
+        ray.kill(manager, no_restart=True)
+
+
 def test_camera_stop_drains_the_tail(rig: LiveRig) -> None:
     import ray
 
