@@ -75,8 +75,8 @@ def clip_6s(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def options(tmp: Path, **reliability: float) -> JobOptions:
-    return JobOptions(model=ModelSettings(imgsz=320), tracker=TrackerSettings(), job=JobSettings(chunk_s=2, overlap_s=0),
+def options(tmp: Path, imgsz: int = 320, **reliability: float) -> JobOptions:
+    return JobOptions(model=ModelSettings(imgsz=imgsz), tracker=TrackerSettings(), job=JobSettings(chunk_s=2, overlap_s=0),
                       clip=ClipSettings(), cache_dir=tmp / "cache", fps=10,
                       reliability={"job_heartbeat_s": 1.0, "db_retry_s": 60.0, "job_max_retries": 1} | reliability)  # fmt: skip
 
@@ -266,3 +266,50 @@ def test_cancel_ends_the_running_work(ray_cluster: None, pg: PrivatePostgres, cl
     assert ready and our_replicas() == []
     assert row.status is JobStatus.CANCELLED and videos[0].status.value == "failed" and videos[0].error == "cancelled"
     engine.dispose()
+
+
+def test_job_past_its_deadline_stops_with_the_reason(ray_cluster: None, clip_6s: Path, tmp_path: Path,
+                                                    sqlite_engine: sa.Engine) -> None:  # fmt: skip
+    started = time.monotonic()
+    outcome = run_job([str(clip_6s)], site=SiteConfig.default(), engine=sqlite_engine,
+                      store=LocalObjectStore(tmp_path / "o"), options=options(tmp_path, job_deadline_s=1.0))  # fmt: skip
+    took = time.monotonic() - started
+    print(f"FAULT job deadline: job_deadline_s=1; job {outcome.status} after {took:.1f} s: {outcome.videos[0].error}")
+    assert outcome.status == "failed" and "job deadline of 1.0 s passed" in (outcome.videos[0].error or "")
+    with Session(sqlite_engine) as s:
+        job = crud.get_job(s, outcome.job_id)
+        assert job.status is JobStatus.FAILED and "deadline" in (job.error or "")
+
+
+def test_s3_down_fails_only_the_videos_with_evidence(ray_cluster: None, clip_6s: Path, tmp_path: Path,
+                                                    sqlite_engine: sa.Engine) -> None:  # fmt: skip
+    import shutil as _shutil
+
+    from tests.faults.harness import PrivateS3
+
+    quiet = tmp_path / "quiet_6s.avi"
+    _shutil.copy(clip_6s, quiet)
+    site = SiteConfig.model_validate({"cameras": {
+        "shop": {"match": ["vtest*"], "zones": {"floor": {"polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}},
+                 "rules": {"enter": {"type": "zone_enter", "zone": "floor", "clip": True}}},
+        "hall": {"match": ["quiet*"]}}})  # fmt: skip
+    s3 = PrivateS3(tmp_root("witness-s3down-") / "s3")
+    s3.start()
+    store = s3.store("evidence")
+    s3.stop()  # the object store is down for the whole job
+    try:
+        started = time.monotonic()
+        outcome = run_job([str(clip_6s), str(quiet)], site=site, engine=sqlite_engine, store=store,
+                          options=options(tmp_path, imgsz=640))  # people in vtest.avi need >= 640 to be found  # fmt: skip
+        took = time.monotonic() - started
+    finally:
+        s3.close()
+    by_name = {v.name: v for v in outcome.videos}
+    print(f"FAULT S3 stopped during a bulk job: job {outcome.status} after {took:.1f} s; "
+          f"{[(v.name, v.status, (v.error or '')[:90]) for v in outcome.videos]}")
+    assert outcome.status == "partial"
+    assert by_name["vtest_6s.avi"].status == "failed" and "not uploaded after 3 attempts" in by_name["vtest_6s.avi"].error
+    assert by_name["quiet_6s.avi"].status == "done"  # no evidence to upload: unaffected
+    with Session(sqlite_engine) as s:
+        failed = next(v for v in crud.list_videos(s, outcome.job_id) if v.name == "vtest_6s.avi")
+        assert crud.list_events(s, video_id=failed.id)[1] == 0  # no partial rows left for the failed video
