@@ -203,10 +203,11 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
         from storage.reliability import retry_transient
 
         log.exception("job %s failed", job_id)
+        reason = f"job failed: {type(exc).__name__}: {exc}"
 
         def fail() -> None:
             with session_scope(engine) as s:
-                crud.fail_job(s, job_id, f"job failed: {type(exc).__name__}: {exc}")
+                crud.fail_job(s, job_id, reason)
 
         retry_transient(fail, budget_s=float(config.reliability.get("db_retry_s", 90.0)), what=f"failing job {job_id}")
         publisher.send({"kind": "job_done", "job_id": job_id, "status": "failed", "error": str(exc), "videos": []})

@@ -35,7 +35,7 @@ from storage.objectstore import LocalObjectStore
 from tests.conftest import TEST_RUN_ENV, stop_run_processes
 from tests.faults.harness import PrivatePostgres, tmp_root
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 REPLICA = "MapWorker(MapBatches(PoseReplica))"
 
 

@@ -25,7 +25,7 @@ from tests.faults.harness import (
     tmp_root,
 )
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 RECOVERY_S = 10.0
 
 
