@@ -298,22 +298,29 @@ class RayJobRunner:
         from storage.db import session_scope
         from storage.models import VideoStatus
 
-        ready, _ = ray.wait([ref], timeout=self.cancel_grace_s)
-        if ready:
-            return  # it stopped by itself between batches
-        log.warning("job %s did not stop within %.0f s of its cancellation: ending its task", job_id, self.cancel_grace_s)
-        ray.cancel(ref, force=True, recursive=True)
-        try:
-            ray.get(ref, timeout=30)
-        except Exception:  # noqa: BLE001  (TaskCancelledError / WorkerCrashedError expected)
-            pass
-        with session_scope(self.engine) as s:
-            for video in crud.list_videos(s, job_id):
-                if video.status in (VideoStatus.PENDING, VideoStatus.RUNNING):
-                    crud.fail_video(s, video.id, CANCELLED)
-            crud.finish_job(s, job_id)
-        with self._lock:
-            self._running.pop(job_id, None)
+        deadline = None
+        while not ray.wait([ref], timeout=0.5)[0]:
+            with session_scope(self.engine) as s:
+                job = crud.get_job(s, job_id)
+                started = job is not None and job.started_at is not None
+            if not started:
+                continue  # cancelled before its driver began: the driver sees it at start and returns
+            deadline = deadline or time.monotonic() + self.cancel_grace_s
+            if time.monotonic() < deadline:
+                continue  # give it the grace to stop by itself between batches
+            log.warning("job %s did not stop within %.0f s of its cancellation: ending its task", job_id,
+                        self.cancel_grace_s)  # fmt: skip
+            ray.cancel(ref, force=True, recursive=True)
+            try:
+                ray.get(ref, timeout=30)
+            except Exception:  # noqa: BLE001  (TaskCancelledError / WorkerCrashedError expected)
+                pass
+            with session_scope(self.engine) as s:
+                for video in crud.list_videos(s, job_id):
+                    if video.status in (VideoStatus.PENDING, VideoStatus.RUNNING):
+                        crud.fail_video(s, video.id, CANCELLED)
+                crud.finish_job(s, job_id)
+            return
 
     def submit(self, inputs: list[str], *, site_yaml: str | None, fps: float | None, imgsz: int | None,
                pos: PosUpload | None = None) -> str:  # fmt: skip
@@ -341,7 +348,14 @@ class RayJobRunner:
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> str:
         """Block until a job started here ends; returns its final status (for tests and tools)."""
-        return ray.get(self._running[job_id], timeout=timeout_s)
+        from storage import crud
+        from storage.db import session_scope
+
+        try:
+            return ray.get(self._running[job_id], timeout=timeout_s)
+        except (ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError):  # ended by `cancel` / `reap`
+            with session_scope(self.engine) as s:
+                return crud.get_job(s, job_id).status.value
 
 
 def _ready(ref: ray.ObjectRef) -> bool:
