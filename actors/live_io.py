@@ -153,7 +153,8 @@ class EventForwarder:
 
     def stats(self) -> dict[str, int]:
         """Counters: `queued` (not yet stored), `awaiting_clip`, `clip_outbox`, `in_memory` (not on disk),
-        `spool_bytes`, `stored`, `recovered`, `dropped` (lost: memory full while the disk was unusable)."""
+        `spool_bytes`, `spool_write_errors` (records the disk refused: they went by memory), `stored`,
+        `recovered`, `dropped` (lost: memory full while the disk was unusable)."""
         return _Runtime.empty_stats() if self._rt is None else self._rt.stats()
 
     def pending_count(self) -> int:
@@ -204,14 +205,15 @@ class _Runtime:
 
     @staticmethod
     def empty_stats() -> dict[str, int]:
-        return dict.fromkeys(("queued", "awaiting_clip", "clip_outbox", "in_memory", "spool_bytes", "stored", "recovered",
-                              "dropped"), 0)  # fmt: skip
+        return dict.fromkeys(("queued", "awaiting_clip", "clip_outbox", "in_memory", "spool_bytes", "spool_write_errors",
+                              "stored", "recovered", "dropped"), 0)  # fmt: skip
 
     def stats(self) -> dict[str, int]:
         with self.cond:
             return {"queued": len(self.ready) + self.inflight, "awaiting_clip": len(self.awaiting),
                     "clip_outbox": len(self.outbox), "in_memory": len(self.memory),
-                    "spool_bytes": 0 if self.spool is None else self.spool.nbytes, "stored": self.counts["stored"],
+                    "spool_bytes": 0 if self.spool is None else self.spool.nbytes,
+                    "spool_write_errors": 0 if self.spool is None else self.spool.write_errors, "stored": self.counts["stored"],
                     "recovered": self.counts["recovered"], "dropped": self.counts["dropped"]}  # fmt: skip
 
     # ------------------------------------------------------------------------------ records

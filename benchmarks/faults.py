@@ -52,10 +52,20 @@ def scenarios(rig: LiveRig) -> list[FaultResult]:
 
     def spool_state() -> str:
         d = rig.status()["delivery"]
-        return f"in memory {d['in_memory']}, dropped {d['dropped']}"
+        return f"{d['spool_write_errors']} records refused by the disk went by memory; dropped {d['dropped']}"
+
+    def kill_twice_more() -> str:
+        recovered = []
+        for _ in range(2):
+            recovered.append(rig.status()["delivery"]["recovered"])
+            time.sleep(2.0)
+            kill_camera()
+        recovered.append(rig.status()["delivery"]["recovered"])
+        return f"records re-sent from the spool by each restarted actor: {recovered}"
 
     return [
-        rig.run_fault("camera actor killed", "ray.kill (Ray restarts it)", kill_camera, lambda: None, duration_s=0.1),
+        rig.run_fault("camera actor killed", "ray.kill, 3 times 2 s apart (Ray restarts it)", kill_camera, lambda: None,
+                      duration_s=2.0, during=kill_twice_more),
         rig.run_fault("event sink killed", "ray.kill (Ray restarts it)", kill_sink, lambda: None, duration_s=0.1),
         rig.run_fault("PostgreSQL stopped", "pg_ctl stop -m fast", pg.stop, pg.start, duration_s=10.0),
         rig.run_fault("PostgreSQL paused", "SIGSTOP of all its processes", pg.pause, pg.resume, duration_s=10.0),
