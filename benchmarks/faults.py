@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -117,6 +118,7 @@ def main() -> None:
         for server in (s3, redis_server, pg):
             server.close()
         disk.close()
+        shutil.rmtree(root, ignore_errors=True)
     print()
     print("| fault | injected | for | events in | stored | lost | recovery (worst) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,13 +42,15 @@ REPLICA = "MapWorker(MapBatches(PoseReplica))"
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres(tmp_root("witness-jobfaults-") / "pg")
+    root = tmp_root("witness-jobfaults-")
+    server = PrivatePostgres(root / "pg")
     server.start()
     engine = make_engine(server.url)
     migrate(engine)
     engine.dispose()
     yield server
     server.close()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +296,8 @@ def test_s3_down_fails_only_the_videos_with_evidence(ray_cluster: None, clip_6s:
         "shop": {"match": ["vtest*"], "zones": {"floor": {"polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}},
                  "rules": {"enter": {"type": "zone_enter", "zone": "floor", "clip": True}}},
         "hall": {"match": ["quiet*"]}}})  # fmt: skip
-    s3 = PrivateS3(tmp_root("witness-s3down-") / "s3")
+    s3_root = tmp_root("witness-s3down-")
+    s3 = PrivateS3(s3_root / "s3")
     s3.start()
     store = s3.store("evidence")
     s3.stop()  # the object store is down for the whole job
@@ -304,6 +308,7 @@ def test_s3_down_fails_only_the_videos_with_evidence(ray_cluster: None, clip_6s:
         took = time.monotonic() - started
     finally:
         s3.close()
+        _shutil.rmtree(s3_root, ignore_errors=True)
     by_name = {v.name: v for v in outcome.videos}
     print(f"FAULT S3 stopped during a bulk job: job {outcome.status} after {took:.1f} s; "
           f"{[(v.name, v.status, (v.error or '')[:90]) for v in outcome.videos]}")

@@ -8,6 +8,7 @@ into it and prints what was injected, for how long, events in vs stored and the 
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -51,6 +52,7 @@ def rig(vtest_path: Path) -> Iterator[LiveRig]:
         for server in (s3, redis_server, pg):
             server.close()
         disk.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def check(result) -> None:
