@@ -119,8 +119,8 @@ class CameraLoop:
         max_width: frames wider than this are downscaled before detection (px). Smaller is faster
             to ship and infer; larger keeps far-away people detectable.
         on_tracking: called with each analysed frame's `tracking_update` payload:
-            `{"type": "tracking_update", "camera_id", "frame_index", "t"` (epoch s)`, "tracks":
-            [{"track_id", "bbox_xyxy", "confidence", "keypoints" ([17][3] or None), "landmarks" ([33][3], `pose: mediapipe` cameras only), "global_id": None}],
+            `{"type": "tracking_update", "camera_id", "session_id", "frame_index", "t"` (epoch s)`, "tracks":
+            [{"track_id", "bbox_xyxy", "confidence", "keypoints" ([17][3] or None), "landmarks" ([33][3], `pose: mediapipe` cameras only), "global_id", "map_coords", "tracking_duration", "detection_time"}],
             "person_count", "resolution_wh"` ([w, h] of the frame the boxes are in)`}`.
         on_event: called as `on_event(event_id, event, clip_path)` once per event, after its clip
             (if the rule asks for one) is written; `clip_path` is `None` without a clip.
@@ -149,6 +149,9 @@ class CameraLoop:
             track ends (after their evidence events were passed to `on_event`).
         classify: a trained behaviour model's events per trajectory (`None` = heuristics only).
         identity: an `actors.identity_stage.IdentityStage` (plan positions and global ids), or `None`.
+        on_pending: called as `on_pending(event_id, event, clip_path)` the moment an event that
+            waits for its clip's post-roll fires (`clip_path`: where the clip will be written), so
+            it can be kept safe (spooled) before `on_event` reports it.
     """
 
     def __init__(
@@ -182,8 +185,10 @@ class CameraLoop:
         on_visit: Callable[[dict], Any] | None = None,
         classify: Callable[[Any], list] | None = None,
         identity: Any = None,
+        on_pending: Callable[[str, Event, Path], Any] | None = None,
     ) -> None:
         self.camera_id, self.camera = camera_id, camera
+        self._on_pending = on_pending
         self.session_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
         self._detect = detect
         self._detection_fps, self._max_width = detection_fps, max_width
@@ -296,6 +301,11 @@ class CameraLoop:
         with self._lock:
             self._pending_camera = camera
 
+    def current_config(self) -> CameraConfig:
+        """The config in effect (a pending `reconfigure` included)."""
+        with self._lock:
+            return self._pending_camera or self.camera
+
     def health(self) -> CameraHealth:
         """The current health snapshot."""
         return self._health.snapshot(self._clock())
@@ -374,6 +384,8 @@ class CameraLoop:
         # ---- identity stage: plan positions and global ids (one call; see actors/identity_stage.py)
         people = {} if self._identity is None else self._identity.update(
             frame, captured_s, track_id, tracked.xyxy, tracked.confidence)
+        for event in events:  # before the tracking update: a frame seen by subscribers has its events kept
+            self._dispatch(event)
         if self._on_tracking is not None:
             payload = self._tracking_payload(index, captured_s, dets, track_id, det_index, (w, h))
             for track in payload["tracks"]:
@@ -382,8 +394,6 @@ class CameraLoop:
                     track.update(global_id=who.global_id, map_coords=list(who.map_xy) if who.map_xy else None,
                                  tracking_duration=who.tracking_duration_s, detection_time=who.detection_time)
             self._on_tracking(payload)
-        for event in events:
-            self._dispatch(event)
         if self._intent is not None:
             has_kp = dets.keypoints.shape[0] == len(dets.xyxy) and len(det_index) > 0
             self._intent.epoch_t0 = self._t0
@@ -439,6 +449,7 @@ class CameraLoop:
         return {
             "type": "tracking_update",
             "camera_id": self.camera_id,
+            "session_id": self.session_id,
             "frame_index": index,
             "t": captured_s,
             "tracks": tracks,
@@ -452,6 +463,8 @@ class CameraLoop:
         event = dataclasses.replace(event, payload={**event.payload, "epoch_start_s": start, "epoch_end_s": end},
                                     global_id=self._identity.global_id_of(event.track_id) if self._identity else None)
         if event.clip:
+            if self._on_pending is not None:
+                self._on_pending(eid, event, self._clips.path_for(eid))
             self._clips.schedule(eid, start, end, event, event.track_id)
         elif self._on_event is not None:
             self._on_event(eid, event, None)

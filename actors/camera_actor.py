@@ -2,8 +2,11 @@
 
 The actor owns the lifecycle (start, stop, restart by Ray) and adapts its collaborators: a detector
 (a Ray actor handle or a Serve `DeploymentHandle`), a `publisher` for tracking updates and health,
-and an `on_event` sink. A restart (`max_restarts=-1`) reruns `__init__`: a new session, new tracks;
-with `autostart=True` (the default) it streams again without anyone calling `start()`.
+and an `on_event` sink. A restart (`max_restarts=-1`) reruns `__init__` with the arguments of the
+first start: a new session, new tracks; with `config_loader` the camera's config is read again
+from the database (so zones and rules edited since are kept), and with a spooling `on_event`
+(`actors.live_io.EventForwarder`) the events an earlier run had not delivered are sent again.
+With `autostart=True` (the default) it streams again without anyone calling `start()`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from domain.events import Event
 from domain.health import CameraHealth
 from domain.site import CameraConfig
 
-__all__ = ["CameraActor", "detect_via"]
+__all__ = ["CameraActor", "CameraConfigLoader", "detect_via"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,39 @@ def _load_classifier(camera_id: str, behaviour: dict[str, Any]) -> Any:
         log.error("camera %s: behaviour model %s not loaded (%s); using the heuristics", camera_id,
                   behaviour["model_version"], exc)
         return None
+
+
+class CameraConfigLoader:
+    """Picklable `() -> (CameraConfig, version)`: a camera's stored config, read from the database.
+
+    Args:
+        database_url: SQLAlchemy URL of the database the cameras are stored in.
+        camera_id: the camera.
+        connect_timeout_s: PostgreSQL connect timeout.
+    """
+
+    def __init__(self, database_url: str, camera_id: str, connect_timeout_s: int = 5) -> None:
+        self.database_url, self.camera_id, self.connect_timeout_s = database_url, camera_id, connect_timeout_s
+
+    def __call__(self) -> tuple[CameraConfig, int]:
+        """The stored config and its version.
+
+        Raises:
+            LookupError: the camera is not stored (any more).
+            sqlalchemy.exc.SQLAlchemyError: the database is unreachable.
+        """
+        from storage import crud
+        from storage.db import make_engine, session_scope
+
+        engine = make_engine(self.database_url, connect_timeout_s=self.connect_timeout_s)
+        try:
+            with session_scope(engine) as s:
+                row = crud.get_camera(s, self.camera_id)
+                if row is None:
+                    raise LookupError(f"no camera {self.camera_id!r}")
+                return crud.camera_config(row), int(row.version)
+        finally:
+            engine.dispose()
 
 
 def detect_via(detector: Any, *, timeout_s: float = 30.0, source: str = "") -> DetectFn:
@@ -100,6 +136,11 @@ class CameraActor:
         on_event: `on_event(event_id, event, clip_path)`, e.g. a function calling an EventSink
             actor's method `.remote(...)`; `clip_path` is on THIS node's disk.
         autostart: start streaming in the constructor (so a restarted actor resumes).
+        config_loader: `() -> (CameraConfig, version)` (e.g. `CameraConfigLoader`), read in the
+            constructor so a restarted actor runs the config stored NOW, not the one it was first
+            started with; when it fails, `camera` is used and the failure logged.
+        config_version: the version of `camera` (reported by `status()` as `config_version`).
+        drain_timeout_s: longest `stop()` waits for `on_event.drain` (undelivered events stay spooled).
         **loop_kwargs: passed to `CameraLoop`: `identity` (a dict for `actors.identity_stage.build_identity_stage`),
             `tracker_params` (required, e.g. `settings.tracker`),
             `detection_fps`, `max_width`, `clip_pre_s`, `clip_post_s`, `clips_dir`, `source`, …;
@@ -115,12 +156,27 @@ class CameraActor:
         publisher: Callable[[str, dict], Any] | None = None,
         on_event: Callable[[str, Event, Path | None], Any] | None = None,
         autostart: bool = True,
+        config_loader: Callable[[], tuple[CameraConfig, int]] | None = None,
+        config_version: int | None = None,
+        drain_timeout_s: float = 15.0,
         **loop_kwargs: Any,
     ) -> None:
         self.camera_id = camera_id
         self._publisher = publisher
         self._on_event = on_event
+        self._drain_timeout_s = drain_timeout_s
         config = camera if isinstance(camera, CameraConfig) else CameraConfig.model_validate(camera)
+        self.config_version = config_version
+        if config_loader is not None:
+            try:
+                config, self.config_version = config_loader()
+            except Exception as exc:  # noqa: BLE001  (an unreachable database must not keep the camera down)
+                log.error("camera %s: stored config not loaded (%r); running the config it was started with (version %s)",
+                          camera_id, exc, config_version)  # fmt: skip
+        start_forwarder = getattr(on_event, "start", None)
+        if callable(start_forwarder):
+            start_forwarder()  # re-sends what an earlier run of this camera left in its spool
+        loop_kwargs.setdefault("on_pending", getattr(on_event, "pending", None))
         # Visits go through the event forwarder's queue, behind their evidence events.
         self._on_visit = loop_kwargs.pop("on_visit", None) or getattr(on_event, "visit", None)
         behaviour = loop_kwargs.pop("behaviour", None)
@@ -182,26 +238,42 @@ class CameraActor:
         return True
 
     def stop(self, timeout_s: float = 30.0) -> dict:
-        """Stop the loop, write pending clips and wait for the thread; returns the final `status()`."""
+        """Stop the loop, write pending clips, wait for the thread, then up to `drain_timeout_s` for the
+        events to be stored; returns the final `status()` (`drained`: whether nothing is left unsent)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
         else:
             self._loop.close()
-        return self.status()
+        drain = getattr(self._on_event, "drain", None)
+        drained = drain(self._drain_timeout_s) if callable(drain) else True
+        return self.status() | {"drained": drained}
 
     def status(self) -> dict:
-        """Health (`CameraHealth.as_dict()`) plus `session_id` and `running`."""
+        """Health (`CameraHealth.as_dict()`) plus `session_id`, `running`, `config_version` and, with a
+        spooling `on_event`, its counters under `delivery` (`EventForwarder.stats`)."""
         running = self._thread is not None and self._thread.is_alive()
-        return self._loop.health().as_dict() | {"session_id": self._loop.session_id, "running": running} | self._identity_status()
+        extra: dict[str, Any] = {"session_id": self._loop.session_id, "running": running,
+                                 "config_version": self.config_version}  # fmt: skip
+        stats = getattr(self._on_event, "stats", None)
+        if callable(stats):
+            extra["delivery"] = stats()
+        return self._loop.health().as_dict() | extra | self._identity_status()
 
-    def reconfigure(self, camera: CameraConfig | dict) -> None:
+    def reconfigure(self, camera: CameraConfig | dict, version: int | None = None) -> None:
         """Swap zones/lines/rules/fps at the next frame; tracks are kept.
 
         Validated here (raises `pydantic.ValidationError`). A changed `source` needs a new actor.
+        `version` is the stored config's version, reported by `status()`.
         """
         config = camera if isinstance(camera, CameraConfig) else CameraConfig.model_validate(camera)
         self._loop.reconfigure(config)
+        if version is not None:
+            self.config_version = version
+
+    def config(self) -> dict:
+        """The config the camera runs now (or will from the next frame, after `reconfigure`), as JSON data."""
+        return self._loop.current_config().model_dump(mode="json")
 
     def latest_frame(self, overlay: bool = False, mask_faces: bool = True) -> bytes:
         """The newest frame as JPEG (`b""` before the first frame); `overlay` draws tracks and zones;

@@ -2,9 +2,11 @@
 
 Its state is rebuilt from storage: the constructor (first start, or Ray's restart after a crash)
 starts every enabled camera of the database, so cameras resume by themselves. Each camera actor
-is itself restarted by Ray when it dies (`max_restarts=-1`). Routes call `start`, `stop`,
-`status`, `reconfigure` (reload the camera's config from the database and apply it live, without a
-restart) and `latest_frame`.
+is itself restarted by Ray when it dies (`max_restarts=-1`); a restarted camera reads its config
+from the database again (not the one it was first started with) and re-sends the events its disk
+spool holds (`spool_dir/{camera_id}`). Routes call `start`, `stop` (which waits, bounded, for the
+camera's events to be stored), `status`, `reconfigure` (reload the camera's config from the
+database and apply it live, without a restart) and `latest_frame`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import ray
 
-from actors.camera_actor import CameraActor
+from actors.camera_actor import CameraActor, CameraConfigLoader
 from actors.live_io import EventForwarder, RedisPublisher
 from actors.sources import Backoff, open_source
 from domain.assessment import AssessmentParams
@@ -63,6 +65,10 @@ class CameraManager:
             behaviour model the cameras load from `store`.
         identity: global person ids: `actors.identity_stage.build_identity_stage` config without
             `site` (`registry` holds the `IdentityRegistry` arguments without `topology`); `None` = off.
+        spool_dir: local folder of the cameras' event spools (`{spool_dir}/{camera_id}`); `None`:
+            `clips_dir/../live-spool`.
+        reliability: `cluster.settings.ReliabilitySettings` fields (spool bounds, retry delays, drain
+            timeout); defaults when absent.
     """
 
     def __init__(
@@ -83,10 +89,15 @@ class CameraManager:
         intent: dict[str, Any] | None = None,
         behaviour: dict[str, Any] | None = None,
         identity: dict[str, Any] | None = None,
+        spool_dir: str | None = None,
+        reliability: dict[str, Any] | None = None,
     ) -> None:
         from storage.db import make_engine
 
-        self.engine = make_engine(database_url)
+        self.reliability = reliability or {}
+        self.database_url = database_url
+        self.engine = make_engine(database_url, connect_timeout_s=int(self.reliability.get("db_connect_timeout_s", 5)))
+        self.spool_dir = spool_dir or str(Path(clips_dir).parent / "live-spool")
         self.redis_url, self.store, self.namespace = redis_url, store, namespace
         self.tracker_params, self.camera_opts, self.clip_opts = tracker_params, camera, clip
         self.clips_dir = clips_dir
@@ -125,7 +136,13 @@ class CameraManager:
         if camera_id in self.actors:
             return self.status(camera_id)
         row, config = self._load(camera_id)
-        c, clip = self.camera_opts, self.clip_opts
+        c, clip, r = self.camera_opts, self.clip_opts, self.reliability
+        forwarder = EventForwarder(
+            self.store, self.namespace, spool_dir=str(Path(self.spool_dir) / camera_id),
+            spool_max_bytes=int(r.get("spool_max_mb", 256)) << 20, memory_max=int(r.get("memory_queue_max", 1000)),
+            retry_initial_s=float(r.get("retry_initial_s", 0.25)), retry_max_s=float(r.get("retry_max_s", 2.0)),
+            batch_max=int(r.get("sink_batch_max", 200)),
+        )
         actor = CameraActor.options(
             name=f"witness-camera-{camera_id}", namespace=self.namespace, num_cpus=c["num_cpus"],
             get_if_exists=True,
@@ -134,7 +151,10 @@ class CameraManager:
             config.model_dump(mode="json"),
             self._detector_handle(),
             publisher=RedisPublisher(self.redis_url, camera_id),
-            on_event=EventForwarder(self.store, self.namespace),
+            on_event=forwarder,
+            config_loader=CameraConfigLoader(self.database_url, camera_id, int(r.get("db_connect_timeout_s", 5))),
+            config_version=row.version,
+            drain_timeout_s=float(r.get("drain_timeout_s", 15.0)),
             tracker_params=self.tracker_params,
             detection_fps=config.fps or c["detection_fps"],
             max_width=c["max_width"],
@@ -161,7 +181,7 @@ class CameraManager:
         if actor is None:
             return {"camera_id": camera_id, "state": "stopped"}
         try:
-            final = ray.get(actor.stop.remote(), timeout=30)
+            final = ray.get(actor.stop.remote(), timeout=30 + float(self.reliability.get("drain_timeout_s", 15.0)))
         except ray.exceptions.RayError:
             final = {"camera_id": camera_id, "state": "stopped"}
         ray.kill(actor, no_restart=True)
@@ -173,7 +193,7 @@ class CameraManager:
         if actor is None:
             return {"camera_id": camera_id, "state": "stopped"}
         row, config = self._load(camera_id)
-        ray.get(actor.reconfigure.remote(config.model_dump(mode="json")), timeout=30)
+        ray.get(actor.reconfigure.remote(config.model_dump(mode="json"), row.version), timeout=30)
         self.versions[camera_id] = row.version
         return self.status(camera_id)
 
@@ -189,7 +209,8 @@ class CameraManager:
             st = ray.get(actor.status.remote(), timeout=10)
         except ray.exceptions.RayError as exc:
             st = {"camera_id": camera_id, "state": "error", "error": f"camera actor unreachable: {exc}"}
-        return st | {"config_version": self.versions.get(camera_id)}
+        # The actor's own version: after a restart it is what it loaded, which the API must not guess.
+        return {"config_version": self.versions.get(camera_id)} | st
 
     def latest_frame(self, camera_id: str, overlay: bool = True, mask_faces: bool = True) -> bytes:
         """The camera's latest frame as JPEG, faces masked unless `mask_faces` is False (`b""` when it is

@@ -11,12 +11,14 @@ event sink, which scores it once the POS has had time to record the checkout
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import TypeAdapter
 
 from domain.assessment import AssessmentParams, VisitEvidence, collect_evidence, evidence_events
 from domain.behaviour import BehaviourEvent
@@ -25,7 +27,7 @@ from domain.site import CameraConfig, ZoneKind
 from domain.tracks import Trajectory
 from domain.zones import PolygonZone
 
-__all__ = ["LiveIntentWatcher", "visit_record"]
+__all__ = ["LiveIntentWatcher", "visit_record", "visit_to_json", "visit_from_json"]
 
 _RELEVANT = (ZoneKind.SHELF, ZoneKind.CHECKOUT, ZoneKind.EXIT)
 
@@ -50,7 +52,8 @@ class _History:
                           np.zeros(n, bool), kp)
 
 
-def visit_record(camera_id: str, evidence: VisitEvidence, *, epoch_t0: float, event_ids: list[str]) -> dict[str, Any]:
+def visit_record(camera_id: str, evidence: VisitEvidence, *, epoch_t0: float, event_ids: list[str],
+                 scope: str | None = None) -> dict[str, Any]:  # fmt: skip
     """What the event sink's `assess` receives for one finished visit.
 
     Args:
@@ -58,9 +61,30 @@ def visit_record(camera_id: str, evidence: VisitEvidence, *, epoch_t0: float, ev
         evidence: the person's evidence (times in seconds from the camera session's first frame).
         epoch_t0: epoch seconds of the session's first frame (puts evidence times on the POS clock).
         event_ids: the ids of the evidence events already sent to the sink.
+        scope: the camera session's event-id scope (`live/{camera_id}/{session_id}`); with the track and
+            its first frame it makes the visit's `visit_id` (32 hex characters), which its alert also
+            takes, so a visit re-sent after a restart is scored and alerted once.
     """
+    key = f"{scope or f'live/{camera_id}'}|visit|{evidence.track_id}|{evidence.frame_start}|{epoch_t0:.3f}"
     return {"camera_id": camera_id, "track_id": evidence.track_id, "evidence": evidence, "epoch_t0": epoch_t0,
-            "event_ids": list(event_ids)}
+            "event_ids": list(event_ids), "visit_id": hashlib.sha1(key.encode()).hexdigest()[:32]}
+
+
+_EVIDENCE = TypeAdapter(VisitEvidence)
+
+
+def visit_to_json(record: dict[str, Any]) -> dict[str, Any]:
+    """A `visit_record` as JSON-ready data (the evidence dataclasses become dicts), for storage."""
+    return {**record, "evidence": _EVIDENCE.dump_python(record["evidence"], mode="json")}
+
+
+def visit_from_json(data: dict[str, Any]) -> dict[str, Any]:
+    """The `visit_record` that `visit_to_json` stored.
+
+    Raises:
+        pydantic.ValidationError: the stored evidence does not fit `VisitEvidence`.
+    """
+    return {**data, "evidence": _EVIDENCE.validate_python(data["evidence"])}
 
 
 class LiveIntentWatcher:
@@ -177,4 +201,5 @@ class LiveIntentWatcher:
         h = self._tracks.pop(tid)
         if not evidence.is_of_interest:
             return new, None
-        return new, visit_record(self.camera_id, evidence, epoch_t0=self.epoch_t0, event_ids=h.event_ids)
+        return new, visit_record(self.camera_id, evidence, epoch_t0=self.epoch_t0, event_ids=h.event_ids,
+                                 scope=self.scope)

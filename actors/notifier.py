@@ -3,7 +3,7 @@
 Call `Notifier.notify(alert)` right after an alert is stored, from a driver process or inside an
 actor (the event sink). It returns at once: de-duplication and the in-app message are two Redis
 round trips; webhooks and email run on the notifier's own worker threads. `flush()` waits for
-them, `close()` also stops the workers (retries still waiting then end as dead letters at once).
+them, `close()` also stops the workers.
 
 Channels:
 - in-app: every alert that is not a duplicate is published on `ALERTS_CHANNEL` as
@@ -14,6 +14,9 @@ Channels:
   in `X-Witness-Delivery` (the same on every attempt: receivers can de-duplicate on it). Non-2xx
   answers and network errors are retried with exponential backoff; after the last failure the
   delivery is stored as a dead letter (`webhook_delivery.status = dead`), which `retry()` re-sends.
+  Between attempts the delivery is stored as `pending` with its next attempt's time, so a retry
+  outlives the process: a notifier closed (or killed) with retries waiting leaves them pending,
+  and any notifier started with `poll_s` (the event sink's, the ingress's) claims and sends them.
 - email: to active users whose preferences include email, whose `min_severity` is at or below the
   alert's and who may see the camera (`storage.notifications.email_recipients`); off while
   `smtp_host` is empty.
@@ -34,6 +37,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -47,7 +51,7 @@ from domain.scoring import REVIEW_DISCLAIMER
 from storage import notifications as repo
 from storage.crud import NotFoundError
 from storage.db import session_scope
-from storage.models import AlertPublic, DeliveryStatus, WebhookDelivery, new_id
+from storage.models import AlertPublic, DeliveryStatus, WebhookDelivery, new_id, utcnow
 
 __all__ = [
     "ALERTS_CHANNEL",
@@ -212,12 +216,15 @@ class Notifier:
             with those attributes.
         max_workers: worker threads for webhooks and email. A delivery holds one thread through
             its retries, so more workers ride out a slow receiver without delaying other alerts.
+        poll_s: when given, a background thread looks this often for pending deliveries whose
+            next attempt is due (left by a closed or crashed notifier) and sends them.
 
     Raises:
         pydantic.ValidationError: invalid settings (e.g. webhook URLs without a secret).
     """
 
-    def __init__(self, engine: Any, redis: Any, settings: Any, *, max_workers: int = 4) -> None:
+    def __init__(self, engine: Any, redis: Any, settings: Any, *, max_workers: int = 4,
+                 poll_s: float | None = None) -> None:  # fmt: skip
         self.engine, self.redis = engine, redis
         self.config = NotifyConfig.coerce(settings)
         c = self.config
@@ -228,6 +235,12 @@ class Notifier:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._closed = False
+        # A claim on a pending delivery lasts through one attempt (HTTP timeout) with room to record it.
+        self.lease_s = 2 * c.timeout_s + 5.0
+        self._poller: threading.Thread | None = None
+        if poll_s is not None:
+            self._poller = threading.Thread(target=self._poll, args=(poll_s,), name="notifier-retries", daemon=True)
+            self._poller.start()
 
     # ------------------------------------------------------------------------------- public API
     def notify(self, alert: Any, *, rule: str = "intent", person: str | int | None = None) -> NotifyOutcome:
@@ -298,8 +311,8 @@ class Notifier:
         return not wait(pending, timeout=timeout_s).not_done if pending else True
 
     def close(self, timeout_s: float | None = 30.0) -> bool:
-        """Wait up to `timeout_s` for pending work, then stop: retries still waiting give up at once
-        and are stored as dead letters. Idempotent.
+        """Wait up to `timeout_s` for pending work, then stop: retries still waiting stay `pending` in
+        the database (with their next attempt's time) for another notifier to send. Idempotent.
 
         Returns:
             Whether everything finished within the timeout.
@@ -309,6 +322,8 @@ class Notifier:
         self._closed = True
         finished = self.flush(timeout_s)
         self._closing.set()
+        if self._poller is not None:
+            self._poller.join(timeout=self.config.timeout_s + 5)
         self._executor.shutdown(wait=True)
         self._http.close()
         return finished
@@ -360,13 +375,36 @@ class Notifier:
             return None
         return _cut(f"HTTP {response.status_code}: {response.text.strip()}")
 
+    def _save(self, delivery_id: str, url: str, alert_id: str, payload: dict[str, Any], *, attempts: int,
+              status: DeliveryStatus, error: str | None, retry_in_s: float | None = None) -> bool:  # fmt: skip
+        """Store a delivery's state (`retry_in_s`: when its next attempt is due); False if the database is down."""
+        from storage.reliability import save_delivery
+
+        now = utcnow()
+        nxt = None if retry_in_s is None else now + timedelta(seconds=retry_in_s)
+        try:
+            with session_scope(self.engine) as session:
+                save_delivery(session, delivery_id, alert_id=alert_id, url=url, payload=payload, attempts=attempts,
+                              status=status, last_error=error, next_attempt_at=nxt,
+                              claimed_until=None if nxt is None else nxt + timedelta(seconds=self.lease_s))
+            return True
+        except SQLAlchemyError as exc:
+            log.error("webhook delivery %s (%s) of alert %s not recorded: %s", delivery_id, status.value, alert_id, exc)
+            return False
+
     def _deliver(self, delivery_id: str, url: str, alert_id: str, payload: dict[str, Any]) -> DeliveryResult:
         body = _body(payload)
         attempts, error = 0, None
         for attempt in range(self.config.max_attempts):
-            if attempt and self._closing.wait(self.delays_s[attempt - 1]):
-                error = f"{error} (notifier closed before attempt {attempt + 1})"
-                break
+            if attempt:
+                delay = self.delays_s[attempt - 1]
+                # Persist the wait: if this process ends now, another notifier sends the retry when due.
+                self._save(delivery_id, url, alert_id, payload, attempts=attempts, status=DeliveryStatus.PENDING,
+                           error=error, retry_in_s=delay)
+                if self._closing.wait(delay):
+                    log.info("webhook %s for alert %s: notifier closed; attempt %d left pending", url, alert_id,
+                             attempt + 1)  # fmt: skip
+                    return DeliveryResult(delivery_id, url, DeliveryStatus.PENDING, attempts, error)
             attempts += 1
             error = self._post_once(url, body, delivery_id)
             if error is None:
@@ -375,12 +413,42 @@ class Notifier:
         status = DeliveryStatus.DELIVERED if error is None else DeliveryStatus.DEAD
         if status is DeliveryStatus.DEAD:
             log.warning("webhook %s for alert %s dead-lettered after %d attempts: %s", url, alert_id, attempts, error)
-        try:
-            with session_scope(self.engine) as session:
-                repo.record_delivery(session, delivery_id=delivery_id, alert_id=alert_id, url=url, payload=payload,
-                                     attempts=attempts, status=status, last_error=error)  # fmt: skip
-        except SQLAlchemyError as exc:
-            log.error("webhook delivery %s (%s) of alert %s not recorded: %s", delivery_id, status.value, alert_id, exc)
+        self._save(delivery_id, url, alert_id, payload, attempts=attempts, status=status, error=error)
+        return DeliveryResult(delivery_id, url, status, attempts, error)
+
+    def _poll(self, poll_s: float) -> None:
+        """Send pending deliveries whose next attempt is due, one attempt per claim, until closed."""
+        from storage.reliability import claim_due_deliveries
+
+        while not self._closing.wait(poll_s):
+            try:
+                with session_scope(self.engine) as session:
+                    due = [(d.id, d.url, d.alert_id, dict(d.payload), d.attempts)
+                           for d in claim_due_deliveries(session, lease_s=self.lease_s)]  # fmt: skip
+            except SQLAlchemyError as exc:
+                log.warning("pending webhook deliveries not read: %s", str(exc).splitlines()[0])
+                continue
+            for delivery_id, url, alert_id, payload, attempts in due:
+                if self._closing.is_set():
+                    return
+                self.retry_pending(delivery_id, url, alert_id, payload, attempts)
+
+    def retry_pending(self, delivery_id: str, url: str, alert_id: str, payload: dict[str, Any],
+                      attempts: int) -> DeliveryResult:  # fmt: skip
+        """One more attempt of a pending delivery that has made `attempts`; stores the new state."""
+        error = self._post_once(url, _body(payload), delivery_id)
+        attempts += 1
+        if error is None:
+            status, retry_in_s = DeliveryStatus.DELIVERED, None
+        elif attempts >= self.config.max_attempts:
+            status, retry_in_s = DeliveryStatus.DEAD, None
+            log.warning("webhook %s for alert %s dead-lettered after %d attempts: %s", url, alert_id, attempts, error)
+        else:
+            status, retry_in_s = DeliveryStatus.PENDING, self.delays_s[attempts - 1]
+        self._save(delivery_id, url, alert_id, payload, attempts=attempts, status=status, error=error,
+                   retry_in_s=retry_in_s)
+        log.info("webhook %s for alert %s: pending delivery %s attempt %d: %s", url, alert_id, delivery_id, attempts,
+                 status.value)  # fmt: skip
         return DeliveryResult(delivery_id, url, status, attempts, error)
 
     def _email_text(self, alert: Mapping[str, Any]) -> tuple[str, str]:

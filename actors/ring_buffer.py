@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from domain.privacy import mask_regions
 
-__all__ = ["BufferedFrame", "ClipScheduler", "FrameRingBuffer", "encode_mp4", "write_clip"]
+__all__ = ["BufferedFrame", "ClipScheduler", "FrameRingBuffer", "encode_mp4", "masked_clip_path", "write_clip"]
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +199,10 @@ def write_clip(frames: list[BufferedFrame], path: Path, *, fps: float, crf: int 
     `<stem>.masked.mp4` (faces held like boxes until the next analysed frame).
 
     Returns:
-        Frames written (0: nothing to write, no file).
+        Frames written (0: nothing to write, no file). The file appears whole or not at all: it is
+        written under a temporary name and renamed, so a crash never leaves half a clip at `path`.
     """
+    tmp = path.with_name(f".{path.stem}.part{path.suffix}")
 
     def images(mask: bool):
         held, faces = None, None
@@ -212,10 +214,24 @@ def write_clip(frames: list[BufferedFrame], path: Path, *, fps: float, crf: int 
                 bgr = mask_regions(bgr, faces)
             yield _draw(bgr, *held, highlight_track) if held is not None and len(held[0]) else bgr
 
-    written = encode_mp4(images(False), fps, path, crf=crf)
-    if written and any(e.faces is not None for e in frames):
-        encode_mp4(images(True), fps, path.with_name(f"{path.stem}.masked.mp4"), crf=crf)
-    return written
+    masked = masked_clip_path(path)
+    tmp_masked = masked.with_name(f".{masked.stem}.part{masked.suffix}")
+    try:
+        if any(e.faces is not None for e in frames):  # the masked copy first: it is whole when the clip appears
+            if encode_mp4(images(True), fps, tmp_masked, crf=crf):
+                tmp_masked.replace(masked)
+        count = encode_mp4(images(False), fps, tmp, crf=crf)
+        if count:
+            tmp.replace(path)
+        return count
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_masked.unlink(missing_ok=True)
+
+
+def masked_clip_path(path: Path) -> Path:
+    """Where `write_clip` puts the face-masked copy of the clip at `path`: `<stem>.masked.mp4` beside it."""
+    return path.with_name(f"{path.stem}.masked.mp4")
 
 
 def _clip_fps(frames: list[BufferedFrame]) -> float:
@@ -262,6 +278,10 @@ class ClipScheduler:
     def __len__(self) -> int:
         """Clips scheduled or being written."""
         return len(self._pending) + len(self._writing)
+
+    def path_for(self, key: str) -> Path:
+        """Where the clip `key` is (or will be) written."""
+        return self.clips_dir / f"{key}.mp4"
 
     def schedule(self, key: str, t_start_s: float, t_end_s: float, payload: object,
                  highlight_track: int | None = None) -> None:

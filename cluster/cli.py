@@ -113,7 +113,7 @@ def analyze(
         model=settings.model, tracker=settings.tracker, job=settings.job, clip=settings.clip,
         cache_dir=settings.data_dir.resolve() / "cache", fps=fps, imgsz=imgsz,
         intent=settings.intent.params() if settings.intent.enabled else None, pos=job_pos, catalog=catalog,
-        classify=_classifier(settings, store),
+        classify=_classifier(settings, store), reliability=settings.reliability,
         fall_model=settings.safety.classifier_kwargs(settings.model.device), mask_faces=settings.privacy.mask_faces,
         identity=_identity_options(settings, offset),
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.runtime import open_database, open_store, prepare_environment
-from cluster.services import ServiceError, ensure_redis, start_ray_head, stop_ray_head, stop_redis
+from cluster.services import ServiceError, ensure_redis, head_address, start_ray_head, stop_ray_head, stop_redis
 from cluster.settings import Settings
 
 __all__ = ["UpResult", "up", "down", "app_args", "export_runner_config", "jwt_secret", "source_policy_args", "check_site_sources", "NAMESPACE"]
@@ -143,7 +143,7 @@ def job_runner_config(settings: Settings) -> dict[str, Any]:
         cache_dir=settings.data_dir.resolve() / "cache",
         intent=settings.intent.params().model_dump() if settings.intent.enabled else None,
         notify=settings.notify.model_dump(), behaviour=settings.behaviour, behaviour_model=settings.behaviour.model_version,
-        behaviour_min_confidence=settings.behaviour.min_confidence,
+        behaviour_min_confidence=settings.behaviour.min_confidence, reliability=settings.reliability.model_dump(),
         fall_model=settings.safety.classifier_kwargs(settings.model.device), mask_faces=settings.privacy.mask_faces,
         identity=settings.identity, embedder=settings.embedder,
     )
@@ -199,7 +199,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
     address = settings.ray_address
     if not address:
         marker = _head_marker(settings)
-        address = marker.read_text().strip() if marker.exists() else ""
+        address = head_address(marker)
         if not address or not _ray_alive(address):
             address = start_ray_head(num_cpus=settings.ray_num_cpus, env=settings.runtime_env_vars(), marker=marker)
     ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, ignore_reinit_error=True,
@@ -213,7 +213,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
     intent = settings.intent.params().model_dump() if settings.intent.enabled else None
     EventSink.options(name=SINK_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote(
         settings.sqlalchemy_url, settings.redis_url, intent=intent, settle_s=settings.intent.live_settle_s,
-        notify=settings.notify.model_dump(),
+        notify=settings.notify.model_dump(), reliability=settings.reliability.model_dump(),
     )
     manager = CameraManager.options(
         name=MANAGER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
@@ -224,6 +224,7 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
         app_name=APP_NAME, intent=intent,
         behaviour={"model_version": settings.behaviour.model_version, "min_confidence": settings.behaviour.min_confidence},
         identity=identity_config(settings),
+        spool_dir=str(settings.data_dir.resolve() / "live-spool"), reliability=settings.reliability.model_dump(),
     )
     cameras = ray.get(manager.sync.remote(), timeout=120)
     _start_retention(settings)
@@ -242,7 +243,7 @@ def down(settings: Settings) -> list[str]:
     prepare_environment(settings)
     stopped: list[str] = []
     marker = _head_marker(settings)
-    address = settings.ray_address or (marker.read_text().strip() if marker.exists() else "")
+    address = settings.ray_address or head_address(marker)
     if address and _ray_alive(address):
         from ray import serve
 

@@ -21,8 +21,8 @@ from domain.site.sources import DEFAULT_ALLOWED_HOSTS, DEFAULT_MEDIA_ROOTS
 
 __all__ = ["AnalyticsSettings", "ApiSettings", "BehaviourSettings", "CameraSettings", "DetectorSettings", "ModelSettings",
            "EmbedderSettings", "EvidenceSettings", "IdentitySettings", "NotifySettings", "PrivacySettings",
-           "RetentionSettings", "SafetySettings", "TrackerSettings", "JobSettings", "ClipSettings", "Settings", "settings",
-           "default_weights", "settings_table_markdown"]
+           "ReliabilitySettings", "RetentionSettings", "SafetySettings", "TrackerSettings", "JobSettings", "ClipSettings",
+           "Settings", "settings", "default_weights", "settings_table_markdown"]
 
 
 def default_weights() -> str:
@@ -536,6 +536,56 @@ class IdentitySettings(BaseModel):
     num_cpus: float = Field(0.25, ge=0, title="CPUs of each identity-registry actor")
 
 
+class ReliabilitySettings(BaseModel):
+    """Failure handling: the live event spool, the event sink's retries and circuit breaker, client timeouts,
+    job heartbeats, deadlines and retries (see the README's "Failure behaviour")."""
+
+    spool_max_mb: int = Field(
+        256, ge=1, title="Disk spool per camera (MiB)",
+        description="Events and clips not yet stored wait here (DATA_DIR/live-spool/<camera>), so a crash or an "
+        "outage loses nothing. Larger rides out longer outages; beyond it new events wait in memory only.")
+    memory_queue_max: int = Field(
+        1000, ge=1, title="Events held in memory when the spool cannot be written",
+        description="Bounds a camera's memory while its disk is full or unwritable; the oldest beyond it are "
+        "dropped (counted, logged).")
+    drain_timeout_s: float = Field(
+        15.0, ge=0, title="Longest wait on camera stop for its events to be stored (s)",
+        description="What is still unsent then stays in the spool and is sent when the camera starts again.")
+    retry_initial_s: float = Field(0.25, gt=0, title="First retry delay of an unstored event or clip (s)")
+    retry_max_s: float = Field(
+        2.0, gt=0, title="Longest retry delay of an unstored event or clip (s)",
+        description="Bounds the recovery time after an outage ends; smaller retries more often during one.")
+    sink_batch_max: int = Field(200, ge=1, title="Events per event-sink call of one camera")
+    write_timeout_s: float = Field(
+        10.0, gt=0, title="Longest event-sink database write (s)",
+        description="A write slower than this (a paused database) counts as failed; the camera retries.")
+    breaker_failures: int = Field(
+        3, ge=1, title="Failed writes in a row before the circuit opens",
+        description="While open, the event sink answers at once that the database is down (the cameras keep "
+        "their events) instead of queueing behind timeouts.")
+    breaker_reset_s: float = Field(2.0, gt=0, title="Seconds the circuit stays open before one trial write")
+    db_connect_timeout_s: int = Field(5, ge=1, title="PostgreSQL connect timeout (s) of every client")
+    redis_timeout_s: float = Field(2.0, gt=0, title="Redis connect and socket timeout (s) of every client")
+    visit_poll_s: float = Field(1.0, gt=0, title="How often the event sink looks for visits due to be scored (s)")
+    visit_max_attempts: int = Field(5, ge=1, title="Scoring attempts of a visit (non-database errors) before it is failed")
+    webhook_poll_s: float = Field(1.0, gt=0, title="How often pending webhook retries are looked for (s)")
+    job_heartbeat_s: float = Field(5.0, gt=0, title="Job heartbeat period (s)")
+    job_stale_s: float = Field(
+        60.0, gt=0, title="A running job without a heartbeat for this long is failed by the reaper (s)",
+        description="Must exceed the heartbeat period plus a database outage the job rides out; shorter frees "
+        "orphaned jobs sooner.")
+    reaper_interval_s: float = Field(30.0, gt=0, title="How often the ingress looks for orphaned jobs (s)")
+    job_deadline_s: float = Field(
+        6 * 3600.0, ge=0, title="Longest a bulk job may run (s); 0: no deadline",
+        description="Past it the job fails with the reason and its Ray work is stopped.")
+    job_max_retries: int = Field(
+        2, ge=0, title="Retries of a crashed bulk-job worker (decode task or detector replica)",
+        description="Ray Data's default retries forever; a worker that always crashes then fails the job.")
+    db_retry_s: float = Field(
+        90.0, ge=0, title="How long a bulk job retries a database that is down (s)",
+        description="Transient errors (connection lost, timeouts) are retried with exponential back-off this long.")
+
+
 class Settings(BaseSettings):
     """Every process setting, from environment variables with embedded defaults."""
 
@@ -573,6 +623,7 @@ class Settings(BaseSettings):
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    reliability: ReliabilitySettings = Field(default_factory=ReliabilitySettings)
 
     @field_validator("redis_url")
     @classmethod

@@ -58,7 +58,7 @@ def make_fastapi(args: AppArgs):
     from storage.db import make_engine
 
     engine = make_engine(args.database_url)
-    client = redis.Redis.from_url(args.redis_url)
+    client = redis.Redis.from_url(args.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     Path(args.upload_dir).mkdir(parents=True, exist_ok=True)
     app = create_app(
         engine=engine, redis=client, config=ApiConfig(**args.api), extra_routers=live_routers(),

@@ -74,7 +74,7 @@ class PoseDetector:
         if redis_url:
             import redis
 
-            self._redis = redis.Redis.from_url(redis_url)
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
         health = self.replica.health
         self.stats: dict[str, Any] = {
             "batches": 0, "frames": 0, "last_batch_size": 0, "infer_s_total": 0.0, "queue_depth": 0,

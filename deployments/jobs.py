@@ -8,12 +8,18 @@
 - `{"kind": "job_done", "job_id", "status", "elapsed_s", "videos": [...]}` once, at the end.
 
 Cancelling the job (`POST /jobs/{id}/cancel`) marks its row; `run_job` notices between batches.
+If it has not stopped `cancel_grace_s` later (a batch that takes long, a worker crashing and being
+retried), the runner ends its Ray task by force (with the Ray Data workers it owns) and fails the
+videos it left unfinished. The runner's reaper (`RayJobRunner(reaper=True)`, in the ingress) fails
+jobs whose driver stopped beating its heartbeat (killed, or lost with an ingress redeploy) or whose
+deadline passed, on start and every `reaper_interval_s`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import asdict
 from datetime import datetime
@@ -74,6 +80,7 @@ class JobRunnerConfig(BaseModel):
         behaviour_min_confidence: least window probability of a classifier behaviour.
         identity: `IdentitySettings` (global person ids across the job's videos); `None` = off.
         embedder: `EmbedderSettings` for those ids.
+        reliability: `ReliabilitySettings` fields (heartbeat, deadline, retries, reaper); defaults when empty.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -95,6 +102,7 @@ class JobRunnerConfig(BaseModel):
     behaviour_min_confidence: float = 0.6
     fall_model: dict[str, Any] = Field(default_factory=dict)  # actors.fall_model.FallClassifier keywords
     mask_faces: bool = True  # PRIVACY__MASK_FACES: store face-masked copies of clips
+    reliability: dict[str, Any] = Field(default_factory=dict)
 
 
 class ProgressPublisher:
@@ -161,7 +169,8 @@ def job_options(config: JobRunnerConfig, engine: Any, store: Any, *, fps: float 
                       cache_dir=config.cache_dir, fps=fps, imgsz=imgsz,
                       intent=None if config.intent is None else AssessmentParams(**config.intent), pos=job_pos,
                       catalog=catalog, classify=classify, fall_model=dict(config.fall_model),
-                      mask_faces=config.mask_faces, identity=_identity(config))  # fmt: skip
+                      mask_faces=config.mask_faces, identity=_identity(config),
+                      reliability=config.reliability or None)  # fmt: skip
 
 
 def _identity(config: JobRunnerConfig) -> Any:
@@ -189,9 +198,9 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
     from storage.db import make_engine, session_scope
     from storage.objectstore import open_object_store
 
-    client = redis.Redis.from_url(config.redis_url)
+    client = redis.Redis.from_url(config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     publisher = ProgressPublisher(client.publish, job_id, config.progress_interval_s)
-    engine = make_engine(config.database_url)
+    engine = make_engine(config.database_url, connect_timeout_s=int(config.reliability.get("db_connect_timeout_s", 5)))
     notifier = None
     try:
         site = parse_site_yaml(site_yaml, source="site.yaml") if site_yaml else SiteConfig.default()
@@ -207,9 +216,16 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
         options.on_alerts = on_alerts
         outcome = run_job([], site=site, engine=engine, store=store, options=options, progress=publisher, job_id=job_id)
     except Exception as exc:  # noqa: BLE001  (task boundary: whatever broke, the job must not stay "running")
+        from storage.reliability import retry_transient
+
         log.exception("job %s failed", job_id)
-        with session_scope(engine) as s:
-            crud.fail_job(s, job_id, f"job failed: {type(exc).__name__}: {exc}")
+        reason = f"job failed: {type(exc).__name__}: {exc}"
+
+        def fail() -> None:
+            with session_scope(engine) as s:
+                crud.fail_job(s, job_id, reason)
+
+        retry_transient(fail, budget_s=float(config.reliability.get("db_retry_s", 90.0)), what=f"failing job {job_id}")
         publisher.send({"kind": "job_done", "job_id": job_id, "status": "failed", "error": str(exc), "videos": []})
         return "failed"
     else:
@@ -232,14 +248,95 @@ class RayJobRunner:
     Args:
         config: database, Redis, object store and model settings of the jobs.
         engine: engine on `config.database_url` (default: one made from it).
+        reaper: run the reaper (`reap`) now and every `reaper_interval_s` on a thread.
+        cancel_grace_s: how long a cancelled job may take to stop by itself before its task is ended.
     """
 
-    def __init__(self, config: JobRunnerConfig, engine: Any = None) -> None:
+    def __init__(self, config: JobRunnerConfig, engine: Any = None, *, reaper: bool = False,
+                 cancel_grace_s: float = 5.0) -> None:  # fmt: skip
         from storage.db import make_engine
 
         self.config = config
         self.engine = engine if engine is not None else make_engine(config.database_url)
+        self.cancel_grace_s = cancel_grace_s
         self._running: dict[str, ray.ObjectRef] = {}
+        self._lock = threading.Lock()
+        self._reaper: threading.Thread | None = None
+        if reaper:
+            self._reaper = threading.Thread(target=self._reap_loop, name="job-reaper", daemon=True)
+            self._reaper.start()
+
+    def _setting(self, name: str, default: float) -> float:
+        return float(self.config.reliability.get(name, default))
+
+    def _reap_loop(self) -> None:
+        while True:
+            try:
+                self.reap()
+            except Exception:  # noqa: BLE001  (the database may be down: try again next round)
+                log.exception("job reaper failed")
+            time.sleep(self._setting("reaper_interval_s", 30.0))
+
+    def reap(self) -> list[tuple[str, str]]:
+        """Fail running jobs whose heartbeat stopped or whose deadline passed (`storage.reliability.reap_jobs`);
+        a reaped job's Ray task, if this runner started it, is ended.
+
+        Returns:
+            `(job_id, reason)` of each job failed now.
+        """
+        from storage.db import session_scope
+        from storage.reliability import reap_jobs
+
+        with session_scope(self.engine) as s:
+            reaped = reap_jobs(s, stale_s=self._setting("job_stale_s", 60.0))
+        for job_id, _ in reaped:
+            with self._lock:
+                ref = self._running.pop(job_id, None)
+            if ref is not None:
+                ray.cancel(ref, force=True, recursive=True)
+        return reaped
+
+    def cancel(self, job_id: str) -> bool:
+        """After a job's row was marked cancelled: make sure its work stops (see the module docstring).
+
+        Returns at once; `True` when this runner runs the job (it watches it stop).
+        """
+        with self._lock:
+            ref = self._running.get(job_id)
+        if ref is None:
+            return False
+        threading.Thread(target=self._stop_cancelled, args=(job_id, ref), name=f"cancel-{job_id}", daemon=True).start()
+        return True
+
+    def _stop_cancelled(self, job_id: str, ref: ray.ObjectRef) -> None:
+        from pipelines.bulk import CANCELLED
+        from storage import crud
+        from storage.db import session_scope
+        from storage.models import VideoStatus
+
+        deadline = None
+        while not ray.wait([ref], timeout=0.5)[0]:
+            with session_scope(self.engine) as s:
+                job = crud.get_job(s, job_id)
+                started = job is not None and job.started_at is not None
+            if not started:
+                continue  # cancelled before its driver began: the driver sees it at start and returns
+            deadline = deadline or time.monotonic() + self.cancel_grace_s
+            if time.monotonic() < deadline:
+                continue  # give it the grace to stop by itself between batches
+            log.warning("job %s did not stop within %.0f s of its cancellation: ending its task", job_id,
+                        self.cancel_grace_s)  # fmt: skip
+            ray.cancel(ref, force=True, recursive=True)
+            try:
+                ray.get(ref, timeout=30)
+            except Exception:  # noqa: BLE001  (TaskCancelledError / WorkerCrashedError expected)
+                pass
+            with session_scope(self.engine) as s:
+                for video in crud.list_videos(s, job_id):
+                    if video.status in (VideoStatus.PENDING, VideoStatus.RUNNING):
+                        crud.fail_video(s, video.id, CANCELLED)
+                crud.finish_job(s, job_id)
+            return
 
     def submit(self, inputs: list[str], *, site_yaml: str | None, fps: float | None, imgsz: int | None,
                pos: PosUpload | None = None) -> str:  # fmt: skip
@@ -259,14 +356,22 @@ class RayJobRunner:
         options = job_options(self.config, self.engine, None, fps=fps, imgsz=imgsz, pos=pos)  # validates the POS file
         with session_scope(self.engine) as s:
             job_id = crud.create_job(s, params=job_params(site, options), inputs=inputs).id
-        self._running = {k: ref for k, ref in self._running.items() if not _ready(ref)}
-        self._running[job_id] = _run_remote.remote(job_id, site_yaml=site_yaml, fps=fps, imgsz=imgsz, config=self.config,
-                                                   pos=pos)  # fmt: skip
+        with self._lock:
+            self._running = {k: ref for k, ref in self._running.items() if not _ready(ref)}
+            self._running[job_id] = _run_remote.remote(job_id, site_yaml=site_yaml, fps=fps, imgsz=imgsz,
+                                                       config=self.config, pos=pos)  # fmt: skip
         return job_id
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> str:
         """Block until a job started here ends; returns its final status (for tests and tools)."""
-        return ray.get(self._running[job_id], timeout=timeout_s)
+        from storage import crud
+        from storage.db import session_scope
+
+        try:
+            return ray.get(self._running[job_id], timeout=timeout_s)
+        except (ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError):  # ended by `cancel` / `reap`
+            with session_scope(self.engine) as s:
+                return crud.get_job(s, job_id).status.value
 
 
 def _ready(ref: ray.ObjectRef) -> bool:

@@ -18,14 +18,14 @@ WEBUI_RESERVED = frozenset({"api", "ws", "health", "metrics", "docs", "redoc", "
 def live_routers() -> list[Any]:
     """Routers mounted under `/api/v1` (token required)."""
     from deployments.api.routes import alerts, cameras, job_submit, media, notifications, pos, sites, system, ui, ws
-    from deployments.api.routes import floorplan, persons, training
+    from deployments.api.routes import dead_letters, floorplan, persons, training
     from deployments.api.routes import reports
     from deployments.api.routes import retention as retention_routes
 
     return [sites.router, cameras.router, media.router, system.router, job_submit.router, ws.router, alerts.router,
             ui.router, ui.ws_router, pos.router, notifications.router, training.router, training.models_router,
             retention_routes.router, retention_routes.holds_router, reports.router, persons.router, persons.ws_router,
-            floorplan.router, *analytics_routers()]
+            floorplan.router, dead_letters.router, *analytics_routers()]
 
 
 def analytics_routers() -> list[Any]:
@@ -92,7 +92,7 @@ def live_state(args: Any, engine: Any) -> dict[str, Any]:
         "store": open_object_store(**store_kwargs),
         "hub": Hub(args.redis_url),
         "upload_dir": Path(args.upload_dir),
-        "job_runner": RayJobRunner(JobRunnerConfig.model_validate(args.job_runner)),
+        "job_runner": RayJobRunner(JobRunnerConfig.model_validate(args.job_runner), reaper=True),
         "training_runner": _training_runner(args),
         "camera_group_of": CameraGroups(engine),
         "notifier": live_notifier(args, engine),
@@ -144,7 +144,8 @@ def live_notifier(args: Any, engine: Any) -> Any:
 
     from actors.notifier import Notifier
 
-    return Notifier(engine, redis.Redis.from_url(args.redis_url), args.notify)
+    client = redis.Redis.from_url(args.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    return Notifier(engine, client, args.notify, poll_s=1.0)
 
 
 def finish_live_app(app: Any, redis_client: Any) -> Any:

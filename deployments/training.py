@@ -166,7 +166,7 @@ def run_training(run_id: str, *, config: TrainingRunnerConfig) -> str:
     from storage.db import make_engine, session_scope
     from storage.training import fail_run, finish_run, get_run, start_run
 
-    client = redis.Redis.from_url(config.redis_url)
+    client = redis.Redis.from_url(config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     engine = make_engine(config.database_url)
     progress = _Progress(client, engine, run_id, config.progress_interval_s)
     work = Path(tempfile.mkdtemp(prefix=f"training-{run_id}-"))

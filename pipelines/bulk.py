@@ -5,8 +5,14 @@ the driver gathers each chunk's detections, and once every chunk of a video is i
 stitches, applies the rules, assesses shoplifting intent (pickups, concealment, bypass, the POS
 cross-check: `pipelines.intent`), cuts evidence clips and stores everything, alerts included, in
 one transaction. A video
-that fails (missing, not a video, truncated, unreadable S3 key) is marked failed with its reason
-and leaves no partial rows; the other videos go on.
+that fails (missing, not a video, truncated, unreadable S3 key, an evidence upload the object store
+refused) is marked failed with its reason and leaves no partial rows; the other videos go on.
+
+Failures of the platform: a crashed decode task or detector replica is retried
+`job_max_retries` times (then the job fails with the reason, instead of Ray Data retrying for ever);
+database calls retry transient errors with back-off for `db_retry_s`; the job beats a heartbeat
+into its row every `job_heartbeat_s` (the reaper, `storage.reliability.reap_jobs`, fails a job
+whose heartbeat stopped) and fails once its deadline (`job_deadline_s`) has passed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -45,6 +52,7 @@ from storage import crud
 from storage.db import session_scope
 from storage.models import JobStatus
 from storage.objectstore import ObjectNotFoundError, ObjectStore, ObjectStoreError, local_copy_path
+from storage.reliability import heartbeat_job, retry_transient, set_job_deadline
 
 __all__ = ["JobOptions", "VideoOutcome", "JobOutcome", "run_job", "job_params", "clip_key", "CANCELLED"]
 
@@ -56,6 +64,20 @@ CANCELLED = "cancelled"  # error of the videos a cancelled job stopped before fi
 
 class _Cancelled(Exception):
     """The job was cancelled (its row says so); raised between batches to stop the analysis."""
+
+
+class _Stopped(Exception):
+    """The job must stop: its deadline passed, or the reaper failed it; raised between batches."""
+
+
+# Defaults of `cluster.settings.ReliabilitySettings` (pipelines/ cannot import cluster/).
+_LIMITS = {"job_deadline_s": 6 * 3600.0, "job_max_retries": 2, "job_heartbeat_s": 5.0, "db_retry_s": 90.0}
+
+
+def _limit(options: JobOptions, name: str) -> Any:
+    r = options.reliability
+    value = r.get(name) if isinstance(r, dict) else getattr(r, name, None)
+    return _LIMITS[name] if value is None else value
 
 
 @dataclass
@@ -80,6 +102,8 @@ class JobOptions:
             one non-admin users get (`PRIVACY__MASK_FACES`).
         identity: `pipelines.identity.IdentityOptions`: give the job's people global ids across its videos
             (`None` = per-video track ids only).
+        reliability: `ReliabilitySettings` (or its dict): `job_deadline_s`, `job_max_retries`,
+            `job_heartbeat_s`, `db_retry_s`; their defaults when `None`.
     """
 
     model: Any
@@ -97,6 +121,7 @@ class JobOptions:
     fall_model: dict[str, Any] = field(default_factory=dict)
     mask_faces: bool = True
     identity: Any = None
+    reliability: Any = None
 
 
 @dataclass
@@ -218,13 +243,17 @@ def run_job(
     started = time.perf_counter()
     backends: set[str] = set()
     fps_target = options.fps or options.job.fps
-    job_id, videos, cancelled = _open_job(engine, inputs, job_params(site, options), job_id)
+    db = _Db(engine, options)
+    job_id, videos, cancelled = db(lambda: _open_job(engine, inputs, job_params(site, options), job_id), "opening the job")
     if on_job_created:
         on_job_created(job_id)
     work_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=_mkdir(options.cache_dir)))
+    heartbeat = None if cancelled else _Heartbeat(engine, job_id, _limit(options, "job_heartbeat_s"))
     try:
         if cancelled:
             raise _Cancelled
+        deadline_s = float(_limit(options, "job_deadline_s"))
+        db(lambda: _set_deadline(engine, job_id, deadline_s), "setting the deadline")
         _prepare(videos, site=site, engine=engine, store=store, options=options, fps_target=fps_target, work_dir=work_dir)
         _analyse(videos, job_id=job_id, engine=engine, store=store, options=options, progress=progress, work_dir=work_dir,
                  backends=backends)
@@ -232,6 +261,9 @@ def run_job(
     except _Cancelled:
         log.info("job %s cancelled", job_id)
         _fail_unfinished(engine, store, job_id, videos, CANCELLED)
+    except _Stopped as exc:
+        log.warning("job %s: %s", job_id, exc)
+        _fail_unfinished(engine, store, job_id, videos, str(exc))
     except KeyboardInterrupt:  # stopped by the user: nothing may stay looking "running"
         _fail_unfinished(engine, store, job_id, videos, "cancelled by the user")
         with session_scope(engine) as s:
@@ -241,9 +273,15 @@ def run_job(
         log.exception("job %s failed", job_id)
         _fail_unfinished(engine, store, job_id, videos, f"job failed: {exc}")
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
-    with session_scope(engine) as s:
-        status = crud.finish_job(s, job_id).status
+
+    def finish() -> Any:
+        with session_scope(engine) as s:
+            return crud.finish_job(s, job_id).status
+
+    status = db(finish, "finishing the job")
     return JobOutcome(job_id, str(getattr(status, "value", status)), [v.outcome for v in videos.values()],
                       time.perf_counter() - started, "; ".join(sorted(backends)))
 
@@ -270,10 +308,65 @@ def _open_job(
     return job_id, videos, cancelled
 
 
-def _is_cancelled(engine: Any, job_id: str) -> bool:
+class _Db:
+    """`db(fn, what)`: run a database call, retrying transient errors for `db_retry_s` (`retry_transient`)."""
+
+    def __init__(self, engine: Any, options: JobOptions) -> None:
+        self.engine, self.budget_s = engine, float(_limit(options, "db_retry_s"))
+
+    def __call__(self, fn: Callable[[], Any], what: str) -> Any:
+        return retry_transient(fn, budget_s=self.budget_s, what=what)
+
+
+class _Heartbeat:
+    """Beats the job's heartbeat every `period_s` on a thread until `stop()` (errors are logged, not raised)."""
+
+    def __init__(self, engine: Any, job_id: str, period_s: float) -> None:
+        self.engine, self.job_id, self.period_s = engine, job_id, period_s
+        self._stop = threading.Event()
+        self._beat()
+        self._thread = threading.Thread(target=self._run, name=f"job-heartbeat-{job_id}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        try:
+            with session_scope(self.engine) as s:
+                heartbeat_job(s, self.job_id)
+        except Exception as exc:  # noqa: BLE001  (a missed beat is retried next period; the reaper is lenient)
+            log.warning("job %s: heartbeat failed: %s", self.job_id, str(exc).splitlines()[0][:200])
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self._beat()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.period_s + 5)
+
+
+def _set_deadline(engine: Any, job_id: str, deadline_s: float) -> None:
     with session_scope(engine) as s:
-        job = crud.get_job(s, job_id)
-        return job is None or job.status is JobStatus.CANCELLED
+        set_job_deadline(s, job_id, deadline_s)
+
+
+def _is_cancelled(engine: Any, job_id: str, options: JobOptions | None = None) -> bool:
+    """Whether the job was cancelled (or removed); raises `_Stopped` once its deadline passed or the reaper failed it."""
+    from storage.models import utcnow
+
+    def read() -> tuple[bool, Any, Any]:
+        with session_scope(engine) as s:
+            job = crud.get_job(s, job_id)
+            if job is None:
+                return True, None, None
+            return job.status is JobStatus.CANCELLED, job.deadline_at, job.error if job.status is JobStatus.FAILED else None
+
+    cancelled, deadline_at, failed = read() if options is None else _Db(engine, options)(read, "reading the job's status")
+    if failed is not None:  # failed meanwhile by the reaper (its driver was taken for lost)
+        raise _Stopped(failed)
+    if not cancelled and deadline_at is not None and utcnow() > deadline_at:
+        raise _Stopped(f"job deadline of {_limit(options, 'job_deadline_s') if options else '?'} s passed "
+                                f"at {deadline_at.isoformat(timespec='seconds')}: stopped")  # fmt: skip
+    return cancelled
 
 
 def _fail_unfinished(engine: Any, store: ObjectStore, job_id: str, videos: dict[str, _Video], error: str) -> None:
@@ -330,8 +423,10 @@ def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore, pose_
     threads = m.torch_threads or max(1, (os.cpu_count() or 1) // j.replicas)
     fetch = getattr(store, "download_uri", None)
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+    retries = int(_limit(options, "job_max_retries"))  # Ray Data's default retries a crashing worker for ever
     ds = ds.map_batches(
-        decode_chunks, batch_size=1, num_cpus=j.decode_num_cpus, fn_kwargs={"frames_per_block": j.frames_per_block}
+        decode_chunks, batch_size=1, num_cpus=j.decode_num_cpus, fn_kwargs={"frames_per_block": j.frames_per_block},
+        max_retries=retries,
     )
     return ds.map_batches(
         PoseStage,  # PoseReplica, plus MediaPipe landmarks for cameras with `pose: mediapipe`
@@ -343,6 +438,8 @@ def _dataset(chunks: list[Chunk], options: JobOptions, store: ObjectStore, pose_
         compute=ray.data.ActorPoolStrategy(size=j.replicas),
         num_cpus=j.replica_num_cpus,
         num_gpus=j.replica_num_gpus,
+        max_restarts=retries,
+        max_task_retries=retries,
     )
 
 
@@ -357,7 +454,7 @@ def _analyse(
     last_db = 0.0
     if progress:
         progress(0, total)
-    if _is_cancelled(engine, job_id):
+    if _is_cancelled(engine, job_id, options):
         raise _Cancelled
     if chunks:
         pose_of = {vid: v.camera.pose for vid, v in live.items() if v.camera is not None}
@@ -380,11 +477,10 @@ def _analyse(
             done += len(batch["frame_index"])
             if progress:
                 progress(done, total)
-            if _is_cancelled(engine, job_id):  # between batches: a cancelled job stops here
+            if _is_cancelled(engine, job_id, options):  # between batches: a cancelled job stops here
                 raise _Cancelled
             if time.monotonic() - last_db > 2.0:
-                with session_scope(engine) as s:
-                    crud.update_job_progress(s, job_id, frames_done=done, frames_total=total)
+                _Db(engine, options)(lambda: _progress(engine, job_id, done, total), "recording progress")
                 last_db = time.monotonic()
     # Chunks that came up short: the video stopped decoding early (truncated or corrupt). A few
     # missing frames are tolerated: some containers declare a frame count slightly too high.
@@ -405,8 +501,7 @@ def _analyse(
             _fail(engine, store, job_id, v,
                   f"{v.outcome.uri}: truncated or corrupt video: decoding stopped near frame {last + 1} of "
                   f"{v.info.frame_count} ({got} of {v.expected} sampled frames decoded)")
-    with session_scope(engine) as s:
-        crud.update_job_progress(s, job_id, frames_done=total, frames_total=total)
+    _Db(engine, options)(lambda: _progress(engine, job_id, total, total), "recording progress")
     if progress:
         progress(total, total)
 
@@ -428,6 +523,11 @@ def _link_identities(videos: dict[str, _Video], *, job_id: str, site: SiteConfig
         log.exception("job %s: global person ids failed; tracks keep their per-video ids", job_id)
 
 
+def _progress(engine: Any, job_id: str, done: int, total: int) -> None:
+    with session_scope(engine) as s:
+        crud.update_job_progress(s, job_id, frames_done=done, frames_total=total)
+
+
 def _track(v: _Video, chunk: int, options: JobOptions) -> None:
     assert v.info is not None
     v.tracklets[chunk] = track_chunk(
@@ -436,14 +536,23 @@ def _track(v: _Video, chunk: int, options: JobOptions) -> None:
 
 
 def _fail(engine: Any, store: ObjectStore, job_id: str | None, v: _Video, error: str) -> None:
+    """Mark the video failed (the database first: its rows are the truth), then remove its uploaded clips;
+    a cleanup the object store refuses (it may be what failed) is logged, not raised."""
     log.warning("video %s failed: %s", v.outcome.uri, error)
     v.outcome.status, v.outcome.error = "failed", error
     v.frames.clear()
     v.tracklets.clear()
+
+    def write() -> None:
+        with session_scope(engine) as s:
+            crud.fail_video(s, v.outcome.video_id, error)
+
+    retry_transient(write, budget_s=_LIMITS["db_retry_s"], what=f"failing video {v.outcome.video_id}")
     if job_id is not None:
-        store.delete_prefix(f"clips/{job_id}/{v.outcome.video_id}/")
-    with session_scope(engine) as s:
-        crud.fail_video(s, v.outcome.video_id, error)
+        try:
+            store.delete_prefix(f"clips/{job_id}/{v.outcome.video_id}/")
+        except (ObjectStoreError, OSError) as exc:
+            log.warning("clips of failed video %s not removed from the object store: %s", v.outcome.uri, exc)
 
 
 def _finalise(
@@ -489,12 +598,16 @@ def _finalise(
                 alerts.append({**assessment.alert_fields(event_ids=ids, clip_keys=[clip_of[i] for i in ids if i in clip_of]),
                                "camera_id": v.outcome.camera_id})
         alerts += rule_alerts(keyed, clip_of)  # rules with `alert:` (actors.rule_alerts, shared with live)
-        with session_scope(engine) as s:
-            crud.save_video_results(
-                s, video_id=vid, trajectories=trajectories, events=keyed, clips=clips,
-                frames_analysed=analysed, people_count=len(trajectories), alerts=alerts,
-            )
-            alert_ids = [a.id for a in crud.list_alerts(s, video_id=vid, limit=10_000)[0]] if alerts else []
+
+        def save() -> list[str]:
+            with session_scope(engine) as s:
+                crud.save_video_results(
+                    s, video_id=vid, trajectories=trajectories, events=keyed, clips=clips,
+                    frames_analysed=analysed, people_count=len(trajectories), alerts=alerts,
+                )
+                return [a.id for a in crud.list_alerts(s, video_id=vid, limit=10_000)[0]] if alerts else []
+
+        alert_ids = _Db(engine, options)(save, f"storing the results of {v.outcome.uri}")
     except Exception as exc:  # isolate one video's failure from the rest of the job
         log.exception("finalising %s failed", v.outcome.uri)
         _fail(engine, store, job_id, v, f"{v.outcome.uri}: {type(exc).__name__}: {exc}")
@@ -527,12 +640,12 @@ def _write_clips(
     clips = []
     for f in files:
         key = clip_key(job_id, vid, f.event_id)
-        size = store.put_file(key, f.path, "video/mp4")
+        size = _upload(store, key, f.path)
         if options.mask_faces:  # the copy that leaves the platform for non-admin users
             masked = f.path.with_name(f"{f.event_id}.masked.mp4")
             faces = faces_by_frame(trajectories, f.start, f.end, stride=v.stride, scale=f.width / v.info.resolution_wh[0])
             mask_video_file(f.path, masked, faces, crf=options.clip.crf)
-            store.put_file(masked_key(key), masked, "video/mp4")
+            _upload(store, masked_key(key), masked)
             masked.unlink(missing_ok=True)
         f.path.unlink(missing_ok=True)
         clips.append(
@@ -542,3 +655,19 @@ def _write_clips(
         )
     return clips
 
+
+def _upload(store: ObjectStore, key: str, path: Path, *, attempts: int = 3, delay_s: float = 1.0) -> int:
+    """`store.put_file` with a few retries (a brief object-store hiccup must not fail the video).
+
+    Raises:
+        ObjectStoreError, OSError: the last failure, after `attempts`; the video then fails cleanly.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return store.put_file(key, path, "video/mp4")
+        except (ObjectStoreError, OSError) as exc:
+            if attempt == attempts:
+                raise ObjectStoreError(f"evidence clip {key} not uploaded after {attempts} attempts: {exc}") from exc
+            log.warning("upload of %s failed (%s); retry %d of %d", key, exc, attempt, attempts - 1)
+            time.sleep(delay_s * attempt)
+    raise AssertionError("unreachable")

@@ -1473,7 +1473,8 @@ def create_alert(
             `domain.assessment.Assessment.summary()`).
         commit: commit now; `False` only adds it to the session (the caller commits, e.g.
             `save_video_results` storing a video's alerts with its results).
-        alert_id: a fixed id (rule alerts: `domain.rule_alerts.rule_alert_id`); default a random one.
+        alert_id: a fixed id (rule alerts: `domain.rule_alerts.rule_alert_id`; a live visit's alert
+            takes the visit's id, so scoring a visit twice cannot raise two alerts); default a random one.
         origin: `"intent"` or `"rule"`.
         rule: the rule that raised it (rule alerts).
 
@@ -1491,6 +1492,8 @@ def create_alert(
         alert.id = alert_id
     if created_at is not None:
         alert.created_at = created_at
+    if alert_id is not None:
+        alert.id = alert_id
     session.add(alert)
     if commit:
         _commit(session, alert)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pybreaker
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -32,17 +33,27 @@ def _normalise_url(url: str) -> sa.URL:
     return parsed
 
 
-def make_engine(url: str, **engine_kwargs: Any) -> Engine:
+def make_engine(url: str, *, connect_timeout_s: int = 5, breaker_failures: int = 3, breaker_reset_s: float = 2.0,
+                **engine_kwargs: Any) -> Engine:  # fmt: skip
     """Create an engine for a SQLite or PostgreSQL URL.
 
     SQLite: creates the database file's parent directory, allows use from several threads
     (`check_same_thread=False`), and turns on WAL journaling, foreign keys and a busy timeout.
     PostgreSQL: a plain `postgresql://` URL is switched to the psycopg 3 driver; connections
-    are pinged before use.
+    are pinged before use, opening one gives up after `connect_timeout_s`, and TCP keepalives
+    notice a vanished server; the pool waits at most `connect_timeout_s` for a free connection.
+    New connections go through a circuit breaker: after `breaker_failures` failed connects in a row,
+    connecting fails at once (an `OperationalError`, which the API answers with 503) for
+    `breaker_reset_s`, then one trial connect decides; so while the server is down, requests are
+    refused in microseconds instead of each waiting out the connect timeout.
 
     Args:
         url: SQLAlchemy URL, e.g. `sqlite:///data/witness.db` or
             `postgresql+psycopg://postgres@127.0.0.1:5432/witness`.
+        connect_timeout_s: PostgreSQL connect timeout (`RELIABILITY__DB_CONNECT_TIMEOUT_S`); without
+            one, a client waits for an unreachable server as long as the OS lets it.
+        breaker_failures: failed connects in a row that open the circuit (PostgreSQL).
+        breaker_reset_s: seconds the circuit stays open before a trial connect.
         **engine_kwargs: extra keyword arguments for `sqlalchemy.create_engine`.
 
     Returns:
@@ -71,8 +82,27 @@ def make_engine(url: str, **engine_kwargs: Any) -> Engine:
         return engine
     if backend == "postgresql":
         engine_kwargs.setdefault("pool_pre_ping", True)
-        return sa.create_engine(parsed, **engine_kwargs)
+        engine_kwargs.setdefault("pool_timeout", connect_timeout_s)
+        connect_args = {"connect_timeout": connect_timeout_s, "keepalives": 1, "keepalives_idle": 10,
+                        "keepalives_interval": 5, "keepalives_count": 3, **engine_kwargs.pop("connect_args", {})}
+        engine = sa.create_engine(parsed, connect_args=connect_args, **engine_kwargs)
+        _guard_connects(engine, pybreaker.CircuitBreaker(fail_max=breaker_failures, reset_timeout=breaker_reset_s,
+                                                         name=f"database {parsed.host}:{parsed.port}"))
+        return engine
     raise ValueError(f"unsupported database URL {parsed.render_as_string()!r}: expected sqlite or postgresql")
+
+
+def _guard_connects(engine: Engine, breaker: pybreaker.CircuitBreaker) -> None:
+    """Open every new DBAPI connection of `engine` through `breaker` (see `make_engine`)."""
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return breaker.call(dialect.connect, *cargs, **cparams)
+        except pybreaker.CircuitBreakerError as exc:
+            raise dialect.loaded_dbapi.OperationalError(f"database unavailable (circuit open): {exc}") from None
+
+    engine.circuit_breaker = breaker  # type: ignore[attr-defined]  (for status and tests)
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -148,6 +148,9 @@ class Job(JobBase, table=True):
     __tablename__ = "job"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    # Migration 0009: the job driver's liveness and the job's deadline (`storage.reliability`).
+    heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class JobPublic(JobBase):
@@ -907,10 +910,12 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 class DeliveryStatus(str, Enum):
-    """Final outcome of a webhook delivery: delivered, or dead (every attempt failed: a dead letter)."""
+    """State of a webhook delivery: pending (retries to come), delivered, or dead (every attempt failed:
+    a dead letter)."""
 
     DELIVERED = "delivered"
     DEAD = "dead"
+    PENDING = "pending"  # waiting for its next attempt (`next_attempt_at`); survives a restart (0009)
 
 
 class NotificationPreferenceUpdate(SQLModel):
@@ -963,6 +968,9 @@ class WebhookDelivery(WebhookDeliveryBase, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)  # also the X-Witness-Delivery header
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Migration 0009: a pending delivery's next attempt, and until when a worker holds it.
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class WebhookDeliveryPublic(WebhookDeliveryBase):
@@ -1220,3 +1228,55 @@ class FocusSession(SQLModel, table=True):
 
 
 __all__ += ["Identity", "IdentityEmbedding", "IdentityTrack", "IdentityPosition", "FocusSession"]
+# ================================================================= reliability (0009)
+# Tables below are created by `storage/migrations/versions/0009_reliability.py` (which also adds the
+# job heartbeat / deadline and the webhook-delivery retry columns above); repositories in `storage.reliability`.
+
+
+class DeadEventBase(SQLModel):
+    event_id: str = Field(sa_type=sa.Text, index=True)
+    camera_id: str | None = Field(default=None, sa_type=sa.Text)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # the event (and its clip) as sent
+    error: str = Field(sa_type=sa.Text)
+
+
+class DeadEvent(DeadEventBase, table=True):
+    """A live event the database refused for a reason a retry cannot fix (e.g. a value too long for its
+    column): kept here, out of the way of the other events of its batch."""
+
+    __tablename__ = "dead_event"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class DeadEventPublic(DeadEventBase):
+    id: str
+    created_at: datetime
+
+
+class DeadEventsPublic(SQLModel):
+    data: list[DeadEventPublic]
+    count: int
+
+
+class PendingVisit(SQLModel, table=True):
+    """A live person's finished visit waiting to be scored (so a restarted event sink still scores it).
+
+    `id` is derived from the visit (`actors.intent_watch.visit_record`), and the alert it raises gets
+    the same id, so a visit is scored and alerted at most once.
+    """
+
+    __tablename__ = "pending_visit"
+
+    id: str = Field(primary_key=True, max_length=32)
+    camera_id: str = Field(max_length=128, index=True)
+    due_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | failed
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+__all__ += ["DeadEventBase", "DeadEvent", "DeadEventPublic", "DeadEventsPublic", "PendingVisit"]

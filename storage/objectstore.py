@@ -328,6 +328,7 @@ class S3ObjectStore:
         secure: use HTTPS.
         region: bucket region, if the server needs one.
         timeout_s: connect timeout; reads wait up to 10 times longer.
+        check_bucket: make sure the bucket exists (creating it) now.
 
     Raises:
         ObjectStoreError: if the server cannot be reached or refuses the credentials.
@@ -343,6 +344,7 @@ class S3ObjectStore:
         secure: bool = False,
         region: str | None = None,
         timeout_s: float = 10.0,
+        check_bucket: bool = True,
     ) -> None:
         if endpoint.startswith(("http://", "https://")):
             secure = endpoint.startswith("https://")
@@ -368,6 +370,8 @@ class S3ObjectStore:
             region=region,
             http_client=http,
         )
+        if not check_bucket:  # rebuilt from a pickle: checked when first made; S3 may be down right now
+            return
         with self._errors(None):
             if not self._client.bucket_exists(bucket):
                 try:
@@ -569,4 +573,5 @@ def _open_plain(*, local_dir: Path, s3_endpoint: str | None, s3_access_key: str 
 
 
 def _rebuild_s3_store(kwargs: dict[str, Any]) -> S3ObjectStore:
-    return S3ObjectStore(**kwargs)
+    # No round trip on unpickling: a camera actor restarted while S3 is down must still start.
+    return S3ObjectStore(**kwargs, check_bucket=False)

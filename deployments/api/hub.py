@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,12 +109,25 @@ class Hub:
 
         backoff = 0.5
         while True:
+            client = None
             try:
-                client = aioredis.Redis.from_url(self.redis_url)
+                client = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=2.0, socket_keepalive=True)
                 pubsub = client.pubsub()
                 await pubsub.psubscribe(*self.patterns)
                 backoff = 0.5
-                async for raw in pubsub.listen():
+                seen = time.monotonic()
+                while True:
+                    # Poll with a timeout and PING when idle: a Redis that vanishes without closing the
+                    # connection (black-holed, paused) stops answering, and is then reconnected to.
+                    raw = await pubsub.get_message(timeout=1.0)
+                    now = time.monotonic()
+                    if raw is None:
+                        if now - seen > 15.0:
+                            raise RedisError("no answer from Redis for 15 s")
+                        if now - seen > 5.0:
+                            await pubsub.ping()
+                        continue
+                    seen = now
                     if raw.get("type") != "pmessage":
                         continue
                     channel = raw["channel"].decode() if isinstance(raw["channel"], bytes) else raw["channel"]
@@ -126,5 +140,8 @@ class Hub:
                 raise
             except (RedisError, OSError) as exc:
                 log.warning("hub lost Redis (%s); retrying in %.1f s", exc, backoff)
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)

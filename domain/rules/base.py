@@ -58,37 +58,69 @@ class FrameView:
 
 
 class EventGate:
-    """Cool-down and de-duplication for one rule.
+    """Cool-down and de-duplication for one rule, with memory bounded in time.
 
     An event passes unless (a) the same key fired less than `cooldown_s` ago (measured on the
     emission times) or (b) an identical event (same type, track, zone and frames) passed
-    before.
+    within `dedup_s` before. Entries older than that can no longer refuse anything and are
+    pruned, so a camera that runs for months keeps only the last `max(cooldown_s, dedup_s)` of
+    firings (measured in stream seconds), not every firing since it started.
 
     Args:
         cooldown_s: seconds during which the same key cannot fire again.
+        dedup_s: seconds an emitted event's identity is remembered. Identical events come from
+            re-evaluating the same frames (an episode closed at `finish` after it fired), which
+            happens within seconds; longer costs memory, shorter risks a repeat.
+
+    Example:
+        >>> from domain.events import Event, EventType
+        >>> gate = EventGate(cooldown_s=10.0, dedup_s=60.0)
+        >>> e = Event(EventType.ZONE_ENTER, "r", "cam", 1, "z", 0.0, 0.0, 0, 0, 0.9)
+        >>> gate.admit(e, key=1, now_s=0.0), gate.admit(e, key=1, now_s=0.5), len(gate)
+        (True, False, 1)
+        >>> gate.admit(Event(EventType.ZONE_ENTER, "r", "cam", 2, "z", 0.0, 0.0, 999, 999, 0.9), key=2, now_s=1000.0)
+        True
+        >>> len(gate)  # the firing at 0 s was pruned
+        1
     """
 
-    def __init__(self, cooldown_s: float) -> None:
+    def __init__(self, cooldown_s: float, dedup_s: float = 600.0) -> None:
         self.cooldown_s = cooldown_s
+        self.dedup_s = dedup_s
         self._last_fired_s: dict[Any, float] = {}
-        self._seen: set[tuple[Any, ...]] = set()
+        self._seen: dict[tuple[Any, ...], float] = {}
+        self._next_prune_s = float("-inf")
+
+    def __len__(self) -> int:
+        """Firings remembered (cool-down keys and identities, whichever is more)."""
+        return max(len(self._last_fired_s), len(self._seen))
 
     def admit(self, event: Event, key: Any, now_s: float) -> bool:
         """Whether `event` may be emitted now; records it if so."""
+        self._prune(now_s)
         identity = (event.type, event.track_id, event.zone, event.frame_start, event.frame_end)
         if identity in self._seen:
             return False
         last = self._last_fired_s.get(key)
         if last is not None and now_s - last < self.cooldown_s:
             return False
-        self._seen.add(identity)
+        self._seen[identity] = now_s
         self._last_fired_s[key] = now_s
         return True
+
+    def _prune(self, now_s: float) -> None:
+        """Forget firings that can no longer refuse an event (at most once per `min(cooldown, dedup)` / 2)."""
+        if now_s < self._next_prune_s:
+            return
+        self._next_prune_s = now_s + max(min(self.cooldown_s, self.dedup_s) / 2, 1.0)
+        self._last_fired_s = {k: t for k, t in self._last_fired_s.items() if now_s - t < self.cooldown_s}
+        self._seen = {k: t for k, t in self._seen.items() if now_s - t < self.dedup_s}
 
     def reset(self) -> None:
         """Forget all firings."""
         self._last_fired_s.clear()
         self._seen.clear()
+        self._next_prune_s = float("-inf")
 
 
 class RuleEvaluator(ABC):

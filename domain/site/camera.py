@@ -6,17 +6,19 @@ import warnings
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from domain.geometry import polygon_area, polygon_self_intersects
 from domain.site.floorplan import CalibrationConfig, NeighbourConfig
 from domain.site.rules import LineCrossRuleConfig, RuleConfig, ZoneSequenceRuleConfig
 
-__all__ = ["ZoneKind", "PointNorm", "ZoneConfig", "LineConfig", "CameraConfig"]
+__all__ = ["ZoneKind", "PointNorm", "NAME_MAX_LENGTH", "Name", "ZoneConfig", "LineConfig", "CameraConfig"]
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PointNorm = tuple[Fraction, Fraction]  # [x, y] as fractions of frame width and height
+NAME_MAX_LENGTH = 128  # zone, line and rule names are stored on every event (`event.zone`, `event.rule`)
+Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX_LENGTH)]
 
 
 class ZoneKind(str, Enum):
@@ -128,9 +130,12 @@ class CameraConfig(BaseModel):
         description="`yolo`: the detector's own COCO-17 keypoints. `mediapipe`: MediaPipe Pose's 33 landmarks "
         "per person box (bundled full model), mapped to COCO-17 for the rules and kept in the track data; "
         "better for close-range cameras with large people, slower (one MediaPipe run per person per frame).")
-    zones: dict[str, ZoneConfig] = Field(default_factory=dict, title="Zones", description="Zones by name.")
-    lines: dict[str, LineConfig] = Field(default_factory=dict, title="Lines", description="Lines by name.")
-    rules: dict[str, RuleConfig] = Field(default_factory=dict, title="Rules", description="Rules by name.")
+    zones: dict[Name, ZoneConfig] = Field(default_factory=dict, title="Zones",
+                                          description="Zones by name (1-128 characters).")
+    lines: dict[Name, LineConfig] = Field(default_factory=dict, title="Lines",
+                                          description="Lines by name (1-128 characters).")
+    rules: dict[Name, RuleConfig] = Field(default_factory=dict, title="Rules",
+                                          description="Rules by name (1-128 characters).")
     calibration: CalibrationConfig | None = Field(
         default=None, title="Calibration",
         description="Image → floor-plan point pairs; people's foot points then get plan coordinates (m).",

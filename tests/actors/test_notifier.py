@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +50,8 @@ from storage.models import (
     User,
     UserCreate,
     UserRole,
+    WebhookDelivery,
+    utcnow,
 )
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -234,20 +237,42 @@ def test_notify_does_not_wait_for_webhooks(make_notifier: Callable[..., Notifier
     assert [f.result().status for f in outcome.webhooks] == [DeliveryStatus.DELIVERED] * 2
 
 
-def test_close_dead_letters_waiting_retries(make_notifier: Callable[..., Notifier], pg_engine: Engine) -> None:
-    with WebhookReceiver(lambda n: 500) as receiver:
+def test_close_leaves_waiting_retries_pending_for_the_next_notifier(make_notifier: Callable[..., Notifier],
+                                                                    pg_engine: Engine) -> None:  # fmt: skip
+    with WebhookReceiver(lambda n: 500 if n == 1 else 200) as receiver:
         notifier = make_notifier(webhook_urls=[receiver.url], backoff_base_s=60.0, max_attempts=3)
         outcome = notifier.notify(new_alert(pg_engine))
         started = time.monotonic()
         assert notifier.close(timeout_s=0.2) is False  # the 60 s retry was still waiting
         assert time.monotonic() - started < 10
         result = outcome.webhooks[0].result(timeout=1)
-    assert (result.status, result.attempts) == (DeliveryStatus.DEAD, 1)
-    assert "notifier closed before attempt 2" in (result.last_error or "")
-    with Session(pg_engine) as session:
-        assert repo.get_delivery(session, result.delivery_id).status is DeliveryStatus.DEAD
-    with pytest.raises(RuntimeError, match="notifier is closed"):
-        notifier.notify(new_alert(pg_engine))
+        assert (result.status, result.attempts) == (DeliveryStatus.PENDING, 1)
+        with Session(pg_engine) as session:
+            row = repo.get_delivery(session, result.delivery_id)
+            assert (row.status, row.attempts, row.last_error) == (DeliveryStatus.PENDING, 1, "HTTP 500: failure 1")
+            assert row.next_attempt_at is not None and row.next_attempt_at > utcnow() + timedelta(seconds=20)  # 60 s capped at 30
+        with pytest.raises(RuntimeError, match="notifier is closed"):
+            notifier.notify(new_alert(pg_engine))
+        with Session(pg_engine) as session:  # the retry falls due (as if the 60 s had passed)
+            row = session.get(WebhookDelivery, result.delivery_id)
+            row.next_attempt_at, row.claimed_until = utcnow(), None
+            session.add(row)
+            session.commit()
+        successor = make_notifier(webhook_urls=[receiver.url])
+        successor_poll = Notifier(pg_engine, successor.redis, successor.config, poll_s=0.1)
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with Session(pg_engine) as session:
+                    if repo.get_delivery(session, result.delivery_id).status is DeliveryStatus.DELIVERED:
+                        break
+                time.sleep(0.1)
+        finally:
+            successor_poll.close(timeout_s=5)
+        with Session(pg_engine) as session:
+            row = repo.get_delivery(session, result.delivery_id)
+        assert (row.status, row.attempts, row.last_error) == (DeliveryStatus.DELIVERED, 2, None)
+        assert [h[DELIVERY_HEADER] for h, _, _ in receiver.requests] == [result.delivery_id] * 2  # sent once more, same id
 
 
 # ---------------------------------------------------------------------------------- in-app, dedup

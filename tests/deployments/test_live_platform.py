@@ -21,7 +21,9 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
+from cluster.services import head_address
 from tests.actors.conftest import RtspServer, free_port, write_h264
+from tests.cluster.test_services import session_processes
 from tests.conftest import fresh_pg_schema
 
 pytestmark = pytest.mark.slow
@@ -91,6 +93,8 @@ def platform(tmp_path_factory, live_pg_url, vtest_path):
         "INTENT__PICKUP_MIN_DWELL_FRAMES": "1", "INTENT__SCORING__DURATION_NORM_S": "10",
     }
     up = witness("up", "--site", str(site), env=env, timeout=420)
+    marker = (data / "ray-head.address").read_text().splitlines() if (data / "ray-head.address").exists() else []
+    session = marker[1] if len(marker) > 1 else None
     try:
         assert up.returncode == 0, f"witness up failed:\n{up.stdout}\n{up.stderr[-4000:]}"
         password = re.search(r"password (\S+)", up.stdout).group(1)
@@ -103,6 +107,9 @@ def platform(tmp_path_factory, live_pg_url, vtest_path):
         down = witness("down", env=env, timeout=180)
         rtsp.stop()
         assert down.returncode == 0, down.stderr[-3000:]
+        # `down` stops every process of the head `up` started (raylet, dashboard, monitors, client server, agents).
+        left = session_processes(session) if session else {}
+        assert session and left == {}, f"processes of the stopped head still running: {left}"
 
 
 def status(p, camera: str) -> dict:
@@ -226,7 +233,7 @@ def test_rtsp_source_drops_and_comes_back(platform):
 def test_a_killed_camera_actor_is_restarted_and_resumes(platform):
     script = ("import ray; ray.init(address='auto', namespace='witness'); "
               f"ray.kill(ray.get_actor('witness-camera-{SITE}.b', namespace='witness'), no_restart=False)")
-    env = platform["env"] | {"RAY_ADDRESS": (Path(platform["env"]["DATA_DIR"]) / "ray-head.address").read_text().strip()}
+    env = platform["env"] | {"RAY_ADDRESS": head_address(Path(platform["env"]["DATA_DIR"]) / "ray-head.address")}
     subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, timeout=120)
     wait_for(lambda: (s := status(platform, "b")).get("state") == "streaming" and s.get("fps_out", 0) > 0,
              timeout_s=180, what="camera b streaming after its actor was killed")

@@ -197,3 +197,16 @@ def test_no_duplicate_events_and_reset() -> None:
     # the gate itself never lets an identical event through twice
     evaluator = engine.evaluators[0]
     assert evaluator.gate.admit(again[0], key="other", now_s=99.0) is False
+
+
+def test_event_gate_memory_is_bounded_in_time() -> None:
+    from domain.events import Event, EventType
+    from domain.rules.base import EventGate
+
+    gate = EventGate(cooldown_s=5.0, dedup_s=60.0)
+    for i in range(20_000):  # one new person a second for 5.5 hours
+        t = float(i)
+        event = Event(EventType.ZONE_ENTER, "r", "cam", i, "z", t, t, i * 10, i * 10, 0.9)
+        assert gate.admit(event, key=(i, "z"), now_s=t)
+        assert not gate.admit(event, key=(i, "z"), now_s=t + 0.1)  # still de-duplicated and cooled down
+    assert len(gate) <= 70  # about the last minute of firings, not 20 000

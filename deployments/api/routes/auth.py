@@ -105,7 +105,8 @@ def login(
     """
     ctx = audit_context(request)
     prefix = config.redis_key_prefix
-    locked_s = login_lock_remaining_s(redis, prefix, creds.username)
+    metrics = getattr(request.app.state, "metrics", None)  # Redis down: the lock-out fails open, counted there
+    locked_s = login_lock_remaining_s(redis, prefix, creds.username, metrics=metrics)
     if locked_s:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"too many failed logins; try again in {locked_s} s",
                             {"Retry-After": str(locked_s)})  # fmt: skip
@@ -121,9 +122,9 @@ def login(
         checks.release()
     if user is None:
         record_login_failure(redis, prefix, creds.username, after=config.login_lockout_after,
-                             base_s=config.login_lockout_s, max_s=config.login_lockout_max_s)  # fmt: skip
+                             base_s=config.login_lockout_s, max_s=config.login_lockout_max_s, metrics=metrics)  # fmt: skip
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, _BAD_CREDENTIALS, {"WWW-Authenticate": "Bearer"})
-    clear_login_failures(redis, prefix, creds.username)
+    clear_login_failures(redis, prefix, creds.username, metrics=metrics)
     ctx.user_id = user.id
     if not user.is_active:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "inactive user")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from deployments.api.deps import ScopeDep, SessionDep, not_found, require
 from deployments.api.permissions import Permission
@@ -47,11 +47,15 @@ def list_job_events(session: SessionDep, scope: ScopeDep, job_id: str, page: Pag
 
 
 @router.post("/{job_id}/cancel", dependencies=[Depends(require(Permission.JOB_CANCEL))])
-def cancel_job(session: SessionDep, scope: ScopeDep, job_id: str) -> JobPublic:
+def cancel_job(session: SessionDep, scope: ScopeDep, job_id: str, request: Request) -> JobPublic:
     """Cancel a pending or running job (results already stored are kept)."""
     job = crud.get_job(session, job_id)
     if job is None or not scope.sees_group(job.camera_group):
         raise not_found("job")
     if job.status in _FINISHED:
         raise HTTPException(status.HTTP_409_CONFLICT, "job already finished")
-    return JobPublic.model_validate(crud.cancel_job(session, job_id))
+    cancelled = JobPublic.model_validate(crud.cancel_job(session, job_id))
+    runner = getattr(request.app.state, "job_runner", None)
+    if hasattr(runner, "cancel"):  # make sure its running work stops too
+        runner.cancel(job_id)
+    return cancelled
