@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from datetime import datetime
+from enum import Enum
+
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
@@ -24,12 +27,17 @@ from deployments.api.inputs import InputNotAllowedError
 from deployments.api.routes.job_submit import get_input_policy
 from deployments.api.permissions import Permission
 from deployments.training import TrainingRequest, TrainingRunner, TrainingUnavailableError, training_channel
+from domain.behaviour_model import CLASSES
+from domain.labels import LabelSource
+from deployments.api.deps import ScopeDep
+from deployments.api.schemas import Page
+from storage.labels import label_counts, list_labels
 from storage.model_registry import list_models
-from storage.models import TrainingRunPublic, TrainingRunsPublic
+from storage.models import TrainingLabelPublic, TrainingLabelsPublic, TrainingRunPublic, TrainingRunsPublic
 from storage.objectstore import ObjectStore, ObjectStoreError
 from storage.training import get_run, list_runs, to_public
 
-__all__ = ["models_router", "router", "ModelVersionPublic", "ModelVersionsPublic", "TrainingRunSubmitted"]
+__all__ = ["models_router", "router", "ModelVersionPublic", "ModelVersionsPublic", "TrainingRunSubmitted", "LabelQuery"]
 
 _READ = [Depends(require(Permission.READ))]
 models_router = APIRouter(prefix="/models", tags=["models"], dependencies=_READ)
@@ -129,3 +137,26 @@ def get_training_run(session: SessionDep, run_id: str) -> TrainingRunPublic:
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "training run not found")
     return to_public(row)
+
+
+BehaviourLabel = Enum("BehaviourLabel", {c.upper(): c for c in CLASSES}, type=str)  # type: ignore[misc]
+
+
+class LabelQuery(Page):
+    """Training-label filters."""
+
+    source: LabelSource | None = Field(None, description="Only labels from this kind of decision")
+    label: BehaviourLabel | None = Field(None, description="Only this class")  # type: ignore[valid-type]
+    camera_id: str | None = Field(None, max_length=128, description="Only this camera's labels")
+    since: datetime | None = Field(None, description="Only labels given at or after this time")
+
+
+@router.get("/labels")
+def list_training_labels(session: SessionDep, scope: ScopeDep, query: Annotated[LabelQuery, Depends()]) -> TrainingLabelsPublic:
+    """Operators' training labels (dismissals, escalations, event verdicts), newest first, with counts per class and source."""
+    filters = {"source": query.source, "label": query.label.value if query.label else None,
+               "camera_id": query.camera_id, "since": query.since}  # fmt: skip
+    rows, count = list_labels(session, scope=scope, limit=query.limit, offset=query.offset, **filters)
+    by_class, by_source = label_counts(session, scope=scope, **filters)
+    return TrainingLabelsPublic(data=[TrainingLabelPublic.model_validate(r) for r in rows], count=count,
+                                by_class=by_class, by_source=by_source)
