@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 import time
@@ -70,6 +71,7 @@ def train_behaviour_cmd(
     options = TrainOptions(
         model=settings.model, tracker=settings.tracker, job=settings.job, behaviour=settings.behaviour,
         cache_dir=settings.data_dir.resolve() / "cache", fps=fps, imgsz=imgsz, seed=seed, window=window, stride=stride,
+        trained_by=f"cli:{getpass.getuser()}",
     )  # fmt: skip
     progress = Progress(
         TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),

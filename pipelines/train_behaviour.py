@@ -43,6 +43,7 @@ from domain.behaviour_model import CLASSES, BehaviourModel, TrainingReport, norm
 from domain.pose_features import FEATURE_NAMES, window_features
 from domain.tracks import Trajectory
 from pipelines.decode import decode_chunks
+from pipelines.lineage import code_version, dataset_hash
 from pipelines.tracks import build_trajectories, track_chunk
 from pipelines.video import Chunk, VideoError, VideoInfo, plan_chunks, probe_video, sampling_stride
 from storage.model_registry import load_meta, model_key, next_version, save_model
@@ -95,6 +96,7 @@ class TrainOptions:
         behaviour: `BehaviourSettings` (window, stride, fps, imgsz, seed, test_fraction, replicas).
         cache_dir: local folder for downloaded clips and weights.
         fps, imgsz, seed, window, stride: overrides of the `behaviour` values.
+        trained_by: who trains (username), recorded in the model's lineage.
     """
 
     model: Any
@@ -107,6 +109,7 @@ class TrainOptions:
     seed: int | None = None
     window: int | None = None
     stride: int | None = None
+    trained_by: str | None = None
 
     def resolved(self) -> dict[str, Any]:
         """The effective training parameters (overrides applied)."""
@@ -451,7 +454,7 @@ def train_behaviour(
         _analyse(clips, options, params, store, spans, rows, progress)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    return _fit_and_save(src, labels, specs, rows, params, store, started)
+    return _fit_and_save(src, labels, specs, rows, params, store, started, trained_by=options.trained_by)
 
 
 def _analyse(
@@ -487,7 +490,7 @@ def _analyse(
 
 def _fit_and_save(
     src: str, labels: str | Path | None, specs: list[LabelledClip], rows: _Rows, params: dict[str, Any],
-    store: ObjectStore, started: float,
+    store: ObjectStore, started: float, *, trained_by: str | None = None,
 ) -> TrainingOutcome:
     if not rows.X:
         raise ValueError(
@@ -519,6 +522,7 @@ def _fit_and_save(
     meta = {
         "trained_at": model.trained_at, "sklearn_version": model.sklearn_version, "feature_names": list(FEATURE_NAMES),
         "classes": list(CLASSES), "metrics": report.to_dict(), "params": params, "data": data,
+        "dataset_hash": dataset_hash(X, y.tolist(), rows.clip), "code_version": code_version(), "trained_by": trained_by,
     }  # fmt: skip
     version = save_model(store, model.to_bytes(), meta, KIND, version=version)
     key = model_key(KIND, version)

@@ -1453,6 +1453,7 @@ def create_alert(
     alert_id: str | None = None,
     origin: str = "intent",
     rule: str | None = None,
+    model_version: str | None = None,
 ) -> Alert:
     """Store a pending alert from an intent score's fields (or a rule alert's: `domain.rule_alerts`).
 
@@ -1477,6 +1478,7 @@ def create_alert(
             takes the visit's id, so scoring a visit twice cannot raise two alerts); default a random one.
         origin: `"intent"` or `"rule"`.
         rule: the rule that raised it (rule alerts).
+        model_version: the behaviour-model version whose verdicts the evidence used (`None`: heuristics only).
 
     Returns:
         The stored (or added) alert.
@@ -1486,7 +1488,7 @@ def create_alert(
         score=score, severity=Severity(severity), components=comps, explanation=explanation, camera_id=camera_id,
         job_id=job_id, video_id=video_id, track_id=track_id,
         evidence={**(details or {}), "event_ids": list(event_ids), "clip_keys": list(clip_keys)},
-        origin=origin, rule=rule,
+        origin=origin, rule=rule, model_version=model_version,
     )  # fmt: skip
     if alert_id is not None:
         alert.id = alert_id

@@ -1,6 +1,10 @@
 """Model versions and behaviour-model training runs for the web UI.
 
-- `GET /models/behaviour`: stored versions with their test metrics (`storage.model_registry`).
+- `GET /models/behaviour`: stored versions with their test metrics, lineage and stages (`storage.model_registry`).
+- `GET /models/behaviour/stages`: which version production and staging use, and the changes.
+- `POST /models/behaviour/promote`, `POST /models/behaviour/rollback`: change a stage (supervisor and admin,
+  audited); live cameras following the stage switch within seconds (`actors.model_watch`).
+- `GET /training/labels`: operators' labels with counts per class and source.
 - `POST /training/runs`: start a run (`Permission.MODEL_TRAIN`); progress on Redis channel
   `witness:training:{id}` (see `deployments.training`).
 - `GET /training/runs`, `GET /training/runs/{id}`: status, progress and, once done, the report.
@@ -18,11 +22,12 @@ from enum import Enum
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import HTTPConnection
 
 from deployments.api.audit import audit_context
-from deployments.api.deps import API_PREFIX, CurrentUser, SessionDep, require
+from deployments.api.audit import audit_as
+from deployments.api.deps import API_PREFIX, CurrentUser, RedisDep, SessionDep, require
 from deployments.api.inputs import InputNotAllowedError
 from deployments.api.routes.job_submit import get_input_policy
 from deployments.api.permissions import Permission
@@ -32,8 +37,9 @@ from domain.labels import LabelSource
 from deployments.api.deps import ScopeDep
 from deployments.api.schemas import Page
 from storage.labels import label_counts, list_labels
-from storage.model_registry import list_models
-from storage.models import TrainingLabelPublic, TrainingLabelsPublic, TrainingRunPublic, TrainingRunsPublic
+from storage.model_registry import ModelNotFoundError, list_models
+from storage.model_stages import Stage, current_stages, stage_history
+from storage.models import ModelStageChangePublic, TrainingLabelPublic, TrainingLabelsPublic, TrainingRunPublic, TrainingRunsPublic
 from storage.objectstore import ObjectStore, ObjectStoreError
 from storage.training import get_run, list_runs, to_public
 
@@ -57,6 +63,12 @@ class ModelVersionPublic(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict, description="Test report: accuracy, per_class, confusion, …")
     params: dict[str, Any] = Field(default_factory=dict, description="Training parameters (fps, imgsz, window, …)")
     data: dict[str, Any] = Field(default_factory=dict, description="Training data summary (clips, windows per class)")
+    dataset_hash: str | None = Field(None, description="SHA-256 of the training windows, labels and sources")
+    code_version: str | None = Field(None, description="git:<sha> or pkg:<version> of the trainer")
+    trained_by: str | None = Field(None, description="Who trained it")
+    stages: list[str] = Field(default_factory=list, description="Stages using it now (production, staging)")
+    comparison: dict[str, Any] | None = Field(None, description="Held-out comparison with the production version "
+                                              "it was trained against")
 
 
 class ModelVersionsPublic(BaseModel):
@@ -88,14 +100,87 @@ TrainingRunnerDep = Annotated[TrainingRunner | None, Depends(get_training_runner
 
 
 @models_router.get("/behaviour")
-def list_behaviour_models(store: StoreDep) -> ModelVersionsPublic:
-    """Stored behaviour-model versions with their test metrics, oldest first."""
+def list_behaviour_models(session: SessionDep, store: StoreDep) -> ModelVersionsPublic:
+    """Stored behaviour-model versions with their test metrics, lineage and stages, oldest first."""
     try:
         rows = list_models(store, "behaviour")
     except ObjectStoreError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"object store unavailable: {exc}") from None
-    data = [ModelVersionPublic.model_validate(m) for m in rows]
+    stages = current_stages(session, "behaviour")
+    data = [ModelVersionPublic.model_validate(m | {"stages": [s for s, v in stages.items() if v == m["version"]]})
+            for m in rows]
     return ModelVersionsPublic(data=data, count=len(data))
+
+
+class ModelStagesPublic(BaseModel):
+    """Which version each stage uses, and the changes, newest first."""
+
+    stages: dict[str, str | None]
+    history: list[ModelStageChangePublic]
+
+
+class PromoteBody(BaseModel):
+    """A version to put in a stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(pattern=r"^(latest|v\d{4,})$", description="e.g. v0003, or latest")
+    stage: Stage = Stage.PRODUCTION
+
+
+class RollbackBody(BaseModel):
+    """The stage to return to its previous version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage = Stage.PRODUCTION
+
+
+class StageChangedPublic(BaseModel):
+    """A stored stage change, and whether live cameras were told."""
+
+    change: ModelStageChangePublic
+    announced: bool = Field(description="False: Redis was unreachable; cameras keep the old version until announced")
+
+
+@models_router.get("/behaviour/stages")
+def behaviour_stages(session: SessionDep) -> ModelStagesPublic:
+    """Which behaviour-model version production and staging use, and the latest changes."""
+    return ModelStagesPublic(stages=current_stages(session, "behaviour"),
+                             history=[ModelStageChangePublic.model_validate(h) for h in stage_history(session, "behaviour")])
+
+
+def _change_stage(session: Any, store: Any, redis: Any, request: Request, user: Any, *, action: str, stage: Stage,
+                  version: str | None = None) -> StageChangedPublic:  # fmt: skip
+    from actors.model_watch import change_stage
+
+    try:
+        row, announced = change_stage(session, store, redis, action=action, kind="behaviour", stage=stage,
+                                      version=version, actor=user.username)  # fmt: skip
+    except ModelNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    ctx = audit_context(request)
+    ctx.resource_id, ctx.detail = row.version, {"stage": row.stage, "previous": row.previous_version}
+    return StageChangedPublic(change=ModelStageChangePublic.model_validate(row), announced=announced)
+
+
+_STAGE_ADMIN = Depends(require(Permission.MODEL_TRAIN))
+
+
+@models_router.post("/behaviour/promote", dependencies=[_STAGE_ADMIN, Depends(audit_as("model.promote", resource_type="model"))])
+def promote_behaviour_model(request: Request, session: SessionDep, store: StoreDep, redis: RedisDep, user: CurrentUser,
+                            body: PromoteBody) -> StageChangedPublic:  # fmt: skip
+    """Put a stored version in production or staging (404: no such version; 409: already there)."""
+    return _change_stage(session, store, redis, request, user, action="promote", stage=body.stage, version=body.version)
+
+
+@models_router.post("/behaviour/rollback", dependencies=[_STAGE_ADMIN, Depends(audit_as("model.rollback", resource_type="model"))])
+def rollback_behaviour_model(request: Request, session: SessionDep, store: StoreDep, redis: RedisDep, user: CurrentUser,
+                             body: RollbackBody) -> StageChangedPublic:  # fmt: skip
+    """Return a stage to the version it used before its last change (409: nothing to roll back to)."""
+    return _change_stage(session, store, redis, request, user, action="rollback", stage=body.stage)
 
 
 @router.post("/runs", status_code=status.HTTP_202_ACCEPTED, dependencies=[Depends(require(Permission.MODEL_TRAIN))])
