@@ -221,6 +221,10 @@ class CameraActor:
             on_tracking=self._publish_tracking, on_event=self._event, on_health=self._publish_health,
             on_visit=self._on_visit, **loop_kwargs,
         )  # fmt: skip
+        if follow and not (behaviour or {}).get("redis_url"):
+            log.error("camera %s: BEHAVIOUR__MODEL_VERSION follows a stage but no redis_url was given; heuristics only",
+                      camera_id)  # fmt: skip
+            follow = []
         self._watches = [self._model_watch(behaviour, stage, shadow) for stage, shadow in follow]
         for watch in self._watches:
             watch.start()  # the first check loads the stage's model now, before the first frame

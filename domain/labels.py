@@ -17,7 +17,7 @@ windows themselves are read by the dataset builder (`pipelines.label_dataset`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -65,11 +65,14 @@ class LabelSpec:
 
 
 def _span(evidence: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    visit = evidence.get("visit") or {}
-    if "t_start_s" in visit and "t_end_s" in visit:
-        return float(visit["t_start_s"]), float(visit["t_end_s"])
-    times = [(float(b["t_start_s"]), float(b["t_end_s"])) for b in evidence.get("behaviours") or []
-             if "t_start_s" in b and "t_end_s" in b]  # fmt: skip
+    try:
+        visit = evidence.get("visit") or {}
+        if visit.get("t_start_s") is not None and visit.get("t_end_s") is not None:
+            return float(visit["t_start_s"]), float(visit["t_end_s"])
+        times = [(float(b["t_start_s"]), float(b["t_end_s"])) for b in evidence.get("behaviours") or []
+                 if b.get("t_start_s") is not None and b.get("t_end_s") is not None]  # fmt: skip
+    except (AttributeError, TypeError, ValueError):  # evidence of another shape: label the whole visit
+        return None, None
     if times:
         return min(a for a, _ in times), max(b for _, b in times)
     return None, None
@@ -98,12 +101,12 @@ def alert_label(action: str, evidence: Mapping[str, Any] | None) -> LabelSpec | 
         return LabelSpec(BehaviourClass.NORMAL.value, LabelSource.DISMISSAL, t0, t1)
     if action != "escalate":
         return None
-    behaviours = [b for b in ev.get("behaviours") or [] if b.get("class") in _CLASSES]
+    behaviours = [b for b in ev.get("behaviours") or [] if isinstance(b, Mapping) and b.get("class") in _CLASSES]
     strong = [b for b in behaviours if b["class"] != BehaviourClass.PICKUP.value]
     pool = strong or behaviours
     if not pool:
         return None
-    best = max(pool, key=lambda b: float(b.get("confidence") or 0.0))
+    best = max(pool, key=lambda b: b.get("confidence") if isinstance(b.get("confidence"), (int, float)) else 0.0)
     return LabelSpec(str(best["class"]), LabelSource.ESCALATION, t0, t1)
 
 
@@ -154,10 +157,3 @@ def windows_in_span(bounds_s: npt.ArrayLike, t_start_s: float | None, t_end_s: f
     hi = np.inf if t_end_s is None else float(t_end_s)
     return (centre >= lo) & (centre <= hi)
 
-
-def counts(values: Sequence[str]) -> dict[str, int]:
-    """Occurrences per value, in first-seen order (empty for no values)."""
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out

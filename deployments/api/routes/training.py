@@ -15,27 +15,24 @@ Collaborators on `app.state`: `store` (the object store) and `training_runner` (
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 from datetime import datetime
 from enum import Enum
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import HTTPConnection
 
-from deployments.api.audit import audit_context
-from deployments.api.audit import audit_as
-from deployments.api.deps import API_PREFIX, CurrentUser, RedisDep, SessionDep, require
+from deployments.api.audit import audit_as, audit_context
+from deployments.api.deps import API_PREFIX, CurrentUser, RedisDep, ScopeDep, SessionDep, require
 from deployments.api.inputs import InputNotAllowedError
 from deployments.api.routes.job_submit import get_input_policy
 from deployments.api.permissions import Permission
 from deployments.training import TrainingRequest, TrainingRunner, TrainingUnavailableError, training_channel
+from deployments.api.schemas import Page
 from domain.behaviour_model import CLASSES
 from domain.labels import LabelSource
-from deployments.api.deps import ScopeDep
-from deployments.api.schemas import Page
 from storage.labels import label_counts, list_labels
 from storage.model_registry import ModelNotFoundError, list_models
 from storage.model_stages import Stage, current_stages, stage_history
@@ -161,6 +158,8 @@ def _change_stage(session: Any, store: Any, redis: Any, request: Request, user: 
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except ObjectStoreError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"object store unavailable: {exc}") from None
     ctx = audit_context(request)
     ctx.resource_id, ctx.detail = row.version, {"stage": row.stage, "previous": row.previous_version}
     return StageChangedPublic(change=ModelStageChangePublic.model_validate(row), announced=announced)
