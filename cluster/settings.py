@@ -411,10 +411,10 @@ class SafetySettings(BaseModel):
         description="It was trained at 640; small, far people need more, at quadratic cost.")
     fall_model_conf: float = Field(0.25, gt=0, lt=1, title="Fall-model confidence floor")
 
-    def classifier_kwargs(self, device: str = "cpu") -> dict:
-        """`actors.fall_model.FallClassifier` keywords."""
+    def classifier_kwargs(self, model: ModelSettings) -> dict:
+        """`actors.fall_model.FallClassifier` keywords (device, backend and export cache from `MODEL__*`)."""
         return {"weights": self.fall_model_weights, "imgsz": self.fall_model_imgsz, "conf": self.fall_model_conf,
-                "device": device}
+                "device": model.device, "backend": model.backend, "export_dir": model.export_dir}
 
 
 class PrivacySettings(BaseModel):
