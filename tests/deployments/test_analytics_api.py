@@ -552,3 +552,43 @@ def test_a_live_cameras_evidence_clips_over_a_range_join_into_one_video(env) -> 
                            headers=env["h"]["admin"])  # fmt: skip
     failed = wait_export(env, r.json()["id"])
     assert failed["status"] == "failed" and "no stored evidence clip in the range" in failed["error"]
+
+
+def test_a_calibrated_site_has_a_floor_plan_heatmap(tmp_path: Path) -> None:
+    from domain.site import parse_site_yaml
+    from tests.storage.test_analytics_rollup import CALIBRATED_SHOP
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'witness.db'}")
+    migrate(engine)
+    with Session(engine, expire_on_commit=False) as s:
+        crud.import_site_config(s, parse_site_yaml(CALIBRATED_SHOP, source="shop.yaml"))
+        store_shop_job(s)
+    client_redis = redis_lib.Redis.from_url(DEFAULT_REDIS_URL)
+    prefix = "witness-test:analytics-plan:"
+    app = create_app(engine=engine, redis=client_redis, config=make_config(prefix), extra_routers=analytics_routers(),
+                     state={"store": LocalObjectStore(tmp_path / "objects")})
+    try:
+        with TestClient(app) as client:
+            env = {"client": client, "h": {"admin": bearer(login(client, create_random_user(engine, UserRole.ADMIN).username))}}
+            assert get(env, "/environments/shop").json()["calibrated"] is True
+            body = get(env, "/analytics/heatmap/shop").json()
+            assert body["floor_plan"] is True
+            plan, image = body["data"]
+            assert (plan["space"], plan["unit"], plan["camera_id"], plan["cameras"]) == ("plan", "m", None, ["shop.cam"])
+            assert plan["cell_w"] == plan["cell_h"] == 0.5 and (plan["grid_w"], plan["grid_h"]) == (24, 24)
+            assert plan["total_person_s"] == pytest.approx(image["total_person_s"], abs=0.01)
+            r = get(env, "/analytics/heatmap/shop", format="png", space="plan")
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+            png = cv2.imdecode(np.frombuffer(r.content, "uint8"), cv2.IMREAD_COLOR)
+            assert png.shape == (24 * 32, 24 * 32, 3) and png.std() > 0  # heat drawn on the plan's grid
+            r = get(env, "/analytics/heatmap/shop", format="png", space="plan", camera_id="shop.nope")
+            assert r.status_code == 404
+    finally:
+        _delete_prefix(client_redis, prefix)
+        client_redis.close()
+        engine.dispose()
+
+
+def test_space_plan_without_a_calibration_is_422(env) -> None:
+    r = get(env, "/analytics/heatmap/shop", format="png", space="plan")
+    assert r.status_code == 422 and "no camera calibrated" in r.text

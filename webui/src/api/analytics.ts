@@ -86,7 +86,9 @@ export interface Paths {
 }
 
 export interface HeatmapGrid {
-  camera_id: string;
+  /** The camera of an image grid; null for the floor-plan grid of the calibrated cameras. */
+  camera_id: string | null;
+  cameras: string[];
   space: 'image' | 'plan';
   grid_w: number;
   grid_h: number;
