@@ -1,7 +1,7 @@
 """Learning loop: training_label (operators' labels), model_stage_change (promotions), alert.model_version.
 
 Revision ID: 0014_learning
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_learning"
-down_revision: str | None = "0013"
+down_revision: str | None = "0016"  # main took 0016 after 0013 meanwhile: kept linear
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
