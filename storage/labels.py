@@ -20,7 +20,7 @@ from domain.labels import LabelSource, LabelSpec, alert_label, event_label
 from storage.models import Alert, Event, TrainingLabel, utcnow
 from storage.scope import CameraScope
 
-__all__ = ["label_alert", "review_event", "list_labels", "label_counts", "pose_windows"]
+__all__ = ["label_alert", "review_event", "add_manual_label", "correct_label", "list_labels", "label_counts", "pose_windows"]
 
 
 def _upsert(session: Session, *, where: Any, spec: LabelSpec, values: dict[str, Any]) -> TrainingLabel:
@@ -67,6 +67,56 @@ def review_event(session: Session, event_id: str, verdict: str, *, actor: str, r
     row = _upsert(session, where=col(TrainingLabel.event_id) == event.id, spec=spec, values={
         "alert_id": None, "event_id": event.id, "camera_id": event.camera_id, "job_id": event.job_id,
         "video_id": event.video_id, "track_id": event.track_id, "given_by": actor, "reason": reason})  # fmt: skip
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def add_manual_label(session: Session, *, video_id: str, track_id: int, t_start_s: float, t_end_s: float, label: str,
+                     actor: str, reason: str | None = None) -> TrainingLabel:  # fmt: skip
+    """Store an ML engineer's label of a span of one bulk video's track (source `manual`), and commit.
+
+    Raises:
+        storage.crud.NotFoundError: no such video, or no such track in it.
+        ValueError: a label that is not a behaviour class, or `t_end_s < t_start_s`.
+    """
+    from domain.behaviour_model import normalize_label
+    from storage.crud import NotFoundError
+    from storage.models import Track, Video
+
+    video = session.get(Video, video_id)
+    if video is None:
+        raise NotFoundError(f"video {video_id!r} not found")
+    if session.exec(select(Track).where(Track.video_id == video_id, Track.track_id == track_id)).first() is None:
+        raise NotFoundError(f"track {track_id} not found in video {video_id!r}")
+    if t_end_s < t_start_s:
+        raise ValueError(f"t_end_s ({t_end_s}) must not be before t_start_s ({t_start_s})")
+    row = TrainingLabel(source=LabelSource.MANUAL.value, label=normalize_label(label), camera_id=video.camera_id,
+                        job_id=video.job_id, video_id=video_id, track_id=track_id, t_start_s=t_start_s,
+                        t_end_s=t_end_s, given_by=actor, reason=reason)  # fmt: skip
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def correct_label(session: Session, label_id: str, *, label: str, actor: str, reason: str | None = None) -> TrainingLabel:
+    """Change a label's class (its source stays; `given_by` becomes the corrector), and commit.
+
+    Raises:
+        storage.crud.NotFoundError: no such label.
+        ValueError: a label that is not a behaviour class.
+    """
+    from domain.behaviour_model import normalize_label
+    from storage.crud import NotFoundError
+
+    row = session.get(TrainingLabel, label_id)
+    if row is None:
+        raise NotFoundError(f"training label {label_id!r} not found")
+    row.label, row.given_by, row.created_at = normalize_label(label), actor, utcnow()
+    if reason:
+        row.reason = reason
+    session.add(row)
     session.commit()
     session.refresh(row)
     return row

@@ -171,3 +171,29 @@ def test_bad_label_requests_are_refused(client: TestClient, world: dict, headers
     assert r.status_code == code, r.text
     if path.startswith("/events/{loiter}"):
         assert "is not a behaviour class" in r.json()["detail"]
+
+
+def test_ml_engineers_add_and_correct_labels(client: TestClient, world: dict, pg_engine: Engine, headers: dict) -> None:
+    sup = create_random_user(pg_engine, S, camera_groups=[f"ga-{RUN}"], all_cameras=False)
+    sh = bearer(login(client, sup.username))
+    body = {"video_id": world["video"], "track_id": 7, "t_start_s": 6.0, "t_end_s": 12.0, "label": "pickup"}
+    r = client.post(f"{API}/training/labels", json=body, headers=sh)
+    assert r.status_code == 201, r.text
+    added = r.json()
+    assert (added["source"], added["label"], added["given_by"], added["job_id"] is not None) == ("manual", "pickup", sup.username, True)
+    with Session(pg_engine) as s:
+        row = next(r for r in list_labels(s, limit=None)[0] if r.id == added["id"])
+        assert len(pose_windows(s, row, window=10, stride=5)[0]) == 5  # windows k = 6..10 have centres in [6, 12]
+    r = client.patch(f"{API}/training/labels/{added['id']}", json={"label": "normal", "reason": "just browsing"}, headers=sh)
+    assert r.status_code == 200 and (r.json()["label"], r.json()["reason"], r.json()["source"]) == ("normal", "just browsing", "manual")
+    refused = [
+        client.post(f"{API}/training/labels", json=body, headers=_h(headers, "op")).status_code,  # operators: no
+        client.post(f"{API}/training/labels", json=body | {"label": "theft"}, headers=sh).status_code,  # unknown class
+        client.post(f"{API}/training/labels", json=body | {"t_end_s": 1.0}, headers=sh).status_code,  # end before start
+        client.post(f"{API}/training/labels", json=body | {"track_id": 99}, headers=sh).status_code,  # no such track
+        client.post(f"{API}/training/labels", json=body, headers=_h(headers, "sup_b")).status_code,  # another group's video
+        client.patch(f"{API}/training/labels/{added['id']}", json={"label": "normal"}, headers=_h(headers, "sup_b")).status_code,
+        client.patch(f"{API}/training/labels/nope", json={"label": "normal"}, headers=sh).status_code,
+        client.patch(f"{API}/training/labels/{added['id']}", json={}, headers=sh).status_code,  # empty body
+    ]
+    assert refused == [403, 422, 422, 404, 404, 404, 404, 422]

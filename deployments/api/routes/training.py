@@ -235,6 +235,66 @@ class LabelQuery(Page):
     since: datetime | None = Field(None, description="Only labels given at or after this time")
 
 
+class ManualLabel(BaseModel):
+    """An ML engineer's label of a span of one bulk video's track."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    video_id: str = Field(min_length=1, max_length=32)
+    track_id: int = Field(ge=0)
+    t_start_s: float = Field(ge=0, le=1e7, description="Span start (s of the video)")
+    t_end_s: float = Field(ge=0, le=1e7, description="Span end (s of the video)")
+    label: BehaviourLabel  # type: ignore[valid-type]
+    reason: str | None = Field(None, max_length=2000)
+
+
+class LabelCorrection(BaseModel):
+    """A corrected class for a stored label."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: BehaviourLabel  # type: ignore[valid-type]
+    reason: str | None = Field(None, max_length=2000)
+
+
+_LABEL_EDIT = Depends(require(Permission.MODEL_TRAIN))
+
+
+@router.post("/labels", status_code=status.HTTP_201_CREATED,
+             dependencies=[_LABEL_EDIT, Depends(audit_as("label.add", resource_type="training_label"))])  # fmt: skip
+def add_training_label(session: SessionDep, scope: ScopeDep, user: CurrentUser, body: ManualLabel) -> TrainingLabelPublic:
+    """Label a span of a bulk video's track by hand (404: no such video or track in the user's scope)."""
+    from storage import crud
+    from storage.labels import add_manual_label
+
+    video = crud.get_video(session, body.video_id)
+    if video is None or not scope.sees_job(session, video.job_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "video not found")
+    try:
+        row = add_manual_label(session, video_id=body.video_id, track_id=body.track_id, t_start_s=body.t_start_s,
+                               t_end_s=body.t_end_s, label=body.label.value, actor=user.username, reason=body.reason)  # fmt: skip
+    except crud.NotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return TrainingLabelPublic.model_validate(row)
+
+
+@router.patch("/labels/{label_id}", dependencies=[_LABEL_EDIT, Depends(audit_as("label.correct", resource_type="training_label",
+                                                                                id_param="label_id"))])  # fmt: skip
+def correct_training_label(session: SessionDep, scope: ScopeDep, user: CurrentUser, label_id: str,
+                           body: LabelCorrection) -> TrainingLabelPublic:  # fmt: skip
+    """Correct a label's class (404 outside the user's scope)."""
+    from storage.labels import correct_label
+    from storage.models import TrainingLabel
+
+    row = session.get(TrainingLabel, label_id)
+    if row is None or not scope.sees_row(session, camera_id=row.camera_id, job_id=row.job_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "training label not found")
+    return TrainingLabelPublic.model_validate(correct_label(session, label_id, label=body.label.value,
+                                                            actor=user.username, reason=body.reason))  # fmt: skip
+
+
 @router.get("/labels")
 def list_training_labels(session: SessionDep, scope: ScopeDep, query: Annotated[LabelQuery, Depends()]) -> TrainingLabelsPublic:
     """Operators' training labels (dismissals, escalations, event verdicts), newest first, with counts per class and source."""

@@ -100,7 +100,13 @@ export function TrainingPage() {
                 {labels.data.data.map((l) => (
                   <Table.Tr key={l.id}>
                     <Table.Td>{fmtDateTime(l.created_at)}<Text size="xs" c="dimmed">{l.given_by}</Text></Table.Td>
-                    <Table.Td><Badge variant="light">{l.label}</Badge></Table.Td>
+                    <Table.Td>
+                      {can('model.train') ? (
+                        <Select size="xs" w={140} aria-label={`Label of ${l.id}`} value={l.label} allowDeselect={false}
+                          data={['normal', 'pickup', 'concealment', 'bypass']}
+                          onChange={(v) => { if (v && v !== l.label) void api.patch(`/training/labels/${l.id}`, { label: v }).then(() => queryClient.invalidateQueries({ queryKey: ['training', 'labels'] })); }} />
+                      ) : <Badge variant="light">{l.label}</Badge>}
+                    </Table.Td>
                     <Table.Td>{l.source}</Table.Td>
                     <Table.Td>{l.alert_id ? <Anchor href={`/alerts/${l.alert_id}`}>alert</Anchor> : `event ${l.event_id ?? ''}`}
                       <Text size="xs" c="dimmed">{l.camera_id ?? l.video_id ?? ''}{l.track_id != null ? ` · track ${l.track_id}` : ''}</Text></Table.Td>
