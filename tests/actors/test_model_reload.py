@@ -6,6 +6,7 @@ every window `concealment`, so which one a camera runs shows in what it reports.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -128,6 +129,15 @@ def test_staging_runs_in_shadow_and_raises_nothing(store: LocalObjectStore) -> N
     assert (last["camera_id"], last["track_id"]) == ("shop.cam", 4)
     assert last["production"] == {"version": "v0001", "verdicts": []}
     assert last["staging"]["version"] == "v0002" and {v["class"] for v in last["staging"]["verdicts"]} == {"concealment"}
+
+    from actors.live_io import SHADOW_KEY, RedisPublisher
+
+    client = redis_lib.Redis.from_url(REDIS_URL)
+    before = client.llen(SHADOW_KEY)
+    RedisPublisher(REDIS_URL, "shop.cam")("shadow_verdict", last)  # what the camera actor's publisher does with it
+    assert client.llen(SHADOW_KEY) == before + 1 and json.loads(client.lindex(SHADOW_KEY, 0))["staging"] == last["staging"]
+    client.lpop(SHADOW_KEY)
+    client.close()
 
     quiet = _watcher(classify=production, shadow=None, on_shadow=reported.append)
     events, _, _ = feed(quiet, person(PICK, DOOR, track_id=5))
