@@ -48,7 +48,7 @@ def main() -> None:
     from actors.behaviour_replica import trajectory_classifier
     from actors.model_watch import ModelWatch, StageVersionReader, change_stage
     from storage.db import make_engine, migrate, session_scope
-    from storage.model_stages import stage_key
+    from storage.model_stages import current_version, stage_key
     from storage.objectstore import LocalObjectStore
 
     with tempfile.TemporaryDirectory(prefix="reload-bench-") as tmp:
@@ -70,8 +70,9 @@ def main() -> None:
             switched = threading.Event()
             watch = ModelWatch("bench", StageVersionReader(args.redis, url), load, lambda m: switched.set(), poll_s=poll)
             with session_scope(engine) as s:
-                change_stage(s, store, client, action="promote", kind="behaviour", stage="production",
-                             version=versions[0], actor="bench")  # fmt: skip
+                if current_version(s, "behaviour", "production") != versions[0]:
+                    change_stage(s, store, client, action="promote", kind="behaviour", stage="production",
+                                 version=versions[0], actor="bench")  # fmt: skip
             watch.start()
             lat = []
             for k in range(args.repeat):

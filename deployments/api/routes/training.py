@@ -4,7 +4,8 @@
 - `GET /models/behaviour/stages`: which version production and staging use, and the changes.
 - `POST /models/behaviour/promote`, `POST /models/behaviour/rollback`: change a stage (supervisor and admin,
   audited); live cameras following the stage switch within seconds (`actors.model_watch`).
-- `GET /training/labels`: operators' labels with counts per class and source.
+- `GET /training/labels`: operators' labels with counts per class and source; `POST /training/labels` (a
+  manual label on a bulk track's span) and `PATCH /training/labels/{id}` (correct a class) need `model.train`.
 - `POST /training/runs`: start a run (`Permission.MODEL_TRAIN`); progress on Redis channel
   `witness:training:{id}` (see `deployments.training`).
 - `GET /training/runs`, `GET /training/runs/{id}`: status, progress and, once done, the report.
