@@ -187,10 +187,11 @@ def test_video_start_defaults_to_the_job_creation_time(db_engine) -> None:
 
 
 def test_people_with_a_global_id_count_once_across_cameras(db_engine) -> None:
-    # No writer stores global ids yet (the identity registry will): rows as the rollup would write them.
+    # Rows as the rollup writes them for a job whose tracks the identity stage linked.
     from storage.analytics_models import AnalyticsVisit
 
     with Session(db_engine) as s:
+        assert not queries.has_global_ids(s, cameras=["shop.a", "shop.b"], rng=HOUR)
         for cam in ("shop.a", "shop.b"):
             s.add(AnalyticsSource(id=f"video:{cam}", kind="video", site="shop", camera_id=cam, t_start=T0, t_end=T0 + 60,
                                   global_ids=1))  # fmt: skip
@@ -198,6 +199,8 @@ def test_people_with_a_global_id_count_once_across_cameras(db_engine) -> None:
                                  global_id="g-42", t_enter=T0 + 5, t_exit=T0 + 10, dwell_s=5))  # fmt: skip
         s.commit()
         assert queries.unique_people(s, cameras=["shop.a", "shop.b"], rng=HOUR) == 1
+        assert queries.has_global_ids(s, cameras=["shop.a"], rng=HOUR)  # the API's counts say "global_id"
+        assert not queries.has_global_ids(s, cameras=["shop.a"], rng=TimeRange(T0 + 7200, T0 + 9000))
 
 
 CALIBRATED_SHOP = SHOP_YAML.replace('    match: ["shop*"]\n', '    match: ["shop*"]\n    calibration:\n'
