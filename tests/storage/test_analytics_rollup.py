@@ -229,3 +229,16 @@ def test_a_calibrated_camera_gets_a_floor_plan_heatmap(db_engine) -> None:
     centre = np.array([(col + 0.5) * cell, (row + 0.5) * cell])  # the hottest cell holds (4, 8) m (on its edge or inside)
     assert np.abs(centre - [4.0, 8.0]).max() <= cell / 2 + 1e-6 and plan.cells[row, col] >= 12.0
     assert plan.cells[: int(2 / cell)].sum() == 0 and plan.cells[:, : int(2 / cell)].sum() == 0  # nobody outside the view
+
+
+def test_a_report_draws_the_floor_plan_heatmap_first(db_engine) -> None:
+    from pipelines.reports import ReportScope, build_report
+
+    with Session(db_engine, expire_on_commit=False) as s:
+        crud.import_site_config(s, parse_site_yaml(CALIBRATED_SHOP, source="shop.yaml"))
+        store_shop_job(s)
+    rollup_pending(db_engine, PARAMS)
+    with Session(db_engine) as s:
+        report = build_report(s, ReportScope("shop", "Corner shop", "UTC", ("shop.cam",)), HOUR, PARAMS)
+    assert list(report.heatmaps) == ["floor plan (shop.cam)", "shop.cam"]
+    assert any("floor plan of the calibrated cameras" in n for n in report.notes)
