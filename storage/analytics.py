@@ -26,6 +26,7 @@ from storage.analytics_models import AnalyticsHeat, AnalyticsRollup, AnalyticsSo
 
 __all__ = [
     "plan_heatmap",
+    "has_global_ids",
     "occupancy",
     "dwell",
     "counts",
@@ -182,7 +183,7 @@ def unique_people(session: Session, *, cameras: Sequence[str], rng: TimeRange, z
     """
     if not cameras:
         return 0
-    if zone is None and not _has_global_ids(session, cameras, rng):
+    if zone is None and not has_global_ids(session, cameras=cameras, rng=rng):
         total = session.execute(
             sa.select(sa.func.sum(_R.entries)).where(_rollup_where(cameras, rng, _R.kind == RollupKind.PEOPLE.value))
         ).scalar()
@@ -193,7 +194,10 @@ def unique_people(session: Session, *, cameras: Sequence[str], rng: TimeRange, z
     return int(session.execute(sa.select(sa.func.count(sa.distinct(_V.person))).where(*conditions)).scalar() or 0)
 
 
-def _has_global_ids(session: Session, cameras: Sequence[str], rng: TimeRange) -> bool:
+def has_global_ids(session: Session, *, cameras: Sequence[str], rng: TimeRange) -> bool:
+    """Whether any rolled-up source of `cameras` overlapping `rng` carries cross-camera global ids."""
+    if not cameras:
+        return False
     row = session.execute(
         sa.select(_S.id).where(_S.camera_id.in_(list(cameras)), _S.t_start < rng.t_to_s, _S.t_end >= rng.t_from_s,
                                _S.global_ids > 0).limit(1)

@@ -511,6 +511,7 @@ def test_playback_info_tracks_and_a_signed_media_url_with_ranges(env) -> None:
     assert [e["type"] for e in info["events"]] == ["zone_enter", "zone_exit"]
     tracks = client.get(f"/api/v1/playback/videos/{env['video']}/tracks", headers=h, params={"from_s": 0, "to_s": 10}).json()
     assert {t["track_id"] for t in tracks["tracks"]} == {1, 2} and tracks["stride"] == 1
+    assert info["plan"] is None and all(t["map_xy"] is None for t in tracks["tracks"])  # not calibrated: no map replay
     media = client.get(f"/api/v1/playback/videos/{env['video']}/media-url", headers=h).json()
     part = client.get(media["url"], headers={"Range": "bytes=0-99"})  # no Authorization: the URL is the credential
     assert part.status_code == 206 and len(part.content) == 100
@@ -562,7 +563,7 @@ def test_a_calibrated_site_has_a_floor_plan_heatmap(tmp_path: Path) -> None:
     migrate(engine)
     with Session(engine, expire_on_commit=False) as s:
         crud.import_site_config(s, parse_site_yaml(CALIBRATED_SHOP, source="shop.yaml"))
-        store_shop_job(s)
+        _, video_id = store_shop_job(s)
     client_redis = redis_lib.Redis.from_url(DEFAULT_REDIS_URL)
     prefix = "witness-test:analytics-plan:"
     app = create_app(engine=engine, redis=client_redis, config=make_config(prefix), extra_routers=analytics_routers(),
@@ -583,6 +584,14 @@ def test_a_calibrated_site_has_a_floor_plan_heatmap(tmp_path: Path) -> None:
             assert png.shape == (24 * 32, 24 * 32, 3) and png.std() > 0  # heat drawn on the plan's grid
             r = get(env, "/analytics/heatmap/shop", format="png", space="plan", camera_id="shop.nope")
             assert r.status_code == 404
+            # The map replay: the camera's place on the plan, and each stored point's foot on it.
+            info = client.get(f"/api/v1/playback/videos/{video_id}", headers=env["h"]["admin"]).json()
+            assert info["plan"]["extent_m"] == pytest.approx([0.0, 0.0, 12.0, 12.0], abs=1e-6)
+            assert len(info["plan"]["field_of_view"]) > 4
+            tracks = client.get(f"/api/v1/playback/videos/{video_id}/tracks", headers=env["h"]["admin"]).json()["tracks"]
+            first = next(t for t in tracks if t["track_id"] == 1)
+            assert len(first["map_xy"]) == len(first["frames"])
+            assert first["map_xy"][0] == pytest.approx([4.0, 8.0], abs=1e-3)  # foot (20, 60) px of 100: 2 + 0.2 * 10, 2 + 0.6 * 10
     finally:
         _delete_prefix(client_redis, prefix)
         client_redis.close()

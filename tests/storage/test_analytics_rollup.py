@@ -187,10 +187,11 @@ def test_video_start_defaults_to_the_job_creation_time(db_engine) -> None:
 
 
 def test_people_with_a_global_id_count_once_across_cameras(db_engine) -> None:
-    # No writer stores global ids yet (the identity registry will): rows as the rollup would write them.
+    # Rows as the rollup writes them for a job whose tracks the identity stage linked.
     from storage.analytics_models import AnalyticsVisit
 
     with Session(db_engine) as s:
+        assert not queries.has_global_ids(s, cameras=["shop.a", "shop.b"], rng=HOUR)
         for cam in ("shop.a", "shop.b"):
             s.add(AnalyticsSource(id=f"video:{cam}", kind="video", site="shop", camera_id=cam, t_start=T0, t_end=T0 + 60,
                                   global_ids=1))  # fmt: skip
@@ -198,6 +199,8 @@ def test_people_with_a_global_id_count_once_across_cameras(db_engine) -> None:
                                  global_id="g-42", t_enter=T0 + 5, t_exit=T0 + 10, dwell_s=5))  # fmt: skip
         s.commit()
         assert queries.unique_people(s, cameras=["shop.a", "shop.b"], rng=HOUR) == 1
+        assert queries.has_global_ids(s, cameras=["shop.a"], rng=HOUR)  # the API's counts say "global_id"
+        assert not queries.has_global_ids(s, cameras=["shop.a"], rng=TimeRange(T0 + 7200, T0 + 9000))
 
 
 CALIBRATED_SHOP = SHOP_YAML.replace('    match: ["shop*"]\n', '    match: ["shop*"]\n    calibration:\n'
@@ -226,3 +229,16 @@ def test_a_calibrated_camera_gets_a_floor_plan_heatmap(db_engine) -> None:
     centre = np.array([(col + 0.5) * cell, (row + 0.5) * cell])  # the hottest cell holds (4, 8) m (on its edge or inside)
     assert np.abs(centre - [4.0, 8.0]).max() <= cell / 2 + 1e-6 and plan.cells[row, col] >= 12.0
     assert plan.cells[: int(2 / cell)].sum() == 0 and plan.cells[:, : int(2 / cell)].sum() == 0  # nobody outside the view
+
+
+def test_a_report_draws_the_floor_plan_heatmap_first(db_engine) -> None:
+    from pipelines.reports import ReportScope, build_report
+
+    with Session(db_engine, expire_on_commit=False) as s:
+        crud.import_site_config(s, parse_site_yaml(CALIBRATED_SHOP, source="shop.yaml"))
+        store_shop_job(s)
+    rollup_pending(db_engine, PARAMS)
+    with Session(db_engine) as s:
+        report = build_report(s, ReportScope("shop", "Corner shop", "UTC", ("shop.cam",)), HOUR, PARAMS)
+    assert list(report.heatmaps) == ["floor plan (shop.cam)", "shop.cam"]
+    assert any("floor plan of the calibrated cameras" in n for n in report.notes)

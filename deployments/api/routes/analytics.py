@@ -381,7 +381,8 @@ def counts(
     return CountsPublic(
         site=scope.name, range=RangePublic.of(rng), zones=zones, lines=lines if zone is None else [],
         unique_people=queries.unique_people(session, cameras=cams, rng=rng, zone=zone),
-        people_identity="track", hour_of_day=queries.hour_of_day(session, cameras=cams, rng=rng, tz=scope.timezone),
+        people_identity="global_id" if queries.has_global_ids(session, cameras=cams, rng=rng) else "track",
+        hour_of_day=queries.hour_of_day(session, cameras=cams, rng=rng, tz=scope.timezone),
         timezone=scope.timezone,
     )  # fmt: skip
 

@@ -127,7 +127,7 @@ export function AnalyticsPage() {
               ))}
             </Table.Tbody>
           </Table>
-          {counts.data && <Text size="xs" c="dimmed" mt={4}>{counts.data.unique_people} people counted by {counts.data.people_identity === 'track' ? 'track (no cross-camera identities yet)' : 'global id'}</Text>}
+          {counts.data && <Text size="xs" c="dimmed" mt={4}>{counts.data.unique_people} people counted by {counts.data.people_identity === 'track' ? 'track (no cross-camera identities in this range)' : 'global id (one person across cameras)'}</Text>}
         </Card>
       </SimpleGrid>
       <Card withBorder>
