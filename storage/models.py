@@ -1285,7 +1285,7 @@ __all__ += ["DeadEventBase", "DeadEvent", "DeadEventPublic", "DeadEventsPublic",
 
 
 # ====================================================================== learning loop (0014)
-# Tables below are created by `storage/migrations/versions/0014_learning.py`: operators' training
+# Tables below are created by `storage/migrations/versions/0015_learning.py`: operators' training
 # labels (`domain.labels`) and the behaviour-model stage history (production / staging).
 class TrainingLabelBase(SQLModel):
     source: str = Field(max_length=16, index=True)  # domain.labels.LabelSource value

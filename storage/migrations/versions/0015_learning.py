@@ -1,7 +1,7 @@
 """Learning loop: training_label (operators' labels), model_stage_change (promotions), alert.model_version.
 
-Revision ID: 0014_learning
-Revises: 0016
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014_learning"
-down_revision: str | None = "0016"  # main took 0016 after 0013 meanwhile: kept linear
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
