@@ -185,8 +185,11 @@ def test_local_run_good_video_completes_on_sqlite_and_folder(local_run):
     assert good["people"] >= 4
     data_dir = Path(env["DATA_DIR"])
     assert (data_dir / "witness.db").is_file()
-    clips = list((data_dir / "objects" / "clips").rglob("*.mp4"))
+    files = list((data_dir / "objects" / "clips").rglob("*.mp4"))
+    clips = [f for f in files if not f.name.endswith(".masked.mp4")]
+    masked = {f.name.removesuffix(".masked.mp4") for f in files if f.name.endswith(".masked.mp4")}
     assert len(clips) == good["clips"] >= 1
+    assert masked and masked <= {f.stem for f in clips}  # faces masked by default: a masked copy beside its clip
 
 
 def test_local_run_jobs_events_and_mot_export(local_run, tmp_path):
