@@ -15,6 +15,7 @@ from rich.table import Table
 from cluster.cli_analytics import analytics_app, export_video_cmd, report_cmd
 from cluster.cli_evidence import register as register_evidence
 from cluster.cli_models import models_benchmark
+from cluster.cli_plan import plan_cmd
 from cluster.cli_pos import pos_app
 from cluster.cli_train import models_app, train_app
 from cluster.settings import Settings
@@ -35,6 +36,7 @@ app.command("report")(report_cmd)
 export_app.command("video")(export_video_cmd)
 register_evidence(app)  # witness retention | hold | verify (cluster/cli_evidence.py)
 models_app.command("benchmark")(models_benchmark)
+app.command("plan")(plan_cmd)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
