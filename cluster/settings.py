@@ -213,6 +213,18 @@ class CameraSettings(BaseModel):
     error_after_failures: int = Field(10, ge=1, title="Consecutive reconnect failures before the camera shows `error`")
     detect_timeout_s: float = Field(30.0, gt=0, title="Longest wait for the detector per frame (s)")
     num_cpus: float = Field(0.25, gt=0, title="CPUs per camera actor")
+    placement: Literal["spread", "off"] = Field(
+        "spread", title="Camera placement across nodes",
+        description="spread: each camera actor starts on a node hosting a detector replica, spread by detection "
+        "frames/s per replica, and calls that replica locally (frames never cross the network); cameras of a node "
+        "that dies are started again elsewhere. off: Ray's default placement.")
+    placement_check_s: float = Field(
+        2.0, ge=0, title="How often the camera manager looks for cameras on dead nodes (s); 0: never",
+        description="Shorter moves a dead node's cameras sooner; each check reads Ray's node and actor tables.")
+    max_fps_per_replica: float = Field(
+        0.0, ge=0, title="Most detection frames/s placed per detector replica; 0: no limit",
+        description="Cameras beyond it on every node start wherever Ray puts them (and their pending work makes "
+        "the autoscaler add a node); lower keeps each replica's latency down, higher packs nodes fuller.")
     allowed_hosts: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS),
         title="Camera hosts allowed",
