@@ -277,6 +277,8 @@ def _print_outcome(outcome) -> None:
 @app.command()
 def up(
     site: Annotated[Optional[Path], typer.Option(help="Site file whose cameras to store and start.")] = None,
+    serve_app: Annotated[bool, typer.Option("--serve/--no-serve", help="Deploy the Serve application; --no-serve when "
+                                            "something else owns it (a KubeRay RayService's serveConfigV2).")] = True,
 ) -> None:
     """Start the live platform: Redis, Ray, the Serve app (API + detector), event sink and cameras."""
     settings = _settings()
@@ -286,7 +288,7 @@ def up(
 
     with err.status("starting the platform (Ray, Serve, model replicas, cameras)…"):
         try:
-            result = live_up(settings, site=site_cfg)
+            result = live_up(settings, site=site_cfg, deploy_serve=serve_app)
         except (ServiceError, TimeoutError) as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None

@@ -24,7 +24,7 @@ from tests.deployments.conftest import DEFAULT_REDIS_URL
 pytestmark = pytest.mark.slow
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL)
-CAMERAS = 4
+CAMERAS = 4  # two per worker node
 
 
 def _wait(what: str, fn, timeout_s: float, period_s: float = 0.5):
