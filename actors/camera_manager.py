@@ -107,7 +107,8 @@ class CameraManager:
 
         self.reliability = reliability or {}
         self.database_url = database_url
-        self.engine = make_engine(database_url, connect_timeout_s=int(self.reliability.get("db_connect_timeout_s", 5)))
+        self.engine = make_engine(database_url, connect_timeout_s=int(self.reliability.get("db_connect_timeout_s", 5)),
+                                  statement_timeout_s=float(self.reliability.get("db_statement_timeout_s", 0.0)))
         self.spool_dir = spool_dir or str(Path(clips_dir).parent / "live-spool")
         self.redis_url, self.store, self.namespace = redis_url, store, namespace
         self.tracker_params, self.camera_opts, self.clip_opts = tracker_params, camera, clip

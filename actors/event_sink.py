@@ -104,7 +104,8 @@ class EventSink:
 
         r = reliability or {}
         self.reliability = r
-        self.engine = make_engine(database_url, connect_timeout_s=int(r.get("db_connect_timeout_s", 5)))
+        self.engine = make_engine(database_url, connect_timeout_s=int(r.get("db_connect_timeout_s", 5)),
+                                  statement_timeout_s=float(r.get("db_statement_timeout_s", 0.0)))
         timeout_s = float(r.get("redis_timeout_s", 2.0))
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self.flush_interval_s = flush_interval_s

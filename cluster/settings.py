@@ -442,10 +442,10 @@ class SafetySettings(BaseModel):
         description="It was trained at 640; small, far people need more, at quadratic cost.")
     fall_model_conf: float = Field(0.25, gt=0, lt=1, title="Fall-model confidence floor")
 
-    def classifier_kwargs(self, device: str = "cpu") -> dict:
-        """`actors.fall_model.FallClassifier` keywords."""
+    def classifier_kwargs(self, model: ModelSettings) -> dict:
+        """`actors.fall_model.FallClassifier` keywords (device, backend and export cache from `MODEL__*`)."""
         return {"weights": self.fall_model_weights, "imgsz": self.fall_model_imgsz, "conf": self.fall_model_conf,
-                "device": device}
+                "device": model.device, "backend": model.backend, "export_dir": model.export_dir}
 
 
 class PrivacySettings(BaseModel):
@@ -596,6 +596,11 @@ class ReliabilitySettings(BaseModel):
         "their events) instead of queueing behind timeouts.")
     breaker_reset_s: float = Field(2.0, gt=0, title="Seconds the circuit stays open before one trial write")
     db_connect_timeout_s: int = Field(5, ge=1, title="PostgreSQL connect timeout (s) of every client")
+    db_statement_timeout_s: float = Field(
+        30.0, ge=0, title="PostgreSQL statement timeout (s) of the platform's clients (0: none)",
+        description="A statement running longer is cancelled by the server and fails like an outage (retried where "
+        "transient), so a locked or hung query cannot hold a camera's writer, the sink or an API worker forever. "
+        "Migrations run without it.")
     redis_timeout_s: float = Field(2.0, gt=0, title="Redis connect and socket timeout (s) of every client")
     visit_poll_s: float = Field(1.0, gt=0, title="How often the event sink looks for visits due to be scored (s)")
     visit_max_attempts: int = Field(5, ge=1, title="Scoring attempts of a visit (non-database errors) before it is failed")
@@ -605,6 +610,10 @@ class ReliabilitySettings(BaseModel):
         60.0, gt=0, title="A running job without a heartbeat for this long is failed by the reaper (s)",
         description="Must exceed the heartbeat period plus a database outage the job rides out; shorter frees "
         "orphaned jobs sooner.")
+    job_pending_timeout_s: float = Field(
+        3600.0, gt=0, title="A job still pending this long after submission is failed by the reaper (s)",
+        description="Its task was lost before it started (an ingress redeploy, a dead node) or the cluster never had "
+        "room for it; the job can be submitted again.")
     reaper_interval_s: float = Field(30.0, gt=0, title="How often the ingress looks for orphaned jobs (s)")
     job_deadline_s: float = Field(
         6 * 3600.0, ge=0, title="Longest a bulk job may run (s); 0: no deadline",

@@ -57,7 +57,9 @@ def make_fastapi(args: AppArgs):
     from deployments.live import finish_live_app, live_routers, live_state
     from storage.db import make_engine
 
-    engine = make_engine(args.database_url)
+    reliability = args.job_runner.get("reliability", {})
+    engine = make_engine(args.database_url, connect_timeout_s=int(reliability.get("db_connect_timeout_s", 5)),
+                         statement_timeout_s=float(reliability.get("db_statement_timeout_s", 0.0)))
     client = redis.Redis.from_url(args.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     Path(args.upload_dir).mkdir(parents=True, exist_ok=True)
     app = create_app(

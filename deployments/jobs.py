@@ -200,7 +200,8 @@ def run_submitted_job(job_id: str, *, site_yaml: str | None, fps: float | None, 
 
     client = redis.Redis.from_url(config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     publisher = ProgressPublisher(client.publish, job_id, config.progress_interval_s)
-    engine = make_engine(config.database_url, connect_timeout_s=int(config.reliability.get("db_connect_timeout_s", 5)))
+    engine = make_engine(config.database_url, connect_timeout_s=int(config.reliability.get("db_connect_timeout_s", 5)),
+                         statement_timeout_s=float(config.reliability.get("db_statement_timeout_s", 0.0)))
     notifier = None
     try:
         site = parse_site_yaml(site_yaml, source="site.yaml") if site_yaml else SiteConfig.default()
@@ -278,8 +279,8 @@ class RayJobRunner:
             time.sleep(self._setting("reaper_interval_s", 30.0))
 
     def reap(self) -> list[tuple[str, str]]:
-        """Fail running jobs whose heartbeat stopped or whose deadline passed (`storage.reliability.reap_jobs`);
-        a reaped job's Ray task, if this runner started it, is ended.
+        """Fail running jobs whose heartbeat stopped or whose deadline passed, and jobs pending too long
+        (`storage.reliability.reap_jobs`); a reaped job's Ray task, if this runner started it, is ended.
 
         Returns:
             `(job_id, reason)` of each job failed now.
@@ -288,7 +289,8 @@ class RayJobRunner:
         from storage.reliability import reap_jobs
 
         with session_scope(self.engine) as s:
-            reaped = reap_jobs(s, stale_s=self._setting("job_stale_s", 60.0))
+            reaped = reap_jobs(s, stale_s=self._setting("job_stale_s", 60.0),
+                               pending_timeout_s=self._setting("job_pending_timeout_s", 3600.0))
         for job_id, _ in reaped:
             with self._lock:
                 ref = self._running.pop(job_id, None)

@@ -71,6 +71,10 @@ class AnalyticsParams(BaseModel):
                              description="Finer grids show more detail but need more footage to stop looking speckled.")
     heat_grid_h: int = Field(48, ge=1, le=512, title="Heatmap rows")
     heat_max_dt_s: float = Field(1.0, gt=0, title="Most seconds one foot point stands for on a heatmap")
+    heat_cell_m: float = Field(
+        0.5, gt=0, le=10, title="Floor-plan heatmap cell (m)",
+        description="Side of a floor-plan heatmap cell (calibrated cameras); about a person's footprint. Changing it "
+        "starts new grids: hours stored with another cell size are left out of the sums.")
     live_person_gap_s: float = Field(600.0, gt=0, title="Live person gap (s)",
                                      description="One live track's events further apart than this are different people.")
     live_max_visit_s: float = Field(

@@ -6,10 +6,12 @@ person's next sample (capped) to the cell it stands in, so a person standing 10 
 
 Camera image: the grid covers the frame in normalized coordinates (0–1), so grids of one camera
 add up across videos of different resolutions; cells are `resolution_wh / grid_wh` pixels.
-Floor plan: given a camera's `Homography` (pixels → plan metres) and the plan's extent, the same
-foot points are mapped to metres first (`heat_grid(..., homography=H, extent_xyxy=plan)`), and
-cells are `cell_m` metres. No camera is calibrated yet, so the rollups store image grids only;
-the plan path is ready for the calibration to plug in.
+Floor plan: a calibrated camera's foot points are mapped to plan metres first (its
+`domain.floorplan.CameraCalibration`), then binned by `plan_heat_grid` into square cells of
+`cell_m` metres anchored at the plan's origin (0, 0), its top-left corner. Anchoring every
+camera's grid at the same origin with the same cell size is what lets `sum_plan_grids` add the
+grids of every camera of a site (and of hours when the plan grew) into one store-wide heatmap.
+`heat_grid(..., homography=H, extent_xyxy=plan)` does the same for a pixel homography.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import numpy.typing as npt
 
 from domain.geometry import Homography
 
-__all__ = ["HeatGrid", "dwell_weights", "heat_grid", "render_heatmap", "plan_extent_grid_wh"]
+__all__ = ["HeatGrid", "dwell_weights", "heat_grid", "plan_heat_grid", "sum_plan_grids", "render_heatmap",
+           "plan_extent_grid_wh"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,68 @@ def heat_grid(
     return HeatGrid(cells, (float(x0), float(y0), float(x1), float(y1)), space)
 
 
+def plan_heat_grid(plan_xy_m: npt.ArrayLike, weights_s: npt.ArrayLike, *, cell_m: float,
+                   size_m: tuple[float, float]) -> HeatGrid:  # fmt: skip
+    """Accumulate weighted floor-plan points into square cells anchored at the plan's origin.
+
+    Args:
+        plan_xy_m: `(N, 2)` points `[x, y]` in plan metres (x right, y down from the top-left
+            corner); NaN rows (feet above a camera's horizon) are dropped.
+        weights_s: `(N,)` seconds per point (`dwell_weights`).
+        cell_m: cell side (m), `ANALYTICS__HEAT_CELL_M`.
+        size_m: `(width, height)` of the plan area (m); the grid covers it in whole cells
+            (`ceil(size / cell_m)`), points outside it are dropped.
+
+    Returns:
+        A `"plan"` grid with extent `(0, 0, W * cell_m, H * cell_m)`.
+
+    Raises:
+        ValueError: on mismatched lengths or a non-positive cell or size.
+
+    Example:
+        >>> g = plan_heat_grid([[0.2, 0.2], [1.7, 0.4], [float("nan"), 1.0]], [1, 2, 5], cell_m=1.0, size_m=(2, 1))
+        >>> g.cells.tolist(), g.extent_xyxy
+        ([[1.0, 2.0]], (0.0, 0.0, 2.0, 1.0))
+    """
+    pts = np.asarray(plan_xy_m, dtype=np.float64).reshape(-1, 2)
+    w = np.asarray(weights_s, dtype=np.float64).reshape(-1)
+    if len(pts) != len(w):
+        raise ValueError(f"plan_xy_m and weights_s must have the same length, but got {len(pts)} and {len(w)}")
+    if cell_m <= 0 or size_m[0] <= 0 or size_m[1] <= 0:
+        raise ValueError(f"cell_m and size_m must be positive, but got {cell_m} and {size_m}")
+    gw, gh = plan_extent_grid_wh((0.0, 0.0, float(size_m[0]), float(size_m[1])), cell_m)
+    ok = np.isfinite(pts).all(axis=1)
+    x1, y1 = gw * cell_m, gh * cell_m
+    cells, _, _ = np.histogram2d(pts[ok, 1], pts[ok, 0], bins=(gh, gw), range=((0.0, y1), (0.0, x1)), weights=w[ok])
+    return HeatGrid(cells, (0.0, 0.0, float(x1), float(y1)), "plan")
+
+
+def sum_plan_grids(grids: list[HeatGrid]) -> HeatGrid | None:
+    """Add plan grids of one cell size: smaller grids (a plan that grew later) are padded right and down.
+
+    Grids with another cell size than the first one's are left out (the setting changed).
+
+    Returns:
+        The sum, or `None` for no grids.
+
+    Example:
+        >>> a = plan_heat_grid([[0.5, 0.5]], [1.0], cell_m=1.0, size_m=(1, 1))
+        >>> b = plan_heat_grid([[1.5, 0.5]], [2.0], cell_m=1.0, size_m=(2, 1))
+        >>> sum_plan_grids([a, b]).cells.tolist()
+        [[1.0, 2.0]]
+    """
+    if not grids:
+        return None
+    cell = grids[0].cell_size()
+    same = [g for g in grids if g.space == "plan" and np.allclose(g.cell_size(), cell)]
+    gh = max(g.cells.shape[0] for g in same)
+    gw = max(g.cells.shape[1] for g in same)
+    total = np.zeros((gh, gw), np.float64)
+    for g in same:
+        total[: g.cells.shape[0], : g.cells.shape[1]] += g.cells
+    return HeatGrid(total, (0.0, 0.0, gw * cell[0], gh * cell[1]), "plan")
+
+
 def plan_extent_grid_wh(extent_xyxy: tuple[float, float, float, float], cell_m: float) -> tuple[int, int]:
     """Grid size `(W, H)` covering a plan extent with square cells of `cell_m` metres.
 
@@ -137,7 +202,8 @@ def plan_extent_grid_wh(extent_xyxy: tuple[float, float, float, float], cell_m: 
     if cell_m <= 0:
         raise ValueError(f"cell_m must be > 0, but got {cell_m}")
     x0, y0, x1, y1 = extent_xyxy
-    return max(1, int(np.ceil((x1 - x0) / cell_m))), max(1, int(np.ceil((y1 - y0) / cell_m)))
+    eps = 1e-6  # a size a rounding error above whole cells does not add a row of them
+    return max(1, int(np.ceil((x1 - x0) / cell_m - eps))), max(1, int(np.ceil((y1 - y0) / cell_m - eps)))
 
 
 def render_heatmap(

@@ -98,7 +98,7 @@ class Report:
         tables: the tables, in order.
         charts: data for the PDF charts: `{"occupancy": {zone: ([t...], [mean...])}, "hours": [...],
             "dwell": {zone: (edges, histogram)}}`.
-        heatmaps: camera id → PNG bytes of its heatmap overlay.
+        heatmaps: title (a camera id, or `floor plan (…)`) → PNG bytes of the heatmap, in drawing order.
         notes: plain-language remarks (e.g. what is not covered), printed under the header.
     """
 

@@ -205,7 +205,15 @@ def build_report(
               m["mean_track_s"], m["fragmentation"]) for c, m in sorted(metrics.items()))))  # fmt: skip
 
     pictures: dict[str, bytes] = {}
+    plan = None
     if heatmaps:
+        plan, _, plan_cams = queries.plan_heatmap(session, cameras=cams, rng=rng)
+        if plan is not None:  # the calibrated cameras on the floor plan first
+            per_cell = max(4, min(32, 1600 // max(plan.grid_wh)))
+            ok, png = cv2.imencode(".png", render_heatmap(plan, None, size_wh=(plan.grid_wh[0] * per_cell,
+                                                                             plan.grid_wh[1] * per_cell)))  # fmt: skip
+            if ok:
+                pictures[f"floor plan ({', '.join(plan_cams)})"] = png.tobytes()
         for i, camera_id in enumerate(cams):
             step(0.7 + 0.25 * i / max(1, len(cams)), f"heatmap {camera_id}")
             grid, _ = queries.heatmap(session, camera_id=camera_id, rng=rng)
@@ -215,8 +223,10 @@ def build_report(
             ok, png = cv2.imencode(".png", image)
             if ok:
                 pictures[camera_id] = png.tobytes()
-    notes = ["Counts are of tracked people; without cross-camera identities one person seen by two cameras "
-             "counts twice.", "Heatmaps are per camera image (no floor plan is calibrated)."]  # fmt: skip
+    notes = ["People are counted once across cameras (global ids)." if queries.has_global_ids(session, cameras=cams, rng=rng)
+             else "Counts are of tracked people; without cross-camera identities one person seen by two cameras counts twice.",
+             "Heatmaps: the floor plan of the calibrated cameras, then each camera's image." if plan is not None
+             else "Heatmaps are per camera image (no floor-plan heatmap in this range)."]  # fmt: skip
     if not cams:
         notes.insert(0, "No camera of this site is visible to the requester.")
     step(0.97, "done gathering")

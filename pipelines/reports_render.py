@@ -201,7 +201,7 @@ def write_pdf(report: Report, path: Path) -> None:
     for title, png in _charts(report):
         story += [Paragraph(title, styles["Heading3"]), Image(io.BytesIO(png), width=width, height=width * 0.38,
                                                              kind="proportional")]  # fmt: skip
-    for camera_id, png in sorted(report.heatmaps.items()):
+    for camera_id, png in report.heatmaps.items():  # the floor plan first, then cameras in order
         story += [Paragraph(f"Heatmap: {camera_id} (person-seconds, red = most)", styles["Heading3"]),
                   Image(io.BytesIO(png), width=width * 0.8, height=width * 0.6, kind="proportional")]  # fmt: skip
     for table in report.tables:

@@ -20,11 +20,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from domain.analytics import VIEW, DwellStats, OccupancySeries, RollupKind, TimeRange, dwell_stats, occupancy_series
-from domain.analytics_heatmap import HeatGrid
+from domain.analytics_heatmap import HeatGrid, sum_plan_grids
 from domain.analytics_report import site_zone
 from storage.analytics_models import AnalyticsHeat, AnalyticsRollup, AnalyticsSource, AnalyticsVisit
 
 __all__ = [
+    "plan_heatmap",
+    "has_global_ids",
     "occupancy",
     "dwell",
     "counts",
@@ -181,7 +183,7 @@ def unique_people(session: Session, *, cameras: Sequence[str], rng: TimeRange, z
     """
     if not cameras:
         return 0
-    if zone is None and not _has_global_ids(session, cameras, rng):
+    if zone is None and not has_global_ids(session, cameras=cameras, rng=rng):
         total = session.execute(
             sa.select(sa.func.sum(_R.entries)).where(_rollup_where(cameras, rng, _R.kind == RollupKind.PEOPLE.value))
         ).scalar()
@@ -192,7 +194,10 @@ def unique_people(session: Session, *, cameras: Sequence[str], rng: TimeRange, z
     return int(session.execute(sa.select(sa.func.count(sa.distinct(_V.person))).where(*conditions)).scalar() or 0)
 
 
-def _has_global_ids(session: Session, cameras: Sequence[str], rng: TimeRange) -> bool:
+def has_global_ids(session: Session, *, cameras: Sequence[str], rng: TimeRange) -> bool:
+    """Whether any rolled-up source of `cameras` overlapping `rng` carries cross-camera global ids."""
+    if not cameras:
+        return False
     row = session.execute(
         sa.select(_S.id).where(_S.camera_id.in_(list(cameras)), _S.t_start < rng.t_to_s, _S.t_end >= rng.t_from_s,
                                _S.global_ids > 0).limit(1)
@@ -259,6 +264,34 @@ def heatmap(session: Session, *, camera_id: str, rng: TimeRange, space: str = "i
     if total is None:
         return None, 0
     return HeatGrid(total, (0.0, 0.0, 1.0, 1.0), space), used
+
+
+def plan_heatmap(session: Session, *, cameras: Sequence[str], rng: TimeRange) -> tuple[HeatGrid | None, int, list[str]]:
+    """The floor-plan heatmap of `cameras` (the calibrated ones) over the hours overlapping `rng`.
+
+    Plan grids share the plan's origin, so grids of every camera and hour add up
+    (`domain.analytics_heatmap.sum_plan_grids`); hours stored with another cell size are left out.
+
+    Returns:
+        `(grid, camera_hours, cameras)`: the summed grid (`None` when no camera has a plan grid in
+        the range), how many camera-hours it adds and which cameras contributed.
+    """
+    if not cameras:
+        return None, 0, []
+    start = math.floor(rng.t_from_s / _HOUR) * _HOUR
+    rows = session.execute(
+        sa.select(_H.camera_id, _H.grid_w, _H.grid_h, _H.cell_m, _H.cells).where(
+            _H.camera_id.in_(list(cameras)), _H.space == "plan", _H.cell_m.is_not(None), _H.t_bucket >= start,
+            _H.t_bucket < rng.t_to_s,
+        ).order_by(_H.t_bucket.desc())
+    ).all()
+    if not rows:
+        return None, 0, []
+    cell = float(rows[0].cell_m)  # the newest hour's cell size wins
+    rows = [r for r in rows if math.isclose(float(r.cell_m), cell)]
+    grids = [HeatGrid(np.frombuffer(r.cells, dtype="<f4").reshape(r.grid_h, r.grid_w).astype(np.float64),
+                      (0.0, 0.0, r.grid_w * cell, r.grid_h * cell), "plan") for r in rows]  # fmt: skip
+    return sum_plan_grids(grids), len(grids), sorted({r.camera_id for r in rows})
 
 
 # -------------------------------------------------------------------------------------- metrics

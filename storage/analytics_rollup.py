@@ -17,6 +17,10 @@ Sources:
 - `live:{camera_id}:{hour}`: the visits entering (and crossings) in one hour of a live camera,
   from its stored events (`zone_enter` / `zone_exit` pairs, `dwell`, `line_cross`). Live cameras
   store no positions, so they have no view occupancy and no heatmap.
+
+Heatmaps: one image grid per camera-hour, and for a camera calibrated to the floor plan also a plan
+grid (`space="plan"`, cells of `heat_cell_m` metres anchored at the plan origin, `cell_m` stored)
+that `storage.analytics.plan_heatmap` adds up over the site's cameras.
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from domain.analytics import AnalyticsParams, Crossing, RollupRow, Visit, rollup_rows
-from domain.analytics_heatmap import dwell_weights, heat_grid
+from domain.analytics_heatmap import dwell_weights, heat_grid, plan_heat_grid
 from domain.analytics_visits import EventRecord, crossings_of_track, detection_metrics, visits_from_events, visits_of_track
 from domain.site import CameraConfig
+from domain.site.floorplan import CalibrationConfig
 from domain.zones import PolygonZone
 from storage import crud
 from storage.analytics_models import AnalyticsHeat, AnalyticsRollup, AnalyticsSource, AnalyticsVisit
-from storage.models import Event, Job, Track, TrackPoint, Video, VideoStatus, utcnow
+from storage.models import Event, Job, Site, Track, TrackPoint, Video, VideoStatus, utcnow
 
 __all__ = ["RollupParams", "RollupSummary", "rollup_pending", "rollup_video", "rollup_live_camera", "rebuild",
            "video_origin_s", "site_of_job", "camera_of_video"]  # fmt: skip
@@ -238,8 +243,18 @@ def rollup_video(session: Session, video: Video, params: RollupParams) -> Analyt
             sel = hours == hour
             grid = heat_grid(feet_all[sel], w_all[sel], grid_wh=params.heat_grid_wh, resolution_wh=resolution)
             heat_rows.append(dict(source_id=source_id, site=site, camera_id=camera_id, space=grid.space, t_bucket=hour,
-                                  grid_w=grid.grid_wh[0], grid_h=grid.grid_wh[1],
+                                  grid_w=grid.grid_wh[0], grid_h=grid.grid_wh[1], cell_m=None,
                                   cells=grid.cells.astype("<f4").tobytes(), person_s=float(grid.cells.sum())))  # fmt: skip
+        calibration = config.calibration.fitted if config is not None and config.calibration is not None else None
+        if calibration is not None:  # a calibrated camera: the same points on the floor plan as well
+            plan_xy = calibration.to_map(feet_all / np.asarray(resolution, np.float64))
+            size_m = _plan_size_m(session, camera_row, config.calibration)
+            for hour in np.unique(hours).tolist():
+                sel = hours == hour
+                grid = plan_heat_grid(plan_xy[sel], w_all[sel], cell_m=params.heat_cell_m, size_m=size_m)
+                heat_rows.append(dict(source_id=source_id, site=site, camera_id=camera_id, space="plan", t_bucket=hour,
+                                      grid_w=grid.grid_wh[0], grid_h=grid.grid_wh[1], cell_m=params.heat_cell_m,
+                                      cells=grid.cells.astype("<f4").tobytes(), person_s=float(grid.cells.sum())))  # fmt: skip
     metrics = detection_metrics(metric_tracks, frames_analysed=video.frames_analysed, duration_s=video.duration_s or 0.0,
                                 resolution_wh=resolution if resolution[0] > 0 else (1, 1))  # fmt: skip
     duration = float(video.duration_s or 0.0)
@@ -250,6 +265,18 @@ def rollup_video(session: Session, video: Video, params: RollupParams) -> Analyt
     )
     _store_source(session, source, visits, crossings, params, heat_rows)
     return source
+
+
+def _plan_size_m(session: Session, camera_row: Any, calibration: CalibrationConfig) -> tuple[float, float]:
+    """`(width, height)` in metres a camera's plan grid covers: the site file's `floor_plan` size when
+    given, else as far as this camera's calibration points and field of view reach (from the origin)."""
+    site_row = session.get(Site, camera_row.site_id) if camera_row is not None else None
+    plan = (site_row.floor_plan or {}) if site_row is not None else {}
+    if plan.get("width_m") and plan.get("height_m"):
+        return float(plan["width_m"]), float(plan["height_m"])
+    pts = np.concatenate([calibration.fitted.field_of_view().reshape(-1, 2),
+                          np.asarray(calibration.map_points, np.float64).reshape(-1, 2)])
+    return max(1.0, float(pts[:, 0].max())), max(1.0, float(pts[:, 1].max()))
 
 
 def _pending_videos(session: Session) -> list[str]:

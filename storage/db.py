@@ -33,15 +33,18 @@ def _normalise_url(url: str) -> sa.URL:
     return parsed
 
 
-def make_engine(url: str, *, connect_timeout_s: int = 5, breaker_failures: int = 3, breaker_reset_s: float = 2.0,
-                **engine_kwargs: Any) -> Engine:  # fmt: skip
+def make_engine(url: str, *, connect_timeout_s: int = 5, statement_timeout_s: float = 0.0, breaker_failures: int = 3,
+                breaker_reset_s: float = 2.0, **engine_kwargs: Any) -> Engine:  # fmt: skip
     """Create an engine for a SQLite or PostgreSQL URL.
 
     SQLite: creates the database file's parent directory, allows use from several threads
     (`check_same_thread=False`), and turns on WAL journaling, foreign keys and a busy timeout.
     PostgreSQL: a plain `postgresql://` URL is switched to the psycopg 3 driver; connections
     are pinged before use, opening one gives up after `connect_timeout_s`, and TCP keepalives
-    notice a vanished server; the pool waits at most `connect_timeout_s` for a free connection.
+    notice a vanished server; the pool waits at most `connect_timeout_s` for a free connection, and
+    with `statement_timeout_s` the server cancels any statement running longer (PostgreSQL's
+    `statement_timeout`: a hung or locked query fails with an `OperationalError` instead of holding
+    its caller forever).
     New connections go through a circuit breaker: after `breaker_failures` failed connects in a row,
     connecting fails at once (an `OperationalError`, which the API answers with 503) for
     `breaker_reset_s`, then one trial connect decides; so while the server is down, requests are
@@ -52,6 +55,8 @@ def make_engine(url: str, *, connect_timeout_s: int = 5, breaker_failures: int =
             `postgresql+psycopg://postgres@127.0.0.1:5432/witness`.
         connect_timeout_s: PostgreSQL connect timeout (`RELIABILITY__DB_CONNECT_TIMEOUT_S`); without
             one, a client waits for an unreachable server as long as the OS lets it.
+        statement_timeout_s: PostgreSQL statement timeout (`RELIABILITY__DB_STATEMENT_TIMEOUT_S`);
+            0: none (migrations and bulk maintenance).
         breaker_failures: failed connects in a row that open the circuit (PostgreSQL).
         breaker_reset_s: seconds the circuit stays open before a trial connect.
         **engine_kwargs: extra keyword arguments for `sqlalchemy.create_engine`.
@@ -85,6 +90,10 @@ def make_engine(url: str, *, connect_timeout_s: int = 5, breaker_failures: int =
         engine_kwargs.setdefault("pool_timeout", connect_timeout_s)
         connect_args = {"connect_timeout": connect_timeout_s, "keepalives": 1, "keepalives_idle": 10,
                         "keepalives_interval": 5, "keepalives_count": 3, **engine_kwargs.pop("connect_args", {})}
+        if statement_timeout_s > 0:  # appended to the URL's own `options` (e.g. a search_path), not replacing them
+            given = connect_args.get("options", parsed.query.get("options", ""))
+            given = " ".join(given) if isinstance(given, tuple) else given
+            connect_args["options"] = f"{given} -c statement_timeout={int(statement_timeout_s * 1000)}".strip()  # ms
         engine = sa.create_engine(parsed, connect_args=connect_args, **engine_kwargs)
         _guard_connects(engine, pybreaker.CircuitBreaker(fail_max=breaker_failures, reset_timeout=breaker_reset_s,
                                                          name=f"database {parsed.host}:{parsed.port}"))
@@ -131,7 +140,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the database to `revision` (idempotent: a no-op when already there).
 
     On PostgreSQL a transaction-scoped advisory lock serialises concurrent migrators
-    (several Ray workers starting at once).
+    (several Ray workers starting at once), and the engine's statement timeout is lifted for the
+    migration's transaction.
 
     Args:
         engine: engine of the target database.
@@ -140,6 +150,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SET LOCAL statement_timeout = 0"))  # a migration may take long
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

@@ -250,11 +250,18 @@ def set_job_deadline(session: Session, job_id: str, deadline_s: float) -> None:
     session.commit()
 
 
-def reap_jobs(session: Session, *, stale_s: float, now: datetime | None = None) -> list[tuple[str, str]]:
-    """Fail running jobs whose driver is gone (no heartbeat for `stale_s`) or whose deadline passed.
+def reap_jobs(session: Session, *, stale_s: float, pending_timeout_s: float | None = None,
+              now: datetime | None = None) -> list[tuple[str, str]]:  # fmt: skip
+    """Fail running jobs whose driver is gone (no heartbeat for `stale_s`) or whose deadline passed, and
+    jobs still pending `pending_timeout_s` after they were submitted (their task never started).
 
     A running job that never beat is judged from its `started_at`. Unfinished videos of a reaped job
     fail with the same reason (their partial rows are removed, as in `crud.fail_video`).
+
+    Args:
+        stale_s: `RELIABILITY__JOB_STALE_S`.
+        pending_timeout_s: `RELIABILITY__JOB_PENDING_TIMEOUT_S`; `None`: pending jobs are left alone.
+        now: the current time (UTC; default: now).
 
     Returns:
         `(job_id, reason)` of each job failed now.
@@ -262,8 +269,15 @@ def reap_jobs(session: Session, *, stale_s: float, now: datetime | None = None) 
     from storage import crud
 
     now = now or utcnow()
-    running = session.exec(select(Job).where(col(Job.status) == JobStatus.RUNNING)).all()
     reaped = []
+    if pending_timeout_s is not None:
+        limit = now - timedelta(seconds=pending_timeout_s)
+        pending = session.exec(
+            select(Job).where(col(Job.status) == JobStatus.PENDING, col(Job.created_at) < limit)).all()
+        for job in pending:
+            reaped.append((job.id, f"job never started: still pending {(now - job.created_at).total_seconds():.0f} s "
+                                   "after it was submitted; it can be submitted again"))  # fmt: skip
+    running = session.exec(select(Job).where(col(Job.status) == JobStatus.RUNNING)).all()
     for job in running:
         last = job.heartbeat_at or job.started_at or job.created_at
         if job.deadline_at is not None and now > job.deadline_at:
@@ -280,7 +294,7 @@ def reap_jobs(session: Session, *, stale_s: float, now: datetime | None = None) 
             if video.status in (VideoStatus.PENDING, VideoStatus.RUNNING):
                 crud.fail_video(session, video.id, reason)
         job = session.get(Job, job_id)
-        if job is None or job.status is not JobStatus.RUNNING:  # finished meanwhile
+        if job is None or job.status not in (JobStatus.RUNNING, JobStatus.PENDING):  # finished meanwhile
             continue
         failed = session.exec(
             select(func.count()).select_from(Video).where(col(Video.job_id) == job_id, col(Video.status) == VideoStatus.FAILED)

@@ -108,6 +108,10 @@ class SiteScope:
         config = self.config(camera_id)
         return dict(config.zones) if config is not None else {}
 
+    def calibrated(self) -> list[str]:
+        """The visible cameras calibrated to the site's floor plan."""
+        return [c for c in sorted(self.cameras) if (cfg := self.config(c)) is not None and cfg.calibration is not None]
+
     def lines(self, camera_id: str) -> dict[str, LineConfig]:
         config = self.config(camera_id)
         return dict(config.lines) if config is not None else {}

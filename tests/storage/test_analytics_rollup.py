@@ -14,7 +14,8 @@ from storage import analytics as queries
 from storage import crud
 from storage.analytics_models import AnalyticsRollup, AnalyticsSource
 from storage.analytics_rollup import RollupParams, rebuild, rollup_pending
-from tests.analytics_factories import VIDEO_START, store_live_events, store_shop_job, store_shop_site
+from domain.site import parse_site_yaml
+from tests.analytics_factories import SHOP_YAML, VIDEO_START, store_live_events, store_shop_job, store_shop_site
 
 PARAMS = RollupParams()
 T0 = VIDEO_START.timestamp()
@@ -186,10 +187,11 @@ def test_video_start_defaults_to_the_job_creation_time(db_engine) -> None:
 
 
 def test_people_with_a_global_id_count_once_across_cameras(db_engine) -> None:
-    # No writer stores global ids yet (the identity registry will): rows as the rollup would write them.
+    # Rows as the rollup writes them for a job whose tracks the identity stage linked.
     from storage.analytics_models import AnalyticsVisit
 
     with Session(db_engine) as s:
+        assert not queries.has_global_ids(s, cameras=["shop.a", "shop.b"], rng=HOUR)
         for cam in ("shop.a", "shop.b"):
             s.add(AnalyticsSource(id=f"video:{cam}", kind="video", site="shop", camera_id=cam, t_start=T0, t_end=T0 + 60,
                                   global_ids=1))  # fmt: skip
@@ -197,3 +199,46 @@ def test_people_with_a_global_id_count_once_across_cameras(db_engine) -> None:
                                  global_id="g-42", t_enter=T0 + 5, t_exit=T0 + 10, dwell_s=5))  # fmt: skip
         s.commit()
         assert queries.unique_people(s, cameras=["shop.a", "shop.b"], rng=HOUR) == 1
+        assert queries.has_global_ids(s, cameras=["shop.a"], rng=HOUR)  # the API's counts say "global_id"
+        assert not queries.has_global_ids(s, cameras=["shop.a"], rng=TimeRange(T0 + 7200, T0 + 9000))
+
+
+CALIBRATED_SHOP = SHOP_YAML.replace('    match: ["shop*"]\n', '    match: ["shop*"]\n    calibration:\n'
+                                    '      image_points: [[0, 0], [1, 0], [1, 1], [0, 1]]\n'
+                                    '      map_points: [[2, 2], [12, 2], [12, 12], [2, 12]]\n')
+
+
+def test_a_calibrated_camera_gets_a_floor_plan_heatmap(db_engine) -> None:
+    with Session(db_engine, expire_on_commit=False) as s:
+        crud.import_site_config(s, parse_site_yaml(CALIBRATED_SHOP, source="shop.yaml"))
+        cam = crud.camera_id_for("shop", "cam")
+        store_shop_job(s)
+    assert not rollup_pending(db_engine, PARAMS).errors
+    with Session(db_engine) as s:
+        image, _ = queries.heatmap(s, camera_id=cam, rng=HOUR)
+        plan, hours, cameras = queries.plan_heatmap(s, cameras=[cam], rng=HOUR)
+        assert queries.plan_heatmap(s, cameras=[cam], rng=TimeRange(T0 + 7200, T0 + 9000))[0] is None
+    assert plan is not None and plan.space == "plan" and hours == 1 and cameras == [cam]
+    cell = PARAMS.heat_cell_m
+    assert plan.cell_size() == pytest.approx((cell, cell))
+    # The plan reaches 12 m (the calibration's far corner): whole cells from the plan's origin.
+    assert plan.cells.shape == (int(np.ceil(12 / cell)), int(np.ceil(12 / cell)))
+    assert plan.cells.sum() == pytest.approx(image.cells.sum(), abs=1e-3)  # the same person-seconds, on the plan
+    # Person 1 stood 12 s at foot (20, 60) px of a 100 px frame: plan (2 + 0.2 * 10, 2 + 0.6 * 10) = (4, 8) m.
+    row, col = np.unravel_index(np.argmax(plan.cells), plan.cells.shape)
+    centre = np.array([(col + 0.5) * cell, (row + 0.5) * cell])  # the hottest cell holds (4, 8) m (on its edge or inside)
+    assert np.abs(centre - [4.0, 8.0]).max() <= cell / 2 + 1e-6 and plan.cells[row, col] >= 12.0
+    assert plan.cells[: int(2 / cell)].sum() == 0 and plan.cells[:, : int(2 / cell)].sum() == 0  # nobody outside the view
+
+
+def test_a_report_draws_the_floor_plan_heatmap_first(db_engine) -> None:
+    from pipelines.reports import ReportScope, build_report
+
+    with Session(db_engine, expire_on_commit=False) as s:
+        crud.import_site_config(s, parse_site_yaml(CALIBRATED_SHOP, source="shop.yaml"))
+        store_shop_job(s)
+    rollup_pending(db_engine, PARAMS)
+    with Session(db_engine) as s:
+        report = build_report(s, ReportScope("shop", "Corner shop", "UTC", ("shop.cam",)), HOUR, PARAMS)
+    assert list(report.heatmaps) == ["floor plan (shop.cam)", "shop.cam"]
+    assert any("floor plan of the calibrated cameras" in n for n in report.notes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
@@ -52,3 +53,22 @@ def test_0008_keeps_ungrouped_users_seeing_every_camera(tmp_path) -> None:  # no
         versions = set(conn.execute(sa.text("SELECT token_version FROM app_user")).scalars())
     assert rows == {"u-all": 1, "u-north": 0} and versions == {0}
     engine.dispose()
+
+
+def test_postgres_statement_timeout_cancels_a_hung_query_and_keeps_url_options(pg_url: str) -> None:
+    import time
+
+    import sqlalchemy as sa
+
+    engine = make_engine(pg_url, statement_timeout_s=0.5)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "500ms"
+            assert conn.execute(sa.text("SHOW search_path")).scalar().startswith("test_")  # the URL's options kept
+            started = time.monotonic()
+            with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+                conn.execute(sa.text("SELECT pg_sleep(5)"))
+            assert time.monotonic() - started < 3
+        migrate(engine)  # migrations lift the timeout for their transaction (a no-op upgrade here)
+    finally:
+        engine.dispose()

@@ -81,3 +81,22 @@ def test_pending_visit_is_stored_once_and_never_after_its_alert(db_engine: Engin
         assert [v.id for v in due_visits(s)] == ["v" * 32]
         crud.create_alert(s, score=0.6, severity="medium", camera_id="s.c", alert_id="w" * 32)
         assert add_pending_visit(s, visit_id="w" * 32, camera_id="s.c", due_at=due, payload={}) is False
+
+
+def test_reaper_fails_jobs_that_never_started(db_engine: Engine) -> None:
+    with Session(db_engine) as s:
+        old = crud.create_job(s, params={}, inputs=["a.mp4"])
+        new = crud.create_job(s, params={}, inputs=["b.mp4"])
+        row = crud.get_job(s, old.id)
+        row.created_at = utcnow() - timedelta(hours=2)
+        s.add(row)
+        s.commit()
+        old_id, new_id = old.id, new.id
+        assert reap_jobs(s, stale_s=60) == []  # without a pending timeout, pending jobs are left alone
+        reaped = dict(reap_jobs(s, stale_s=60, pending_timeout_s=3600))
+    assert set(reaped) == {old_id} and "never started" in reaped[old_id]
+    with Session(db_engine) as s:
+        assert crud.get_job(s, old_id).status is JobStatus.FAILED
+        assert {v.status for v in crud.list_videos(s, old_id)} == {VideoStatus.FAILED}
+        assert crud.get_job(s, new_id).status is JobStatus.PENDING
+        assert crud.start_pending_job(s, old_id) is False  # a late task cannot start a reaped job

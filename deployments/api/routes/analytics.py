@@ -164,9 +164,10 @@ class PathsPublic(BaseModel):
 
 
 class HeatmapGridPublic(BaseModel):
-    """One camera's occupancy density: person-seconds per cell."""
+    """Occupancy density, person-seconds per cell: one camera's image, or the floor plan of every calibrated camera."""
 
-    camera_id: str
+    camera_id: str | None = Field(description="The camera (image grids); null for the floor-plan grid")
+    cameras: list[str] = Field(description="The cameras whose footage the grid adds up")
     space: Literal["image", "plan"]
     grid_w: int
     grid_h: int
@@ -183,7 +184,8 @@ class HeatmapGridPublic(BaseModel):
 class HeatmapPublic(BaseModel):
     site: str
     range: RangePublic
-    floor_plan: bool = Field(description="False: no floor-plan calibration yet, so one grid per camera image")
+    floor_plan: bool = Field(description="True: `data` starts with the floor-plan grid of the site's calibrated cameras; "
+                             "one grid per camera image follows either way")
     data: list[HeatmapGridPublic]
 
 
@@ -257,7 +259,7 @@ class EnvironmentPublic(BaseModel):
     cameras: list[EnvironmentCameraPublic]
     data_range: DateRangePublic | None
     available_dates: list[str] = Field(description="Local dates with analysed data, newest first")
-    calibrated: bool = Field(False, description="Whether a floor plan is calibrated (not yet supported)")
+    calibrated: bool = Field(False, description="Whether a camera of the site is calibrated to its floor plan")
 
 
 class EnvironmentsPublic(BaseModel):
@@ -379,7 +381,8 @@ def counts(
     return CountsPublic(
         site=scope.name, range=RangePublic.of(rng), zones=zones, lines=lines if zone is None else [],
         unique_people=queries.unique_people(session, cameras=cams, rng=rng, zone=zone),
-        people_identity="track", hour_of_day=queries.hour_of_day(session, cameras=cams, rng=rng, tz=scope.timezone),
+        people_identity="global_id" if queries.has_global_ids(session, cameras=cams, rng=rng) else "track",
+        hour_of_day=queries.hour_of_day(session, cameras=cams, rng=rng, tz=scope.timezone),
         timezone=scope.timezone,
     )  # fmt: skip
 
@@ -392,9 +395,21 @@ def _grid_public(session: Any, scope: SiteScope, camera_id: str, rng: TimeRange)
     res = queries.camera_resolution(session, camera_id=camera_id)
     cw, ch = grid.cell_size(res)
     return HeatmapGridPublic(
-        camera_id=camera_id, space=grid.space, grid_w=grid.grid_wh[0], grid_h=grid.grid_wh[1], cell_w=round(cw, 4),
+        camera_id=camera_id, cameras=[camera_id], space=grid.space, grid_w=grid.grid_wh[0], grid_h=grid.grid_wh[1], cell_w=round(cw, 4),
         cell_h=round(ch, 4), unit="px" if grid.space == "image" and res else "m" if grid.space == "plan" else "px",
         resolution_wh=list(res) if res else None, hours=hours, max=round(float(grid.cells.max()), 4),
+        total_person_s=round(float(grid.cells.sum()), 3), cells=np.round(grid.cells, 3).tolist(),
+    )  # fmt: skip
+
+
+def _plan_public(session: Any, scope: SiteScope, cams: list[str], rng: TimeRange) -> HeatmapGridPublic | None:
+    grid, hours, used = queries.plan_heatmap(session, cameras=[c for c in cams if c in scope.calibrated()], rng=rng)
+    if grid is None:
+        return None
+    cw, ch = grid.cell_size()
+    return HeatmapGridPublic(
+        camera_id=None, cameras=used, space="plan", grid_w=grid.grid_wh[0], grid_h=grid.grid_wh[1], cell_w=round(cw, 4),
+        cell_h=round(ch, 4), unit="m", resolution_wh=None, hours=hours, max=round(float(grid.cells.max()), 4),
         total_person_s=round(float(grid.cells.sum()), 3), cells=np.round(grid.cells, 3).tolist(),
     )  # fmt: skip
 
@@ -404,17 +419,42 @@ def _grid_public(session: Any, scope: SiteScope, camera_id: str, rng: TimeRange)
 async def heatmap(
     request: Request, session: SessionDep, user: CurrentUser, site_id: str, rng: RangeDep,
     camera_id: Annotated[str | None, Query(description="The camera (required for png when the site has several)")] = None,
-    format: Annotated[Literal["json", "png"], Query(description="json: the grid; png: an overlay on the camera image")] = "json",  # noqa: A002
+    format: Annotated[Literal["json", "png"], Query(description="json: the grids; png: one as an image")] = "json",  # noqa: A002
+    space: Annotated[Literal["image", "plan"], Query(
+        description="png: `image` overlays one camera's image (camera_id), `plan` draws the floor plan")] = "image",
 ) -> HeatmapPublic | Response:
-    """Occupancy density as a grid (cells in pixels of the camera image) or a PNG overlay."""
+    """Occupancy density as grids (the floor plan of the calibrated cameras, cells in metres, and each
+    camera's image, cells in pixels) or one of them as a PNG."""
     scope = await run_in_threadpool(site_scope, session, user, site_id)
     cams = pick_cameras(scope, camera_id)
     if format == "json":
-        grids = await run_in_threadpool(lambda: [g for c in cams if (g := _grid_public(session, scope, c, rng))])
-        return HeatmapPublic(site=scope.name, range=RangePublic.of(rng), floor_plan=False, data=grids)
+        def grids() -> list[HeatmapGridPublic]:
+            plan = _plan_public(session, scope, cams, rng)
+            return ([plan] if plan else []) + [g for c in cams if (g := _grid_public(session, scope, c, rng))]
+
+        data = await run_in_threadpool(grids)
+        return HeatmapPublic(site=scope.name, range=RangePublic.of(rng), floor_plan=bool(data) and data[0].space == "plan",
+                             data=data)  # fmt: skip
+    if space == "plan":
+        if not scope.calibrated():
+            raise unprocessable("space", f"site '{scope.name}' has no camera calibrated to a floor plan: use space=image "
+                                "with a camera_id")  # fmt: skip
+        grid, _, _ = await run_in_threadpool(
+            lambda: queries.plan_heatmap(session, cameras=[c for c in cams if c in scope.calibrated()], rng=rng))
+        if grid is None:
+            from domain.analytics_heatmap import HeatGrid
+
+            grid = HeatGrid(np.zeros((1, 1)), (0.0, 0.0, 1.0, 1.0), "plan")
+        per_cell = max(4, min(32, 1600 // max(grid.grid_wh)))  # at most 1600 px on the long side
+        image = await run_in_threadpool(render_heatmap, grid, None, size_wh=(grid.grid_wh[0] * per_cell,
+                                                                             grid.grid_wh[1] * per_cell))
+        ok, png = cv2.imencode(".png", image)
+        if not ok:
+            raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "heatmap could not be encoded")
+        return Response(png.tobytes(), media_type="image/png", headers={"Cache-Control": "no-store"})
     if len(cams) != 1:
-        raise unprocessable("camera_id", f"camera_id is required for format=png: site '{scope.name}' has no calibrated "
-                            f"floor plan, so heatmaps are per camera; one of: {', '.join(cams)}")  # fmt: skip
+        raise unprocessable("camera_id", f"camera_id is required for format=png&space=image: site '{scope.name}' "
+                            f"has several cameras; one of: {', '.join(cams)}")  # fmt: skip
     grid, _ = await run_in_threadpool(queries.heatmap, session, camera_id=cams[0], rng=rng)
     from pipelines.reports import camera_background
 
@@ -543,7 +583,7 @@ def _environment(session: Any, scope: SiteScope) -> EnvironmentPublic:
     return EnvironmentPublic(
         environment_id=scope.name, id=scope.site.id if scope.site else None, name=scope.title, timezone=scope.timezone,
         cameras=cameras, data_range=DateRangePublic(t_from=_iso(span[0]), t_to=_iso(span[1])) if span else None,
-        available_dates=queries.data_days(session, cameras=cams, tz=scope.timezone),
+        available_dates=queries.data_days(session, cameras=cams, tz=scope.timezone), calibrated=bool(scope.calibrated()),
     )  # fmt: skip
 
 

@@ -25,6 +25,8 @@ from typing import Annotated, Any
 from urllib.parse import unquote, urlparse
 
 import jwt
+import numpy as np
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
@@ -39,7 +41,7 @@ from storage import analytics_exports as repo
 from storage import crud
 from storage.analytics_models import ExportKind, ExportStatus
 from storage.analytics_rollup import camera_of_video, site_of_job
-from storage.models import Event, EventPublic, Video, VideoStatus
+from storage.models import Event, EventPublic, Site, Track, Video, VideoStatus
 
 __all__ = ["router", "media_router", "PLAYABLE_CODECS", "browser_playable", "MEDIA_TTL_S"]
 
@@ -70,6 +72,13 @@ class LinePublic(BaseModel):
     end: list[float]
 
 
+class PlanViewPublic(BaseModel):
+    """Where a calibrated camera's video lies on the site's floor plan (for the map replay)."""
+
+    extent_m: list[float] = Field(description="[x0, y0, x1, y1] of the plan area to draw (m)")
+    field_of_view: list[list[float]] = Field(description="The camera's view on the floor, polygon (m)")
+
+
 class PlaybackPublic(BaseModel):
     """What the player needs besides the tracks."""
 
@@ -86,6 +95,7 @@ class PlaybackPublic(BaseModel):
     zones: list[ZonePublic]
     lines: list[LinePublic]
     events: list[EventPublic]
+    plan: PlanViewPublic | None = Field(None, description="The camera's place on the floor plan; null: not calibrated")
 
 
 class PlaybackTrackPublic(BaseModel):
@@ -93,6 +103,9 @@ class PlaybackTrackPublic(BaseModel):
     global_id: str | None = None
     frames: list[int]
     xyxy: list[list[float]] = Field(description="Boxes at those frames, original pixels")
+    map_xy: list[list[float] | None] | None = Field(
+        None, description="Foot points on the floor plan at those frames (m; null above the horizon); "
+        "null when the camera is not calibrated")
 
 
 class PlaybackTracksPublic(BaseModel):
@@ -128,13 +141,20 @@ def playback_info(session: SessionDep, user: CurrentUser, video_id: str) -> Play
     camera = crud.get_camera(session, camera_id)
     zones: list[ZonePublic] = []
     lines: list[LinePublic] = []
-    if camera is not None:
-        try:
-            config = crud.camera_config(camera)
-            zones = [ZonePublic(name=n, kind=z.kind.value, polygon=[list(p) for p in z.polygon]) for n, z in config.zones.items()]
-            lines = [LinePublic(name=n, start=list(ln.start), end=list(ln.end)) for n, ln in config.lines.items()]
-        except crud.ConfigInvalidError:
-            pass
+    plan: PlanViewPublic | None = None
+    config = _camera_config(camera)
+    if config is not None:
+        zones = [ZonePublic(name=n, kind=z.kind.value, polygon=[list(p) for p in z.polygon]) for n, z in config.zones.items()]
+        lines = [LinePublic(name=n, start=list(ln.start), end=list(ln.end)) for n, ln in config.lines.items()]
+        if config.calibration is not None:
+            fov = config.calibration.fitted.field_of_view()
+            pts = np.concatenate([fov.reshape(-1, 2), np.asarray(config.calibration.map_points, np.float64)])
+            site = session.get(Site, camera.site_id)
+            fp = (site.floor_plan or {}) if site is not None else {}
+            extent = ([0.0, 0.0, float(fp["width_m"]), float(fp["height_m"])] if fp.get("width_m") and fp.get("height_m")
+                      else [min(0.0, float(pts[:, 0].min())), min(0.0, float(pts[:, 1].min())),
+                            float(pts[:, 0].max()), float(pts[:, 1].max())])  # fmt: skip
+            plan = PlanViewPublic(extent_m=extent, field_of_view=fov.round(3).tolist())
     events = session.exec(select(Event).where(Event.video_id == video.id).order_by(Event.t_start_s)).all()
     exports = [
         {"id": j.id, "overlays": bool(j.params.get("overlays", True)), "created_at": j.created_at.isoformat()}
@@ -146,7 +166,18 @@ def playback_info(session: SessionDep, user: CurrentUser, video_id: str) -> Play
         frame_count=int(video.frame_count or 0), duration_s=float(video.duration_s or 0.0),
         resolution_wh=[int(video.width or 0), int(video.height or 0)], source_playable=browser_playable(video),
         playable_exports=exports, zones=zones, lines=lines, events=[EventPublic.model_validate(e) for e in events],
+        plan=plan,
     )  # fmt: skip
+
+
+def _camera_config(camera: Any) -> Any:
+    """A stored camera's config, `None` when not stored or invalid."""
+    if camera is None:
+        return None
+    try:
+        return crud.camera_config(camera)
+    except crud.ConfigInvalidError:
+        return None
 
 
 @router.get("/videos/{video_id}/tracks")
@@ -155,20 +186,31 @@ def playback_tracks(
     from_s: Annotated[float | None, Query(ge=0, description="Only points at or after (s from the video start)")] = None,
     to_s: Annotated[float | None, Query(ge=0, description="Only points before (s)")] = None,
 ) -> PlaybackTracksPublic:
-    """The stored tracks of a video, per track: frames and boxes (the player interpolates between them)."""
+    """The stored tracks of a video, per track: frames, boxes (the player interpolates between them), the
+    person's global id, and for a calibrated camera the foot points on the floor plan (the map replay)."""
     from pipelines.export import trajectories_of_video
 
-    video, _ = _visible_video(session, user, video_id)
+    video, camera_id = _visible_video(session, user, video_id)
     if from_s is not None and to_s is not None and to_s <= from_s:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "to_s must be after from_s")
     trajectories, stride = trajectories_of_video(session, video.id)
+    config = _camera_config(crud.get_camera(session, camera_id))
+    calibration = config.calibration.fitted if config is not None and config.calibration is not None else None
+    wh = (int(video.width or 0), int(video.height or 0))
+    global_ids = dict(session.execute(sa.select(Track.track_id, Track.global_id).where(Track.video_id == video.id)).all())
     tracks = []
     for t in trajectories:
         keep = [i for i, ts in enumerate(t.t_s.tolist())
                 if (from_s is None or ts >= from_s) and (to_s is None or ts < to_s)]  # fmt: skip
-        if keep:
-            tracks.append(PlaybackTrackPublic(track_id=t.track_id, frames=[int(t.frame_index[i]) for i in keep],
-                                              xyxy=[[round(float(v), 1) for v in t.xyxy[i]] for i in keep]))  # fmt: skip
+        if not keep:
+            continue
+        map_xy = None
+        if calibration is not None and wh[0] > 0 and wh[1] > 0:
+            plan = calibration.boxes_to_map(t.xyxy[keep], wh)
+            map_xy = [[round(float(x), 3), round(float(y), 3)] if np.isfinite([x, y]).all() else None for x, y in plan]
+        tracks.append(PlaybackTrackPublic(track_id=t.track_id, global_id=global_ids.get(t.track_id),
+                                          frames=[int(t.frame_index[i]) for i in keep],
+                                          xyxy=[[round(float(v), 1) for v in t.xyxy[i]] for i in keep], map_xy=map_xy))  # fmt: skip
     return PlaybackTracksPublic(video_id=video.id, fps=float(video.fps or 0.0), stride=stride, tracks=tracks)
 
 

@@ -86,7 +86,9 @@ export interface Paths {
 }
 
 export interface HeatmapGrid {
-  camera_id: string;
+  /** The camera of an image grid; null for the floor-plan grid of the calibrated cameras. */
+  camera_id: string | null;
+  cameras: string[];
   space: 'image' | 'plan';
   grid_w: number;
   grid_h: number;
@@ -161,6 +163,8 @@ export interface PlaybackInfo {
   zones: PlaybackZone[];
   lines: { name: string; start: [number, number]; end: [number, number] }[];
   events: EventPublic[];
+  /** The camera's place on the floor plan (metres); null when it is not calibrated. */
+  plan?: { extent_m: [number, number, number, number]; field_of_view: [number, number][] } | null;
 }
 
 export interface PlaybackTrack {
@@ -168,6 +172,8 @@ export interface PlaybackTrack {
   global_id?: string | null;
   frames: number[];
   xyxy: [number, number, number, number][];
+  /** Foot points on the floor plan at those frames (metres; null above the horizon), for a calibrated camera. */
+  map_xy?: ([number, number] | null)[] | null;
 }
 
 export interface PlaybackTracks {

@@ -1,5 +1,5 @@
 // A store's analytics over a date range: headline figures, occupancy and dwell charts, counts,
-// heatmaps per camera, paths and a report button.
+// heatmaps (on the floor plan where calibrated, per camera image), paths and a report button.
 
 import { useMemo, useState } from 'react';
 import { Anchor, Card, Group, Image, Select, SimpleGrid, Skeleton, Stack, Table, Text, Title } from '@mantine/core';
@@ -32,13 +32,17 @@ function Stat({ label, value, testId }: { label: string; value: string | number 
 }
 
 function CameraHeatmap({ site, grid, range }: { site: string; grid: Grid; range: TimeRangeQuery }) {
-  const path = `/analytics/heatmap/${encodeURIComponent(site)}?camera_id=${encodeURIComponent(grid.camera_id)}&format=png&from=${encodeURIComponent(range.from)}&to=${encodeURIComponent(range.to)}`;
+  const plan = grid.space === 'plan';
+  const which = plan ? 'space=plan' : `camera_id=${encodeURIComponent(grid.camera_id ?? '')}`;
+  const path = `/analytics/heatmap/${encodeURIComponent(site)}?${which}&format=png&from=${encodeURIComponent(range.from)}&to=${encodeURIComponent(range.to)}`;
   const { url } = useBlobUrl(path);
+  const title = plan ? `Floor plan (${grid.cameras.join(', ')})` : grid.camera_id ?? '';
+  const cell = plan ? `${grid.cell_w}×${grid.cell_h}` : `${grid.cell_w.toFixed(0)}×${grid.cell_h.toFixed(0)}`;
   return (
-    <Card withBorder data-testid="camera-heatmap" data-camera-id={grid.camera_id}>
-      <Text fw={600} mb={4}>{grid.camera_id}</Text>
-      {url ? <Image src={url} alt={`Heatmap of ${grid.camera_id} over its camera image`} radius="sm" /> : <HeatmapGrid grid={grid} />}
-      <Text size="xs" c="dimmed" mt={4}>{grid.total_person_s.toFixed(0)} person-seconds over {grid.hours} camera-hours; cells {grid.cell_w.toFixed(0)}×{grid.cell_h.toFixed(0)} {grid.unit}</Text>
+    <Card withBorder data-testid={plan ? 'plan-heatmap' : 'camera-heatmap'} data-camera-id={grid.camera_id ?? undefined}>
+      <Text fw={600} mb={4}>{title}</Text>
+      {url ? <Image src={url} alt={plan ? 'Heatmap on the floor plan' : `Heatmap of ${grid.camera_id} over its camera image`} radius="sm" /> : <HeatmapGrid grid={grid} />}
+      <Text size="xs" c="dimmed" mt={4}>{grid.total_person_s.toFixed(0)} person-seconds over {grid.hours} camera-hours; cells {cell} {grid.unit}</Text>
     </Card>
   );
 }
@@ -123,7 +127,7 @@ export function AnalyticsPage() {
               ))}
             </Table.Tbody>
           </Table>
-          {counts.data && <Text size="xs" c="dimmed" mt={4}>{counts.data.unique_people} people counted by {counts.data.people_identity === 'track' ? 'track (no cross-camera identities yet)' : 'global id'}</Text>}
+          {counts.data && <Text size="xs" c="dimmed" mt={4}>{counts.data.unique_people} people counted by {counts.data.people_identity === 'track' ? 'track (no cross-camera identities in this range)' : 'global id (one person across cameras)'}</Text>}
         </Card>
       </SimpleGrid>
       <Card withBorder>
@@ -131,7 +135,7 @@ export function AnalyticsPage() {
         {heat.data && !heat.data.floor_plan && <Text size="xs" c="dimmed" mb="xs">No floor plan is calibrated: one heatmap per camera image.</Text>}
         {heat.data?.data.length === 0 && <Text c="dimmed" size="sm">No positions in this range (live cameras keep no positions).</Text>}
         <SimpleGrid cols={{ base: 1, md: 2 }}>
-          {heat.data?.data.map((g) => <CameraHeatmap key={g.camera_id} site={siteId} grid={g} range={range} />)}
+          {heat.data?.data.map((g) => <CameraHeatmap key={g.camera_id ?? 'plan'} site={siteId} grid={g} range={range} />)}
         </SimpleGrid>
       </Card>
       <Card withBorder>

@@ -1,5 +1,6 @@
 // Playback of an analysed video: the browser plays it (from its source, or a playable copy) and the
-// stored tracks, zones and lines are drawn in sync with the frame on screen; events jump the video.
+// stored tracks, zones and lines are drawn in sync with the frame on screen; events jump the video; for a
+// calibrated camera a floor-plan card replays the people's positions.
 
 import { useEffect, useRef, useState } from 'react';
 import { Alert, Anchor, Button, Card, Group, Loader, Progress, Stack, Switch, Text, Title } from '@mantine/core';
@@ -8,8 +9,9 @@ import { Link, useParams } from 'react-router-dom';
 import { analyticsApi, type ExportJob, type MediaUrl } from '../api/analytics';
 import { describeError } from '../api/client';
 import { ErrorBanner } from '../components/ErrorBanner';
+import { FloorMap } from '../components/FloorMap';
 import { EventTimeline } from '../components/playback/EventTimeline';
-import { boxesAt } from '../components/playback/overlay';
+import { boxesAt, mapAt } from '../components/playback/overlay';
 import { PlaybackOverlay } from '../components/playback/PlaybackOverlay';
 
 type FrameVideo = HTMLVideoElement & {
@@ -99,6 +101,7 @@ export function PlaybackPage() {
   if (info.error || !d) return <Stack><Title order={1}>Playback</Title><ErrorBanner error={info.error} onRetry={() => void info.refetch()} /></Stack>;
   const frame = Math.round(t * (d.fps || 1));
   const boxes = showTracks && tracks.data ? boxesAt(tracks.data.tracks, frame, Math.max(1, tracks.data.stride)) : [];
+  const placed = d.plan && tracks.data ? mapAt(tracks.data.tracks, frame, Math.max(1, tracks.data.stride), Math.round(5 * (d.fps || 1))) : [];
   const wh = d.resolution_wh[0] && d.resolution_wh[1] ? d.resolution_wh : ([16, 9] as [number, number]);
 
   return (
@@ -135,6 +138,16 @@ export function PlaybackPage() {
           <Text size="sm" data-testid="playback-frame" aria-live="off">frame {frame} · {t.toFixed(2)} s · {boxes.length} people</Text>
         </Group>
       </Card>
+      {d.plan && (
+        <Card withBorder data-testid="playback-map">
+          <Title order={2} size="h4" mb="xs">On the floor plan</Title>
+          <FloorMap extent={d.plan.extent_m} height={320}
+            cameras={[{ camera_id: d.camera_id, friendly_name: null, calibrated: true, reprojection_error_m: null,
+              field_of_view: d.plan.field_of_view, image_points: [], map_points: [] }]}
+            people={placed.map((p) => ({ globalId: p.globalId ?? `track-${p.trackId}`, trail: p.trail, cameraId: d.camera_id }))} />
+          <Text size="xs" c="dimmed" mt={4}>Foot points of the stored tracks through the camera's calibration, with the last 5 s as a trail.</Text>
+        </Card>
+      )}
       <Card withBorder>
         <Title order={2} size="h4" mb="xs">Events</Title>
         <EventTimeline events={d.events} durationS={d.duration_s} currentS={t}

@@ -36,7 +36,7 @@ describe('occupancy and dwell charts', () => {
 });
 
 describe('the heatmap grid', () => {
-  const grid: Grid = { camera_id: 'shop.cam', space: 'image', grid_w: 2, grid_h: 2, cell_w: 50, cell_h: 50, unit: 'px',
+  const grid: Grid = { camera_id: 'shop.cam', cameras: ['shop.cam'], space: 'image', grid_w: 2, grid_h: 2, cell_w: 50, cell_h: 50, unit: 'px',
     resolution_wh: [100, 100], hours: 1, max: 10, total_person_s: 12, cells: [[10, 0], [0, 2]] };
 
   it('colours the occupied cells only, the hottest red', () => {

@@ -3,7 +3,7 @@ import { renderUi } from '../../test/render';
 import type { PlaybackTrack } from '../../api/analytics';
 import type { EventPublic } from '../../api/types';
 import { EventTimeline, eventLabel } from './EventTimeline';
-import { boxesAt, lastAtOrBefore } from './overlay';
+import { boxesAt, lastAtOrBefore, mapAt } from './overlay';
 import { PlaybackOverlay } from './PlaybackOverlay';
 
 const walker: PlaybackTrack = { track_id: 3, frames: [10, 12, 40], xyxy: [[0, 0, 10, 20], [4, 0, 14, 20], [50, 0, 60, 20]] };
@@ -66,5 +66,21 @@ describe('the event timeline', () => {
     renderUi(<EventTimeline events={[]} durationS={10} currentS={0} onSeek={() => undefined} />);
     expect(screen.getByText('No events in this video.')).toBeInTheDocument();
     expect(eventLabel(event('x', 'occupancy', 1, null))).toBe('occupancy #3 at 1.0 s');
+  });
+});
+
+describe('the map replay at a frame', () => {
+  const placed: PlaybackTrack = { ...walker, global_id: 'g-1', map_xy: [[1, 1], [2, 1], null] };
+
+  it('interpolates the foot point and keeps a trail of earlier stored points', () => {
+    expect(mapAt([placed], 10, 2, 20)).toEqual([{ trackId: 3, globalId: 'g-1', trail: [[1, 1]] }]);
+    expect(mapAt([placed], 11, 2, 20)[0].trail).toEqual([[1, 1], [1.5, 1]]);
+    expect(mapAt([placed], 12, 2, 1)[0].trail).toEqual([[2, 1]]); // the trail is cut at trailFrames
+  });
+
+  it('draws nothing inside a gap, above the horizon or without a calibration', () => {
+    expect(mapAt([placed], 20, 2, 20)).toEqual([]);
+    expect(mapAt([placed], 40, 2, 20)).toEqual([]); // no floor point at that frame
+    expect(mapAt([walker], 10, 2, 20)).toEqual([]);
   });
 });
