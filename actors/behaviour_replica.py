@@ -123,6 +123,8 @@ def classify_with(replica: Any, *, min_confidence: float, window: int | None = N
     trained with unless given) are classified; windows without features are skipped; consecutive
     windows of one non-normal class become one event (`domain.assessment.classifier_events`).
 
+    The returned function carries `model_version`, `window` and `stride` attributes.
+
     Args:
         replica: a `BehaviourReplica` (or anything with `predict_proba((N, 21)) -> (N, C)`,
             `classes`, `version`, `window`, `stride`).
@@ -132,6 +134,7 @@ def classify_with(replica: Any, *, min_confidence: float, window: int | None = N
     w, st = window or replica.window, stride or replica.stride
 
     def classify(traj: Trajectory) -> list[BehaviourEvent]:
+        """The trajectory's behaviour events (see `classify_with`)."""
         if traj.keypoints is None or len(traj) < w:
             return []
         features, bounds = window_features(traj.keypoints, traj.t_s, traj.xyxy, window=w, stride=st)
@@ -142,6 +145,8 @@ def classify_with(replica: Any, *, min_confidence: float, window: int | None = N
         return classifier_events(traj, proba, bounds, replica.classes, min_confidence=min_confidence,
                                  model_version=replica.version)
 
+    classify.model_version = replica.version  # type: ignore[attr-defined]  # recorded on the alerts it informs
+    classify.window, classify.stride = w, st  # type: ignore[attr-defined]
     return classify
 
 

@@ -147,7 +147,11 @@ class CameraLoop:
             (cameras with shelf / checkout / exit zones); `None` = off.
         on_visit: called with a `actors.intent_watch.visit_record` when a person of interest's
             track ends (after their evidence events were passed to `on_event`).
-        classify: a trained behaviour model's events per trajectory (`None` = heuristics only).
+        classify: a trained behaviour model's events per trajectory (`None` = heuristics only);
+            `set_classifier` swaps it while the camera runs.
+        shadow: a staging model run in shadow beside `classify` (verdicts to `on_shadow`, never alerts).
+        on_shadow: called with each `actors.intent_watch.shadow_verdict` record.
+        pose_window: `(window, stride)` of the pose windows attached to visits (default: the classifier's).
         identity: an `actors.identity_stage.IdentityStage` (plan positions and global ids), or `None`.
         on_pending: called as `on_pending(event_id, event, clip_path)` the moment an event that
             waits for its clip's post-roll fires (`clip_path`: where the clip will be written), so
@@ -184,6 +188,9 @@ class CameraLoop:
         intent: AssessmentParams | None = None,
         on_visit: Callable[[dict], Any] | None = None,
         classify: Callable[[Any], list] | None = None,
+        shadow: Callable[[Any], list] | None = None,
+        on_shadow: Callable[[dict], Any] | None = None,
+        pose_window: tuple[int, int] | None = None,
         identity: Any = None,
         on_pending: Callable[[str, Event, Path], Any] | None = None,
     ) -> None:
@@ -211,7 +218,8 @@ class CameraLoop:
         self._on_visit = on_visit
         self._identity = identity  # identity stage (actors.identity_stage), optional
         self._intent = None if intent is None or on_visit is None else LiveIntentWatcher(
-            camera_id, f"live/{camera_id}/{self.session_id}", intent, lost_s=lost_track_s, classify=classify)
+            camera_id, f"live/{camera_id}/{self.session_id}", intent, lost_s=lost_track_s, classify=classify,
+            shadow=shadow, on_shadow=on_shadow, pose_window=pose_window)
         self._engine: RulesEngine | None = None
         self._mediapipe: Any = None  # actors.mediapipe_pose.MediaPipePose, for `pose: mediapipe`
         self._frame_index = 0
@@ -292,6 +300,21 @@ class CameraLoop:
         if self._identity is not None:
             self._identity.close()
         self._report(self._health.stopped(self._clock()))
+
+    def set_classifier(self, classify: Callable[[Any], list] | None, *, shadow: bool = False) -> None:
+        """Use another behaviour model from the next evidence pass on (a promotion): tracks, session and
+        frames go on untouched. `shadow=True` sets the staging model run in shadow instead."""
+        if self._intent is not None:
+            if shadow:
+                self._intent.shadow = classify
+            else:
+                self._intent.classify = classify
+
+    def classifier_versions(self) -> dict[str, str | None]:
+        """`{"production": version, "shadow": version}` of the models in use (`None`: none)."""
+        w = self._intent
+        return {"production": getattr(getattr(w, "classify", None), "model_version", None),
+                "shadow": getattr(getattr(w, "shadow", None), "model_version", None)}
 
     def reconfigure(self, camera: CameraConfig) -> None:
         """Swap zones, lines, rules and the fps override at the next frame (tracks are kept).

@@ -30,6 +30,19 @@ __all__ = ["CameraActor", "CameraConfigLoader", "detect_via"]
 log = logging.getLogger(__name__)
 
 
+STAGES = ("production", "staging")  # BEHAVIOUR__MODEL_VERSION values that follow a stage (hot reload)
+
+
+def _classifier_loader(behaviour: dict[str, Any]) -> Callable[[str], Any]:
+    """`(version) -> classify` loading a stored behaviour model (raises when it cannot)."""
+    from actors.behaviour_replica import trajectory_classifier
+
+    def load(version: str) -> Any:
+        return trajectory_classifier(behaviour["store"], version, min_confidence=behaviour.get("min_confidence", 0.6))
+
+    return load
+
+
 def _load_classifier(camera_id: str, behaviour: dict[str, Any]) -> Any:
     """The trained behaviour model for this camera, or `None` (heuristics only) when it cannot be loaded.
 
@@ -136,8 +149,9 @@ class CameraActor:
         camera: its config, as a `CameraConfig` or its dict (`model_dump()`).
         detector: see `detect_via`.
         publisher: `publisher(kind, payload)` with `kind` `"tracking_update"` (the payload of
-            `CameraLoop`'s `on_tracking`) or `"camera_health"` (`CameraHealth.as_dict()` plus
-            `"changed"` and `"session_id"`); e.g. a Redis publish. Errors it raises are logged.
+            `CameraLoop`'s `on_tracking`), `"camera_health"` (`CameraHealth.as_dict()` plus
+            `"changed"` and `"session_id"`) or `"shadow_verdict"` (`actors.intent_watch.shadow_verdict`);
+            e.g. a Redis publish. Errors it raises are logged.
         on_event: `on_event(event_id, event, clip_path)`, e.g. a function calling an EventSink
             actor's method `.remote(...)`; `clip_path` is on THIS node's disk.
         autostart: start streaming in the constructor (so a restarted actor resumes).
@@ -146,7 +160,10 @@ class CameraActor:
             started with; when it fails, `camera` is used and the failure logged.
         config_version: the version of `camera` (reported by `status()` as `config_version`).
         drain_timeout_s: longest `stop()` waits for `on_event.drain` (undelivered events stay spooled).
-        **loop_kwargs: passed to `CameraLoop`: `identity` (a dict for `actors.identity_stage.build_identity_stage`),
+        **loop_kwargs: `behaviour` (a dict: `store`, `model_version` (`""`, `latest`, `v0003`, or
+            `production` / `staging` to follow that stage with hot reload), `min_confidence`,
+            `redis_url`, `database_url`, `reload_poll_s`, `shadow` (run staging in shadow),
+            `window` / `stride` of the pose windows attached to visits); the rest is passed to `CameraLoop`: `identity` (a dict for `actors.identity_stage.build_identity_stage`),
             `tracker_params` (required, e.g. `settings.tracker`),
             `detection_fps`, `max_width`, `clip_pre_s`, `clip_post_s`, `clips_dir`, `source`, …;
             `detect_timeout_s` (default 30) bounds each detector call.
@@ -192,17 +209,46 @@ class CameraActor:
             from actors.identity_stage import build_identity_stage
 
             loop_kwargs["identity"] = build_identity_stage(camera_id, config, identity, session_key=uuid.uuid4().hex[:12])
-        if behaviour and behaviour.get("model_version") and loop_kwargs.get("intent") is not None:
-            loop_kwargs["classify"] = _load_classifier(camera_id, behaviour)
+        follow: list[tuple[str, bool]] = []  # (stage, shadow) to follow with a ModelWatch
+        if behaviour and loop_kwargs.get("intent") is not None:
+            version = behaviour.get("model_version") or ""
+            if version in STAGES:
+                follow.append((version, False))
+            elif version:
+                loop_kwargs["classify"] = _load_classifier(camera_id, behaviour)
+            if behaviour.get("shadow"):
+                follow.append(("staging", True))
+                loop_kwargs["on_shadow"] = self._publish_shadow
+            if behaviour.get("window") and behaviour.get("stride"):
+                loop_kwargs["pose_window"] = (int(behaviour["window"]), int(behaviour["stride"]))
         self._loop = CameraLoop(
             camera_id, config, detect_via(detector, timeout_s=loop_kwargs.pop("detect_timeout_s", 30.0), source=camera_id),
             on_tracking=self._publish_tracking, on_event=self._event, on_health=self._publish_health,
             on_visit=self._on_visit, **loop_kwargs,
         )  # fmt: skip
+        if follow and not (behaviour or {}).get("redis_url"):
+            log.error("camera %s: BEHAVIOUR__MODEL_VERSION follows a stage but no redis_url was given; heuristics only",
+                      camera_id)  # fmt: skip
+            follow = []
+        self._watches = [self._model_watch(behaviour, stage, shadow) for stage, shadow in follow]
+        for watch in self._watches:
+            watch.start()  # the first check loads the stage's model now, before the first frame
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         if autostart:
             self.start()
+
+    def _model_watch(self, behaviour: dict[str, Any], stage: str, shadow: bool) -> Any:
+        """A `ModelWatch` swapping the loop's production (or shadow) classifier when `stage`'s version changes."""
+        from actors.model_watch import ModelWatch, StageVersionReader
+
+        reader = StageVersionReader(behaviour["redis_url"], behaviour.get("database_url"), stage=stage)
+        return ModelWatch(f"camera {self.camera_id} {stage}{' (shadow)' if shadow else ''}", reader,
+                          _classifier_loader(behaviour), lambda model: self._loop.set_classifier(model, shadow=shadow),
+                          poll_s=float(behaviour.get("reload_poll_s") or 2.0))  # fmt: skip
+
+    def _publish_shadow(self, record: dict) -> None:
+        self._publish("shadow_verdict", record)
 
     def _publish(self, kind: str, payload: dict) -> None:
         if self._publisher is None:
@@ -246,6 +292,8 @@ class CameraActor:
         """Stop the loop, write pending clips, wait for the thread, then up to `drain_timeout_s` for the
         events to be stored; returns the final `status()` (`drained`: whether nothing is left unsent)."""
         self._stop.set()
+        for watch in getattr(self, "_watches", []):
+            watch.stop()
         if self._thread is not None:
             self._thread.join(timeout_s)
         else:
@@ -261,7 +309,8 @@ class CameraActor:
         running = self._thread is not None and self._thread.is_alive()
         extra: dict[str, Any] = {"session_id": self._loop.session_id, "running": running,
                                  "config_version": self.config_version,
-                                 "node_id": ray.get_runtime_context().get_node_id()}  # fmt: skip
+                                 "node_id": ray.get_runtime_context().get_node_id(),
+                                 "behaviour_models": self._loop.classifier_versions()}  # fmt: skip
         stats = getattr(self._on_event, "stats", None)
         if callable(stats):
             extra["delivery"] = stats()

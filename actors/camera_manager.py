@@ -194,7 +194,8 @@ class CameraManager:
             clip_crf=clip["crf"], clips_dir=str(Path(self.clips_dir) / camera_id),
             detect_timeout_s=c["detect_timeout_s"],
             intent=None if self.intent is None else AssessmentParams(**self.intent),
-            behaviour={**self.behaviour, "store": self.store} if self.behaviour.get("model_version") else None,
+            behaviour={**self.behaviour, "store": self.store, "redis_url": self.redis_url, "database_url": self.database_url}
+            if self.behaviour.get("model_version") or self.behaviour.get("shadow") else None,
             identity=self._identity_config(row),
         )
         self.actors[camera_id] = actor

@@ -404,8 +404,11 @@ class EventSink:
             if assessment.should_alert and crud.get_alert(s, visit_id) is None:
                 ids = list(visit["event_ids"])
                 keys = [c.key for i in ids for c in crud.list_clips(s, event_id=i)]
+                fields = assessment.alert_fields(event_ids=ids, clip_keys=keys)
+                if visit.get("pose_windows"):  # the person's pose windows: training data once the alert is reviewed
+                    fields["details"] = {**fields["details"], "pose_windows": visit["pose_windows"]}
                 alert = crud.create_alert(s, camera_id=camera_id, alert_id=visit_id, commit=False,
-                                          **assessment.alert_fields(event_ids=ids, clip_keys=keys))
+                                          model_version=visit.get("model_version"), **fields)
             finish_visit(s, visit_id)
         if alert is not None:
             self.alerts_raised += 1

@@ -12,6 +12,7 @@ event sink, which scores it once the POS has had time to record the checkout
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,10 @@ from domain.site import CameraConfig, ZoneKind
 from domain.tracks import Trajectory
 from domain.zones import PolygonZone
 
-__all__ = ["LiveIntentWatcher", "visit_record", "visit_to_json", "visit_from_json"]
+__all__ = ["LiveIntentWatcher", "visit_record", "visit_to_json", "visit_from_json", "shadow_verdict",
+           "pose_windows_record"]
+
+log = logging.getLogger(__name__)
 
 _RELEVANT = (ZoneKind.SHELF, ZoneKind.CHECKOUT, ZoneKind.EXIT)
 
@@ -70,6 +74,49 @@ def visit_record(camera_id: str, evidence: VisitEvidence, *, epoch_t0: float, ev
             "event_ids": list(event_ids), "visit_id": hashlib.sha1(key.encode()).hexdigest()[:32]}
 
 
+def _verdicts(events: list[BehaviourEvent]) -> list[dict[str, Any]]:
+    return [{"class": e.class_.value, "t_start_s": e.t_start_s, "t_end_s": e.t_end_s, "confidence": round(e.confidence, 4)}
+            for e in events]
+
+
+def shadow_verdict(camera_id: str, track_id: int, t_s: float, *, production: tuple[str | None, list[BehaviourEvent]],
+                   staging: tuple[str | None, list[BehaviourEvent]]) -> dict[str, Any]:  # fmt: skip
+    """One shadow-mode record: what the production and the staging model made of one person's pose so far.
+
+    Args:
+        camera_id / track_id: the person.
+        t_s: the track's latest time (seconds from the session's first frame).
+        production / staging: `(model version or None, its behaviour events)`.
+
+    Returns:
+        JSON-ready `{"camera_id", "track_id", "t_s", "production": {"version", "verdicts"}, "staging": {...}}`,
+        each verdict `{class, t_start_s, t_end_s, confidence}`.
+    """
+    return {"camera_id": camera_id, "track_id": int(track_id), "t_s": round(t_s, 3),
+            "production": {"version": production[0], "verdicts": _verdicts(production[1])},
+            "staging": {"version": staging[0], "verdicts": _verdicts(staging[1])}}  # fmt: skip
+
+
+def pose_windows_record(traj: Trajectory, window: int, stride: int) -> dict[str, Any] | None:
+    """A track's pose-window features as JSON-ready data (attached to a visit, hence to its alert), `None` without pose.
+
+    Returns:
+        `{"window", "stride", "bounds_s": [[first, last] s, …], "features": [[21 floats or None (NaN)], …]}`.
+    """
+    from domain.pose_features import window_features
+
+    if traj.keypoints is None or len(traj) < window:
+        return None
+    feats, bounds = window_features(traj.keypoints, traj.t_s, traj.xyxy, window=window, stride=stride)
+    if len(feats) == 0:
+        return None
+    t = np.asarray(traj.t_s, np.float64)
+    rounded = np.round(feats.astype(np.float64), 4)
+    return {"window": int(window), "stride": int(stride),
+            "bounds_s": [[round(float(t[a]), 3), round(float(t[b - 1]), 3)] for a, b in bounds.tolist()],
+            "features": [[None if np.isnan(x) else float(x) for x in row] for row in rounded]}  # fmt: skip
+
+
 _EVIDENCE = TypeAdapter(VisitEvidence)
 
 
@@ -100,15 +147,29 @@ class LiveIntentWatcher:
         max_frames: history kept per track (oldest frames dropped); bounds memory for people who
             stay very long.
         classify: a trained behaviour model's events per trajectory
-            (`actors.behaviour_replica.classify_with`); `None` = the heuristics alone.
+            (`actors.behaviour_replica.classify_with`); `None` = the heuristics alone. Swap it at
+            any time (`watcher.classify = …`, e.g. after a promotion): the next pass uses the new one.
+        shadow: a second (staging) model run beside `classify` on the same trajectories; its verdicts
+            go to `on_shadow` only, never into evidence, events or alerts.
+        on_shadow: called with one `shadow_verdict` record per pass and track where either model saw something.
+        pose_window: `(window, stride)` frames of the pose windows attached to finished visits
+            (`visit["pose_windows"]`, training data once an operator labels the alert); default:
+            the classifier's own, and none without a classifier.
+
+    Attributes:
+        shadow_verdicts: how many shadow verdicts were reported.
     """
 
     def __init__(self, camera_id: str, scope: str, params: AssessmentParams, *, lost_s: float = 2.0,
                  every_s: float = 1.0, max_frames: int = 3000,
-                 classify: Callable[[Trajectory], list[BehaviourEvent]] | None = None) -> None:  # fmt: skip
+                 classify: Callable[[Trajectory], list[BehaviourEvent]] | None = None,
+                 shadow: Callable[[Trajectory], list[BehaviourEvent]] | None = None,
+                 on_shadow: Callable[[dict[str, Any]], Any] | None = None,
+                 pose_window: tuple[int, int] | None = None) -> None:  # fmt: skip
         self.camera_id, self.scope, self.params = camera_id, scope, params
         self.lost_s, self.every_s, self.max_frames = lost_s, every_s, max_frames
-        self.classify = classify
+        self.classify, self.shadow, self.on_shadow, self.pose_window = classify, shadow, on_shadow, pose_window
+        self.shadow_verdicts = 0
         self._zones: list[PolygonZone] = []
         self._labels: dict[str, str] = {}
         self._tracks: dict[int, _History] = {}
@@ -184,7 +245,10 @@ class LiveIntentWatcher:
     def _new_events(self, tid: int) -> tuple[list[Event], VisitEvidence]:
         h = self._tracks[tid]
         traj = h.trajectory(tid)
-        classified = self.classify(traj) if self.classify is not None else []
+        classify, shadow = self.classify, self.shadow  # read once: a promotion may swap them meanwhile
+        classified = classify(traj) if classify is not None else []
+        if shadow is not None:
+            self._shadow(traj, classify, classified, shadow)
         evidence = collect_evidence(traj, self._zones, self.params, classified=classified, zone_labels=self._labels)
         new = []
         for e in evidence_events(evidence, traj, camera_id=self.camera_id, clip=True):
@@ -201,5 +265,25 @@ class LiveIntentWatcher:
         h = self._tracks.pop(tid)
         if not evidence.is_of_interest:
             return new, None
-        return new, visit_record(self.camera_id, evidence, epoch_t0=self.epoch_t0, event_ids=h.event_ids,
-                                 scope=self.scope)
+        record = visit_record(self.camera_id, evidence, epoch_t0=self.epoch_t0, event_ids=h.event_ids, scope=self.scope)
+        classify = self.classify
+        record["model_version"] = getattr(classify, "model_version", None)
+        window = self.pose_window or ((classify.window, classify.stride) if hasattr(classify, "window") else None)
+        if window is not None:
+            record["pose_windows"] = pose_windows_record(h.trajectory(tid), *window)
+        return new, record
+
+    def _shadow(self, traj: Trajectory, classify: Any, production: list[BehaviourEvent], shadow: Any) -> None:
+        """Run the staging model on `traj` and report its verdicts beside production's (never as evidence)."""
+        try:
+            staged = shadow(traj)
+        except Exception as exc:  # noqa: BLE001  (a broken staging model must not stop the camera)
+            staged = []
+            log.warning("camera %s: shadow model failed: %r", self.camera_id, exc)
+        if not staged and not production:
+            return
+        self.shadow_verdicts += 1
+        if self.on_shadow is not None:
+            self.on_shadow(shadow_verdict(self.camera_id, traj.track_id, float(traj.t_s[-1]) if len(traj) else 0.0,
+                                          production=(getattr(classify, "model_version", None), production),
+                                          staging=(getattr(shadow, "model_version", None), staged)))  # fmt: skip

@@ -24,12 +24,14 @@ from domain.events import Event
 from domain.privacy import masked_key
 from storage.objectstore import ObjectStoreError
 
-__all__ = ["RedisPublisher", "EventForwarder", "CAMERAS_METRICS_KEY", "HEALTH_CHANNEL", "tracking_channel"]
+__all__ = ["RedisPublisher", "EventForwarder", "CAMERAS_METRICS_KEY", "HEALTH_CHANNEL", "SHADOW_KEY", "tracking_channel"]
 
 log = logging.getLogger(__name__)
 
 CAMERAS_METRICS_KEY = "witness:metrics:cameras"  # Redis hash: camera id -> JSON health (fps_in, fps_out, lag_s, …)
 HEALTH_CHANNEL = "witness:health"
+SHADOW_KEY = "witness:shadow:verdicts"  # Redis list, newest first: shadow-mode verdicts (production beside staging)
+SHADOW_MAX = 10_000  # verdicts kept in SHADOW_KEY
 
 
 def tracking_channel(camera_id: str) -> str:
@@ -41,7 +43,8 @@ class RedisPublisher:
     """`publisher(kind, payload)` for `CameraActor`: tracking updates and health go to Redis.
 
     `tracking_update` → channel `witness:tracking:{camera_id}`; `camera_health` → channel
-    `witness:health` (only when the state changed) and always the metrics hash `witness:metrics:cameras`.
+    `witness:health` (only when the state changed) and always the metrics hash `witness:metrics:cameras`;
+    `shadow_verdict` → the capped list `witness:shadow:verdicts` (newest first) and the log.
     """
 
     def __init__(self, redis_url: str, camera_id: str) -> None:
@@ -66,6 +69,9 @@ class RedisPublisher:
                 if payload.get("changed"):
                     pipe.publish(HEALTH_CHANNEL, message)
                 pipe.execute()
+            elif kind == "shadow_verdict":
+                log.info("camera %s shadow verdict: %s", self.camera_id, message)
+                self._client.pipeline().lpush(SHADOW_KEY, message).ltrim(SHADOW_KEY, 0, SHADOW_MAX - 1).execute()
         except redis.RedisError as exc:  # a Redis outage must not stop the camera
             log.warning("camera %s: publish failed: %s", self.camera_id, exc)
 

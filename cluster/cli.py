@@ -17,6 +17,7 @@ from cluster.cli_evidence import register as register_evidence
 from cluster.cli_models import models_benchmark
 from cluster.cli_plan import plan_cmd
 from cluster.cli_pos import pos_app
+from cluster.cli_stages import models_promote, models_rollback, models_stages
 from cluster.cli_train import models_app, train_app
 from cluster.settings import Settings
 from storage.models import UserRole
@@ -37,6 +38,9 @@ export_app.command("video")(export_video_cmd)
 register_evidence(app)  # witness retention | hold | verify (cluster/cli_evidence.py)
 models_app.command("benchmark")(models_benchmark)
 app.command("plan")(plan_cmd)
+models_app.command("promote")(models_promote)
+models_app.command("rollback")(models_rollback)
+models_app.command("stages")(models_stages)
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -215,9 +219,16 @@ def _classifier(settings, store):
     """The trained behaviour model's per-trajectory events, or `None` (heuristics) when none is configured."""
     if not settings.behaviour.model_version:
         return None
+    from cluster.runtime import open_database
     from pipelines.intent import trajectory_classifier
+    from storage.db import session_scope
+    from storage.model_stages import resolve_model_version
 
-    return trajectory_classifier(store, settings.behaviour.model_version, min_confidence=settings.behaviour.min_confidence)
+    version = settings.behaviour.model_version
+    if version in ("production", "staging"):
+        with session_scope(open_database(settings)) as s:
+            version = resolve_model_version(s, "behaviour", version)
+    return trajectory_classifier(store, version, min_confidence=settings.behaviour.min_confidence)
 
 
 def _notifier(settings, engine):

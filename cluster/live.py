@@ -226,7 +226,9 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0, de
         namespace=NAMESPACE, tracker_params=settings.tracker, camera=settings.camera.model_dump(),
         clip=settings.clip.model_dump(), clips_dir=str(settings.data_dir.resolve() / "live-clips"),
         app_name=APP_NAME, intent=intent,
-        behaviour={"model_version": settings.behaviour.model_version, "min_confidence": settings.behaviour.min_confidence},
+        behaviour={"model_version": settings.behaviour.model_version, "min_confidence": settings.behaviour.min_confidence,
+                   "reload_poll_s": settings.behaviour.reload_poll_s, "shadow": settings.behaviour.shadow,
+                   "window": settings.behaviour.window, "stride": settings.behaviour.stride},
         identity=identity_config(settings),
         spool_dir=str(settings.data_dir.resolve() / "live-spool"), reliability=settings.reliability.model_dump(),
     )

@@ -276,10 +276,22 @@ class BehaviourSettings(BaseModel):
 
     model_version: str = Field(
         "",
-        pattern=r"^(|latest|v\d{4,})$",
+        pattern=r"^(|latest|production|staging|v\d{4,})$",
         title="Behaviour model version",
         description="Empty: no trained model, the explainable heuristics decide; 'latest' or e.g. 'v0003': "
-        "that model from the object store (models/behaviour/).",
+        "that model from the object store (models/behaviour/); 'production' or 'staging': the version that "
+        "stage uses (`witness models promote`), followed live: a promotion or rollback reaches running "
+        "cameras within BEHAVIOUR__RELOAD_POLL_S without a restart.",
+    )
+    reload_poll_s: float = Field(
+        2.0, gt=0, le=3600, title="Model stage poll (s)",
+        description="How often a live camera checks its stage's version. Shorter: promotions land sooner, at one "
+        "Redis GET per camera per poll.",
+    )
+    shadow: bool = Field(
+        False, title="Run the staging model in shadow",
+        description="Live cameras also run the staging version on the same pose windows and log its verdicts "
+        "beside production's (Redis list witness:shadow:verdicts); it never raises events or alerts.",
     )
     window: int = Field(
         30, ge=2, title="Pose window (analysed frames)",

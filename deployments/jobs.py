@@ -159,12 +159,15 @@ def job_options(config: JobRunnerConfig, engine: Any, store: Any, *, fps: float 
     from storage.db import session_scope
     from storage.pos import load_catalog
 
+    from storage.model_stages import resolve_model_version
+
     with session_scope(engine) as s:
         catalog = load_catalog(s)
+        version = resolve_model_version(s, "behaviour", config.behaviour_model) if config.behaviour_model else ""
     job_pos = None if pos is None else parse_pos_file(pos.text, pos.name, catalog=catalog, video_start=pos.video_start)
     classify = None
     if config.behaviour_model and store is not None:
-        classify = trajectory_classifier(store, config.behaviour_model, min_confidence=config.behaviour_min_confidence)
+        classify = trajectory_classifier(store, version, min_confidence=config.behaviour_min_confidence)
     return JobOptions(model=config.model, tracker=config.tracker, job=config.job, clip=config.clip,
                       cache_dir=config.cache_dir, fps=fps, imgsz=imgsz,
                       intent=None if config.intent is None else AssessmentParams(**config.intent), pos=job_pos,

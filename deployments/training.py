@@ -173,12 +173,13 @@ def run_training(run_id: str, *, config: TrainingRunnerConfig) -> str:
     try:
         with session_scope(engine) as s:
             run = start_run(s, run_id)
-            data_dir, params = run.data_dir, dict(run.params)
+            data_dir, params, created_by = run.data_dir, dict(run.params), run.created_by
         if config.behaviour is None:
             raise ValueError("the platform was started without behaviour settings (BEHAVIOUR__*)")
         options = TrainOptions(
             model=config.model, tracker=config.tracker, job=config.job, behaviour=config.behaviour,
             cache_dir=Path(config.cache_dir), **{k: params.get(k) for k in ("fps", "imgsz", "seed", "window", "stride")},
+            trained_by=created_by,
         )  # fmt: skip
         labels = _labels_file(params.get("labels_csv"), work)
         outcome = train_behaviour(data_dir, store=_store(config), options=options, labels=labels, progress=progress)

@@ -401,7 +401,8 @@ class BehaviourModel:
 
 
 def split_by_clip(
-    y: Sequence[str] | npt.ArrayLike, groups: Sequence[str] | npt.ArrayLike, *, test_fraction: float = 0.25, seed: int = 0
+    y: Sequence[str] | npt.ArrayLike, groups: Sequence[str] | npt.ArrayLike, *, test_fraction: float = 0.25, seed: int = 0,
+    strict: bool = False,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Train/test split that keeps each clip's windows together, stratified by class where possible.
 
@@ -409,13 +410,15 @@ def split_by_clip(
     would inflate the test score. So each clip is assigned to its majority class, and for each
     class with at least two clips, `round(test_fraction · clips)` of them (at least 1, at most
     all but one) go to the test set. A class seen in a single clip cannot be split by clip:
-    its windows are split at random instead (leaky, but it keeps the class in both sets).
+    its windows are split at random instead (leaky, but it keeps the class in both sets), unless
+    `strict`: then its one clip stays whole in the training set, so no group is ever on both sides.
 
     Args:
         y: `(N,)` class names per window.
         groups: `(N,)` clip id per window.
         test_fraction: share of clips (or windows) held out, in (0, 1).
         seed: shuffling seed.
+        strict: never split a group (see above).
 
     Returns:
         `(train_index, test_index)`, int64 indices into `y`, sorted, disjoint, covering every row.
@@ -447,7 +450,7 @@ def split_by_clip(
             k = min(len(mine) - 1, max(1, round(test_fraction * len(mine))))
             for clip in rng.permutation(mine)[:k]:
                 test |= g_ == clip
-        else:
+        elif not strict:
             rows = np.flatnonzero(g_ == mine[0])
             k = min(len(rows) - 1, max(1, round(test_fraction * len(rows)))) if len(rows) >= 2 else 0
             test[rng.permutation(rows)[:k]] = True

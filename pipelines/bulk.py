@@ -596,7 +596,8 @@ def _finalise(
             if assessment.should_alert:
                 ids = [event_id(scope, e) for e in person_events]
                 alerts.append({**assessment.alert_fields(event_ids=ids, clip_keys=[clip_of[i] for i in ids if i in clip_of]),
-                               "camera_id": v.outcome.camera_id})
+                               "camera_id": v.outcome.camera_id,
+                               "model_version": getattr(options.classify, "model_version", None)})
         alerts += rule_alerts(keyed, clip_of)  # rules with `alert:` (actors.rule_alerts, shared with live)
 
         def save() -> list[str]:

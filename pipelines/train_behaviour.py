@@ -43,6 +43,7 @@ from domain.behaviour_model import CLASSES, BehaviourModel, TrainingReport, norm
 from domain.pose_features import FEATURE_NAMES, window_features
 from domain.tracks import Trajectory
 from pipelines.decode import decode_chunks
+from pipelines.lineage import code_version, dataset_hash
 from pipelines.tracks import build_trajectories, track_chunk
 from pipelines.video import Chunk, VideoError, VideoInfo, plan_chunks, probe_video, sampling_stride
 from storage.model_registry import load_meta, model_key, next_version, save_model
@@ -50,7 +51,7 @@ from storage.objectstore import ObjectNotFoundError, ObjectStore, ObjectStoreErr
 
 __all__ = [
     "VIDEO_SUFFIXES", "LabelledClip", "LabelSpan", "TrainOptions", "TrainingOutcome", "read_labels_csv",
-    "find_clips", "assign_labels", "train_behaviour",
+    "find_clips", "assign_labels", "train_behaviour", "compare_reports",
 ]
 
 ProgressFn = Callable[[int, int], None]
@@ -95,6 +96,7 @@ class TrainOptions:
         behaviour: `BehaviourSettings` (window, stride, fps, imgsz, seed, test_fraction, replicas).
         cache_dir: local folder for downloaded clips and weights.
         fps, imgsz, seed, window, stride: overrides of the `behaviour` values.
+        trained_by: who trains (username), recorded in the model's lineage.
     """
 
     model: Any
@@ -107,6 +109,7 @@ class TrainOptions:
     seed: int | None = None
     window: int | None = None
     stride: int | None = None
+    trained_by: str | None = None
 
     def resolved(self) -> dict[str, Any]:
         """The effective training parameters (overrides applied)."""
@@ -133,7 +136,11 @@ class TrainingOutcome:
         windows_by_class: labelled windows per class (train + test).
         features: `(N, 21)` float32, every labelled window (train and test), `FEATURE_NAMES` order.
         labels: `(N,)` str, their classes.
-        clip_ids: `(N,)` str, the clip each window came from.
+        clip_ids: `(N,)` str, the clip (or, for operator labels, the visit) each window came from.
+        test_index: `(T,)` int64 rows of `features` held out for the report.
+        comparison: the new version beside the baseline (production) on the same held-out windows,
+            `None` without a baseline (see `compare_reports`).
+        dataset: the stored dataset's manifest (`pipelines.label_dataset.save_dataset`), `None` when not stored.
         elapsed_s: wall time.
     """
 
@@ -147,6 +154,9 @@ class TrainingOutcome:
     features: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, len(FEATURE_NAMES)), np.float32))
     labels: npt.NDArray[np.str_] = field(default_factory=lambda: np.zeros(0, str))
     clip_ids: npt.NDArray[np.str_] = field(default_factory=lambda: np.zeros(0, str))
+    test_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    comparison: dict[str, Any] | None = None
+    dataset: dict[str, Any] | None = None
     elapsed_s: float = 0.0
 
 
@@ -404,12 +414,14 @@ def _finish_clip(c: _Clip, options: TrainOptions, spans: list[LabelSpan], params
 
 
 def train_behaviour(
-    data_dir: str | Path,
+    data_dir: str | Path | None,
     *,
     store: ObjectStore,
     options: TrainOptions,
     labels: str | Path | None = None,
     progress: ProgressFn | None = None,
+    extra: Any = None,
+    baseline: Any = None,
 ) -> TrainingOutcome:
     """Train, evaluate and save a behaviour model from labelled clips; Ray must already be initialised.
 
@@ -419,6 +431,11 @@ def train_behaviour(
         options: settings sections and overrides.
         labels: labels CSV (local file); default: class folders.
         progress: called as `progress(frames_done, frames_total)` while frames are analysed.
+        extra: operators' labelled windows (`pipelines.label_dataset.LabelWindows`) added to the
+            clips' (or used alone when `data_dir` is `None`); the split then keeps every group
+            (clip or visit) whole on one side (`split_by_clip(strict=True)`), and the dataset is stored.
+        baseline: the model to compare with on the same held-out windows (a `BehaviourReplica`,
+            normally production's); the comparison goes into the report and the version's meta.
 
     Returns:
         The outcome: saved version, key, test report and meta.
@@ -430,11 +447,16 @@ def train_behaviour(
     """
     started = time.perf_counter()
     params = options.resolved()
-    src = str(data_dir)
+    src = str(data_dir) if data_dir is not None else "operator labels"
+    rows = _Rows()
+    if data_dir is None:
+        if extra is None or len(extra) == 0:
+            raise ValueError("no training data: no DATA_DIR and no operator label with pose windows")
+        return _fit_and_save(src, labels, [], rows, params, store, started, trained_by=options.trained_by,
+                             extra=extra, baseline=baseline)  # fmt: skip
     specs, spans = find_clips(src, labels=labels, store=store)
     options.cache_dir.mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix="train-", dir=options.cache_dir))
-    rows = _Rows()
     try:
         clips: dict[str, _Clip] = {}
         for i, spec in enumerate(specs):
@@ -451,7 +473,8 @@ def train_behaviour(
         _analyse(clips, options, params, store, spans, rows, progress)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    return _fit_and_save(src, labels, specs, rows, params, store, started)
+    return _fit_and_save(src, labels, specs, rows, params, store, started, trained_by=options.trained_by, extra=extra,
+                         baseline=baseline)
 
 
 def _analyse(
@@ -487,8 +510,12 @@ def _analyse(
 
 def _fit_and_save(
     src: str, labels: str | Path | None, specs: list[LabelledClip], rows: _Rows, params: dict[str, Any],
-    store: ObjectStore, started: float,
+    store: ObjectStore, started: float, *, trained_by: str | None = None, extra: Any = None, baseline: Any = None,
 ) -> TrainingOutcome:
+    if extra is not None and len(extra):
+        rows.X += list(extra.features)
+        rows.y += [str(v) for v in extra.labels]
+        rows.clip += [str(v) for v in extra.groups]
     if not rows.X:
         raise ValueError(
             f"DATA_DIR {src}: no usable pose windows: {len(specs)} clips gave {rows.tracks} tracks of at least "
@@ -501,17 +528,31 @@ def _fit_and_save(
     if len(by_class) < 2:
         raise ValueError(f"DATA_DIR {src}: every usable window is {next(iter(by_class))!r} "
                          f"({len(y)} windows); training needs at least two classes")  # fmt: skip
-    train_idx, test_idx = split_by_clip(y, rows.clip, test_fraction=params["test_fraction"], seed=params["seed"])
+    strict = extra is not None
+    train_idx, test_idx = split_by_clip(y, rows.clip, test_fraction=params["test_fraction"], seed=params["seed"],
+                                        strict=strict)  # fmt: skip
     if len(test_idx) == 0 or len(set(y[train_idx].tolist())) < 2:
         raise ValueError(f"DATA_DIR {src}: too few windows to split into train and test sets ({by_class})")
     model = BehaviourModel(n_estimators=params["n_estimators"], seed=params["seed"])
     model.fit(X[train_idx], y[train_idx])
     report = model.evaluate(X[test_idx], y[test_idx], n_train=len(train_idx))
+    comparison = None
+    if baseline is not None:
+        base_report = baseline.model.evaluate(X[test_idx], y[test_idx], n_train=0)
+        comparison = compare_reports(report, base_report, baseline_version=baseline.version)
+    dataset = None
+    if extra is not None:
+        from pipelines.label_dataset import save_dataset
+
+        dataset = save_dataset(store, X, y, rows.clip, summary={
+            "clip_windows": int(len(y) - len(extra)), "label_windows": int(len(extra)),
+            "labels_used": extra.labels_used, "labels_without_pose": extra.labels_without_pose})  # fmt: skip
     clips_by_class = dict(Counter(c.label for c in specs if c.label is not None))
     data = {
         "source": src, "labels": str(labels) if labels is not None else None, "clips": len(specs),
         "clips_by_class": clips_by_class, "windows_by_class": by_class, "n_train": int(len(train_idx)),
         "n_test": int(len(test_idx)), "test_clips": sorted({rows.clip[i] for i in test_idx.tolist()}),
+        "split": "by clip / visit, strict" if strict else "by clip", "dataset": dataset,
     }  # fmt: skip
     model.params = {**params, "data": data}
     version = next_version(store, KIND)
@@ -519,10 +560,29 @@ def _fit_and_save(
     meta = {
         "trained_at": model.trained_at, "sklearn_version": model.sklearn_version, "feature_names": list(FEATURE_NAMES),
         "classes": list(CLASSES), "metrics": report.to_dict(), "params": params, "data": data,
+        "dataset_hash": dataset_hash(X, y.tolist(), rows.clip), "code_version": code_version(), "trained_by": trained_by,
+        "comparison": comparison,
     }  # fmt: skip
     version = save_model(store, model.to_bytes(), meta, KIND, version=version)
     key = model_key(KIND, version)
     return TrainingOutcome(
         version, key, store.uri(key), report, load_meta(store, KIND, version), len(specs), by_class,
-        features=X, labels=y, clip_ids=np.array(rows.clip), elapsed_s=time.perf_counter() - started,
+        features=X, labels=y, clip_ids=np.array(rows.clip), test_index=np.asarray(test_idx, np.int64),
+        comparison=comparison, dataset=dataset, elapsed_s=time.perf_counter() - started,
     )
+
+
+def compare_reports(new: TrainingReport, baseline: TrainingReport, *, baseline_version: str) -> dict[str, Any]:
+    """A new model beside the baseline on the same held-out windows.
+
+    Returns:
+        `{"baseline_version", "baseline": baseline.to_dict(), "accuracy_delta", "macro_f1_delta",
+        "per_class_delta": {class: {"precision", "recall"}}}`; deltas are new minus baseline.
+    """
+    return {
+        "baseline_version": baseline_version, "baseline": baseline.to_dict(),
+        "accuracy_delta": new.accuracy - baseline.accuracy, "macro_f1_delta": new.macro_f1 - baseline.macro_f1,
+        "per_class_delta": {c: {"precision": new.per_class[c].precision - baseline.per_class[c].precision,
+                                "recall": new.per_class[c].recall - baseline.per_class[c].recall}
+                            for c in new.per_class},
+    }  # fmt: skip

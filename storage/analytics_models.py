@@ -125,7 +125,7 @@ class AnalyticsHeat(SQLModel, table=True):
     t_bucket: int = Field(sa_type=sa.BigInteger)
     grid_w: int
     grid_h: int
-    cell_m: float | None = None  # plan grids: cell side (m), cells anchored at plan (0, 0) (0016)
+    cell_m: float | None = None  # plan grids: cell side (m), cells anchored at plan (0, 0) (0014)
     cells: bytes = Field(sa_type=sa.LargeBinary)  # float32, little endian, row-major
     person_s: float = 0.0
 

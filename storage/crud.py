@@ -1429,7 +1429,7 @@ def save_live_events(
 # ------------------------------------------------------------------------------------- alerts
 import dataclasses  # noqa: E402
 
-from domain.alerts import AlertAction, AlertState, AlertStatus, dismissal_label, transition  # noqa: E402
+from domain.alerts import AlertAction, AlertState, AlertStatus, transition  # noqa: E402
 from domain.scoring import Severity  # noqa: E402
 from storage.models import Alert, AlertHistory, AlertNote, LegalHold  # noqa: E402
 
@@ -1453,6 +1453,7 @@ def create_alert(
     alert_id: str | None = None,
     origin: str = "intent",
     rule: str | None = None,
+    model_version: str | None = None,
 ) -> Alert:
     """Store a pending alert from an intent score's fields (or a rule alert's: `domain.rule_alerts`).
 
@@ -1477,6 +1478,7 @@ def create_alert(
             takes the visit's id, so scoring a visit twice cannot raise two alerts); default a random one.
         origin: `"intent"` or `"rule"`.
         rule: the rule that raised it (rule alerts).
+        model_version: the behaviour-model version whose verdicts the evidence used (`None`: heuristics only).
 
     Returns:
         The stored (or added) alert.
@@ -1486,7 +1488,7 @@ def create_alert(
         score=score, severity=Severity(severity), components=comps, explanation=explanation, camera_id=camera_id,
         job_id=job_id, video_id=video_id, track_id=track_id,
         evidence={**(details or {}), "event_ids": list(event_ids), "clip_keys": list(clip_keys)},
-        origin=origin, rule=rule,
+        origin=origin, rule=rule, model_version=model_version,
     )  # fmt: skip
     if alert_id is not None:
         alert.id = alert_id
@@ -1629,6 +1631,10 @@ def apply_transition(
             # escalated evidence is kept from retention purges until released (same transaction)
             session.add(LegalHold(alert_id=alert.id, reason=f"escalated: {entry.reason}", placed_by=entry.actor,
                                   placed_at=when))
+        if entry.action in (AlertAction.DISMISS, AlertAction.ESCALATE):
+            from storage.labels import label_alert
+
+            label_alert(session, alert, entry.action.value, actor=entry.actor, reason=entry.reason)  # a training label
     except BaseException:
         session.rollback()
         raise
@@ -1662,24 +1668,5 @@ def list_history(session: Session, alert_id: str) -> list[AlertHistory]:
     return list(session.exec(stmt).all())
 
 
-def list_dismissal_labels(session: Session, *, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Retraining labels (`domain.alerts.dismissal_label`) of dismissed alerts, oldest dismissal first.
-
-    Each label also carries the alert's `score`, `severity`, `components`, `camera_id`, `job_id`,
-    `video_id`, `track_id` and `evidence`.
-    """
-    conditions = [col(Alert.status) == AlertStatus.DISMISSED]
-    if since is not None:
-        conditions.append(col(Alert.closed_at) >= since)
-    rows = session.exec(select(Alert).where(*conditions).order_by(col(Alert.closed_at), col(Alert.id))).all()
-    labels = []
-    for a in rows:
-        state = dataclasses.replace(_state(a), closed_t_s=a.closed_at.timestamp() if a.closed_at else None)
-        labels.append({**dismissal_label(state), "score": a.score, "severity": a.severity.value,
-                       "components": a.components, "camera_id": a.camera_id, "job_id": a.job_id,
-                       "video_id": a.video_id, "track_id": a.track_id, "evidence": a.evidence})
-    return labels
-
-
 __all__ += ["create_alert", "get_alert", "list_alerts", "alert_stats", "apply_transition", "add_note", "list_notes",
-            "list_history", "list_dismissal_labels"]
+            "list_history"]

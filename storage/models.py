@@ -632,6 +632,8 @@ class AlertBase(SQLModel):
     origin: str = Field(default="intent", max_length=16, index=True,
                         sa_column_kwargs={"server_default": "intent"})  # fmt: skip
     rule: str | None = Field(default=None, max_length=128)
+    # 0014: the behaviour-model version whose verdicts the alert's evidence used (None: heuristics only).
+    model_version: str | None = Field(default=None, max_length=16)
 
 
 class Alert(AlertBase, table=True):
@@ -1280,3 +1282,71 @@ class PendingVisit(SQLModel, table=True):
 
 
 __all__ += ["DeadEventBase", "DeadEvent", "DeadEventPublic", "DeadEventsPublic", "PendingVisit"]
+
+
+# ====================================================================== learning loop (0014)
+# Tables below are created by `storage/migrations/versions/0015_learning.py`: operators' training
+# labels (`domain.labels`) and the behaviour-model stage history (production / staging).
+class TrainingLabelBase(SQLModel):
+    source: str = Field(max_length=16, index=True)  # domain.labels.LabelSource value
+    label: str = Field(max_length=16, index=True)  # a BehaviourClass value
+    alert_id: str | None = Field(default=None, foreign_key="alert.id", ondelete="CASCADE", index=True, max_length=32)
+    event_id: str | None = Field(default=None, foreign_key="event.id", ondelete="CASCADE", index=True, max_length=64)
+    camera_id: str | None = Field(default=None, max_length=128, index=True)
+    job_id: str | None = Field(default=None, max_length=32, index=True)
+    video_id: str | None = Field(default=None, max_length=32)
+    track_id: int | None = None
+    t_start_s: float | None = None  # the span labelled, on the alert's / event's clock
+    t_end_s: float | None = None
+    given_by: str = Field(max_length=64)  # username
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class TrainingLabel(TrainingLabelBase, table=True):
+    """One labelled example from an operator's decision: one per alert and one per event (the latest decision wins)."""
+
+    __tablename__ = "training_label"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+
+
+class TrainingLabelPublic(TrainingLabelBase):
+    id: str
+
+
+class TrainingLabelsPublic(SQLModel):
+    data: list[TrainingLabelPublic]
+    count: int
+    by_class: dict[str, int] = Field(default_factory=dict, description="Matching labels per class")
+    by_source: dict[str, int] = Field(default_factory=dict, description="Matching labels per source")
+
+
+class ModelStageChange(SQLModel, table=True):
+    """One promotion or rollback of a model version to a stage; the newest row per (kind, stage) is current."""
+
+    __tablename__ = "model_stage_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    stage: str = Field(max_length=16, index=True)  # production | staging
+    version: str | None = Field(default=None, max_length=16)  # None: the stage was cleared
+    previous_version: str | None = Field(default=None, max_length=16)
+    action: str = Field(max_length=16)  # promote | rollback
+    actor: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class ModelStageChangePublic(SQLModel):
+    id: int
+    kind: str
+    stage: str
+    version: str | None
+    previous_version: str | None
+    action: str
+    actor: str
+    at: datetime
+
+
+__all__ += ["TrainingLabelBase", "TrainingLabel", "TrainingLabelPublic", "TrainingLabelsPublic", "ModelStageChange",
+            "ModelStageChangePublic"]

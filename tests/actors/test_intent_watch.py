@@ -108,10 +108,13 @@ def tx(tx_id: str, t_s: float, sku: str, camera_id: str = "shop.cam") -> Transac
                        t_s, t_s + 1.0, camera_id, "till")
 
 
-def test_event_sink_scores_visits_against_stored_transactions(ray_local, pg_url, pg_engine) -> None:
+def test_event_sink_scores_visits_against_stored_transactions(ray_local, pg_url, pg_engine, tmp_path) -> None:
     import ray
 
+    from actors.behaviour_replica import trajectory_classifier
     from actors.event_sink import EventSink
+    from storage.objectstore import LocalObjectStore
+    from tests.model_factories import save_constant_model
 
     redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     client = redis_lib.Redis.from_url(redis_url)
@@ -121,6 +124,8 @@ def test_event_sink_scores_visits_against_stored_transactions(ray_local, pg_url,
     w = LiveIntentWatcher("shop.cam", SCOPE + str(t0), AssessmentParams(), lost_s=2.0, every_s=0.5)
     w.configure(CAMERA, WH)
     w.epoch_t0 = t0
+    store = LocalObjectStore(tmp_path / "objects")
+    w.classify = trajectory_classifier(store, save_constant_model(store, "normal"), min_confidence=0.6)  # v0001
     thief_events, thief_visits, _ = feed(w, person(PICK, DOOR, track_id=7))
     payer = person(PICK, TILL, DOOR, track_id=8)
     payer = Trajectory(8, payer.frame_index + 1000, payer.t_s + 100.0, payer.xyxy, payer.confidence, payer.interpolated,
@@ -148,6 +153,8 @@ def test_event_sink_scores_visits_against_stored_transactions(ray_local, pg_url,
     alert = alerts[0]
     assert alert.evidence["event_ids"] == thief_visits[0]["event_ids"]
     assert alert.evidence["discrepancy"]["missing_from_billing"] == {"CHOC001": 1}
+    assert alert.model_version == "v0001"  # the behaviour model the camera ran is recorded on the alert
+    assert alert.evidence["pose_windows"]["window"] == 10 and len(alert.evidence["pose_windows"]["features"][0]) == 21
     assert "CHOC001 (Chocolate Bar)" in alert.explanation
     message = None
     deadline = time.monotonic() + 30

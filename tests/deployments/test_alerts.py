@@ -19,6 +19,7 @@ from sqlmodel import Session
 from deployments.api import create_app
 from deployments.api.routes import alerts
 from storage import crud
+from storage.labels import list_labels
 from storage.models import Alert, AlertHistory, AlertNote, UserRole
 from storage.objectstore import LocalObjectStore
 from tests.deployments.conftest import make_config
@@ -130,12 +131,12 @@ def test_acknowledge_then_dismiss_with_history_notes_and_audit(
     assert detail["history"] == body["history"] and detail["notes"][0]["author"] == users[O].username
     with Session(pg_engine) as s:
         rows, _ = crud.list_audit(s, resource_id=alert_id, limit=100)
-        labels = [lab for lab in crud.list_dismissal_labels(s) if lab["alert_id"] == alert_id]
+        labels = [lab for lab in list_labels(s, limit=None)[0] if lab.alert_id == alert_id]
     actions = {(row.action, row.resource_type, row.username, row.status_code) for row in rows}
     assert ("alert.acknowledge", "alert", users[O].username, 200) in actions
     assert ("alert.note", "alert", users[O].username, 201) in actions
     assert ("alert.dismiss", "alert", users[S].username, 200) in actions
-    assert labels and labels[0]["reason"] == "staff restocking"
+    assert labels and (labels[0].reason, labels[0].label, labels[0].source) == ("staff restocking", "normal", "dismissal")
 
     r = client.post(f"{API}/{alert_id}/acknowledge", headers=auth_headers[O])
     assert r.status_code == 409 and r.json()["detail"] == "alert is dismissed: cannot acknowledge"

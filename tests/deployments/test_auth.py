@@ -160,6 +160,7 @@ PROTECTED = [
     ("DELETE", "/users/u1"),
     ("GET", "/events"),
     ("GET", "/events/e1"),
+    ("POST", "/events/e1/review"),
     ("GET", "/jobs"),
     ("GET", "/jobs/j1"),
     ("GET", "/jobs/j1/events"),

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from domain.alerts import AlertStatus, InvalidTransitionError
 from domain.scoring import ComponentScore, Severity
 from storage import crud
+from storage.labels import list_labels
 from storage.models import Alert
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -71,11 +72,10 @@ def test_transitions_history_and_stats(db_engine: Engine) -> None:
         assert stats["by_severity"]["medium"] == 1 and stats["by_severity"]["high"] == 1
         assert stats["mean_time_to_acknowledge_s"] == pytest.approx(60.0)
 
-        labels = crud.list_dismissal_labels(s)
-        assert len(labels) == 1
-        assert labels[0]["label"] == "false_positive" and labels[0]["alert_id"] == a.id
-        assert labels[0]["reason"] == "staff restocking" and labels[0]["labelled_by"] == "ann"
-        assert labels[0]["severity"] == "medium" and labels[0]["evidence"]["event_ids"] == ["e1"]
+        labels, count = list_labels(s)  # the dismissal became a training label in the same transaction
+        assert count == 1
+        assert (labels[0].label, labels[0].source, labels[0].alert_id) == ("normal", "dismissal", a.id)
+        assert labels[0].reason == "staff restocking" and labels[0].given_by == "ann"
 
 
 @pytest.mark.parametrize(

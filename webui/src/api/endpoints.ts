@@ -2,8 +2,8 @@
 
 import { api } from './client';
 import type {
-  AlertDetailPublic, AlertPublic, AuditLogPublic, CameraPublic, EventPublic, JobPublic, Paged, SitePublic,
-  UserPublic,
+  AlertDetailPublic, AlertPublic, AuditLogPublic, CameraPublic, EventPublic, JobPublic, ModelStage, ModelStageChange,
+  Paged, SitePublic, TrainingLabel, UserPublic,
 } from './types';
 
 export type { Summary, SystemStatus } from './types';
@@ -23,3 +23,16 @@ export const alertActions = {
 };
 
 export type AlertActions = typeof alertActions;
+
+/** Stage changes of the behaviour model (supervisor / admin; audited). */
+export const modelStageActions = {
+  promote: (version: string, stage: ModelStage) =>
+    api.post<{ change: ModelStageChange; announced: boolean }>('/models/behaviour/promote', { version, stage }),
+  rollback: (stage: ModelStage) => api.post<{ change: ModelStageChange; announced: boolean }>('/models/behaviour/rollback', { stage }),
+};
+
+export type ModelStageActions = typeof modelStageActions;
+
+/** An operator's verdict on an event, stored as a training label. */
+export const reviewEvent = (id: string, verdict: 'confirm' | 'reject', reason?: string) =>
+  api.post<TrainingLabel>(`/events/${id}/review`, { verdict, reason });

@@ -402,7 +402,70 @@ export interface BehaviourModel {
   metrics?: TrainingMetrics | null;
   params?: Record<string, unknown>;
   data?: Record<string, unknown>;
+  /** Lineage: SHA-256 of the training windows, `git:<sha>` / `pkg:<version>`, who trained it. */
+  dataset_hash?: string | null;
+  code_version?: string | null;
+  trained_by?: string | null;
+  /** Stages using this version now (`production`, `staging`). */
+  stages?: string[];
+  /** The held-out comparison with the production version it was trained against. */
+  comparison?: ModelComparison | null;
   [key: string]: unknown;
+}
+
+/** `pipelines.train_behaviour.compare_reports`: new minus baseline on the same held-out windows. */
+export interface ModelComparison {
+  baseline_version: string;
+  baseline: TrainingMetrics;
+  accuracy_delta: number;
+  macro_f1_delta: number;
+  per_class_delta: Record<string, { precision: number; recall: number }>;
+}
+
+export type ModelStage = 'production' | 'staging';
+
+/** `storage.models.ModelStageChangePublic`. */
+export interface ModelStageChange {
+  id: number;
+  kind: string;
+  stage: ModelStage;
+  version: string | null;
+  previous_version: string | null;
+  action: 'promote' | 'rollback' | string;
+  actor: string;
+  at: ISODate;
+}
+
+/** `GET /models/behaviour/stages`. */
+export interface ModelStages {
+  stages: Record<ModelStage, string | null>;
+  history: ModelStageChange[];
+}
+
+export type LabelSource = 'dismissal' | 'escalation' | 'event_confirmed' | 'event_rejected' | 'manual';
+
+/** `storage.models.TrainingLabelPublic`: one operator decision as a labelled example. */
+export interface TrainingLabel {
+  id: string;
+  source: LabelSource;
+  label: string;
+  alert_id: string | null;
+  event_id: string | null;
+  camera_id: string | null;
+  job_id: string | null;
+  video_id: string | null;
+  track_id: number | null;
+  t_start_s: number | null;
+  t_end_s: number | null;
+  given_by: string;
+  reason: string | null;
+  created_at: ISODate;
+}
+
+/** `GET /training/labels`: a page of labels with counts over every matching label. */
+export interface TrainingLabels extends Paged<TrainingLabel> {
+  by_class: Record<string, number>;
+  by_source: Record<string, number>;
 }
 
 // ------------------------------------------------------------------------------ WebSocket

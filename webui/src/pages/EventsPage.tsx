@@ -4,7 +4,9 @@ import { useQuery } from '@tanstack/react-query';
 import { CartesianGrid, ResponsiveContainer, Scatter, ScatterChart, Tooltip, XAxis, YAxis, ZAxis } from 'recharts';
 import { useSearchParams } from 'react-router-dom';
 import { api } from '../api/client';
-import type { EventsPage as EventsData } from '../api/endpoints';
+import { useAuth } from '../api/auth';
+import { reviewEvent, type EventsPage as EventsData } from '../api/endpoints';
+import { EventVerdict } from '../components/EventVerdict';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { fmtDateTime, fmtSeconds } from '../components/format';
 
@@ -18,6 +20,8 @@ const FILTERS = [
 
 export function EventsPage() {
   const scheme = useComputedColorScheme('dark');
+  const { can } = useAuth();
+  const labelling = can('alert.acknowledge');
   const [params, setParams] = useSearchParams();
   const [draft, setDraft] = useState<Record<string, string>>(() => Object.fromEntries(FILTERS.map((f) => [f.key, params.get(f.key) ?? ''])));
   const [page, setPage] = useState(1);
@@ -83,6 +87,7 @@ export function EventsPage() {
                 <Table.Tr>
                   <Table.Th>Stored</Table.Th><Table.Th>Type</Table.Th><Table.Th>Rule</Table.Th><Table.Th>Camera</Table.Th>
                   <Table.Th>Zone</Table.Th><Table.Th>Person</Table.Th><Table.Th>From – to</Table.Th><Table.Th>Confidence</Table.Th>
+                  {labelling && <Table.Th>Verdict</Table.Th>}
                 </Table.Tr>
               </Table.Thead>
               <Table.Tbody>
@@ -91,6 +96,7 @@ export function EventsPage() {
                     <Table.Td>{fmtDateTime(e.created_at)}</Table.Td><Table.Td>{e.type}</Table.Td><Table.Td>{e.rule}</Table.Td>
                     <Table.Td>{e.camera_id}</Table.Td><Table.Td>{e.zone ?? '—'}</Table.Td><Table.Td>{e.track_id ?? '—'}</Table.Td>
                     <Table.Td>{fmtSeconds(e.t_start_s)} – {fmtSeconds(e.t_end_s)}</Table.Td><Table.Td>{e.confidence.toFixed(2)}</Table.Td>
+                    {labelling && <Table.Td><EventVerdict eventId={e.id} type={e.type} review={reviewEvent} /></Table.Td>}
                   </Table.Tr>
                 ))}
               </Table.Tbody>

@@ -4,12 +4,14 @@ import { Alert, Anchor, Badge, Button, Card, Group, Loader, NumberInput, Progres
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useAuth } from '../api/auth';
 import { api, describeError } from '../api/client';
-import type { BehaviourModel, Paged, TrainingMetrics, TrainingRun } from '../api/types';
+import { modelStageActions } from '../api/endpoints';
+import type { BehaviourModel, ModelStages, Paged, TrainingLabels, TrainingMetrics, TrainingRun } from '../api/types';
 import { StatusBadge } from '../components/Badges';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { FilePicker } from '../components/FilePicker';
 import { fmtDateTime, fmtPercent, fmtSeconds } from '../components/format';
 import { MetricsView } from '../components/Metrics';
+import { ComparisonTable, LabelCounts, ModelStagePanel } from '../components/ModelStages';
 import { useStream } from '../realtime/RealtimeProvider';
 
 const FINISHED = ['done', 'failed'];
@@ -68,6 +70,8 @@ export function TrainingPage() {
     refetchInterval: (q) => ((q.state.data?.data ?? []).some((r) => !FINISHED.includes(r.status)) ? 3000 : 30_000),
   });
   const models = useQuery({ queryKey: ['training', 'models'], queryFn: () => api.get<Paged<BehaviourModel>>('/models/behaviour') });
+  const stages = useQuery({ queryKey: ['training', 'stages'], queryFn: () => api.get<ModelStages>('/models/behaviour/stages') });
+  const labels = useQuery({ queryKey: ['training', 'labels'], queryFn: () => api.get<TrainingLabels>('/training/labels', { limit: 20 }) });
   const [selected, setSelected] = useState<string | null>(null);
   const [report, setReport] = useState<{ title: string; metrics: TrainingMetrics } | null>(null);
   useStream((m) => {
@@ -82,6 +86,38 @@ export function TrainingPage() {
     <Stack>
       <Title order={1}>Training</Title>
       <Text size="sm" c="dimmed">Retrain the behaviour classifier on labelled clips; until a model exists the explainable heuristics decide.</Text>
+      <Card withBorder>
+        <Title order={2} size="h4" mb="sm">Operators' labels</Title>
+        <Text size="sm" c="dimmed" mb="xs">Dismissed and escalated alerts and confirmed or rejected events become training examples
+          (<code>witness train behaviour --from-labels</code>).</Text>
+        <ErrorBanner error={labels.error} onRetry={() => void labels.refetch()} />
+        {labels.data && <LabelCounts labels={labels.data} />}
+        {!!labels.data?.data.length && (
+          <Table.ScrollContainer minWidth={600} mt="sm">
+            <Table aria-label="Training labels">
+              <Table.Thead><Table.Tr><Table.Th>Given</Table.Th><Table.Th>Label</Table.Th><Table.Th>Source</Table.Th><Table.Th>From</Table.Th><Table.Th>Reason</Table.Th></Table.Tr></Table.Thead>
+              <Table.Tbody>
+                {labels.data.data.map((l) => (
+                  <Table.Tr key={l.id}>
+                    <Table.Td>{fmtDateTime(l.created_at)}<Text size="xs" c="dimmed">{l.given_by}</Text></Table.Td>
+                    <Table.Td>
+                      {can('model.train') ? (
+                        <Select size="xs" w={140} aria-label={`Label of ${l.id}`} value={l.label} allowDeselect={false}
+                          data={['normal', 'pickup', 'concealment', 'bypass']}
+                          onChange={(v) => { if (v && v !== l.label) void api.patch(`/training/labels/${l.id}`, { label: v }).then(() => queryClient.invalidateQueries({ queryKey: ['training', 'labels'] })); }} />
+                      ) : <Badge variant="light">{l.label}</Badge>}
+                    </Table.Td>
+                    <Table.Td>{l.source}</Table.Td>
+                    <Table.Td>{l.alert_id ? <Anchor href={`/alerts/${l.alert_id}`}>alert</Anchor> : `event ${l.event_id ?? ''}`}
+                      <Text size="xs" c="dimmed">{l.camera_id ?? l.video_id ?? ''}{l.track_id != null ? ` · track ${l.track_id}` : ''}</Text></Table.Td>
+                    <Table.Td><Text size="sm" truncate maw={240}>{l.reason ?? ''}</Text></Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
+        )}
+      </Card>
       {can('model.train') && (
         <Card withBorder><Title order={2} size="h4" mb="sm">New run</Title>
           <StartRun onStarted={() => void queryClient.invalidateQueries({ queryKey: ['training'] })} /></Card>
@@ -127,15 +163,22 @@ export function TrainingPage() {
           <Title order={2} size="h4">Model metrics</Title>
           {modelList.length > 0 && (
             <Select aria-label="Model version" value={current?.version ?? null} onChange={(v) => { setSelected(v); setReport(null); }} allowDeselect={false}
-              data={modelList.map((m) => ({ value: m.version, label: `${m.version}${m.latest ? ' (in use)' : ''}` }))} w={200} />
+              data={modelList.map((m) => ({ value: m.version, label: `${m.version}${m.stages?.length ? ` (${m.stages.join(', ')})` : m.latest ? ' (latest)' : ''}` }))} w={240} />
           )}
         </Group>
         <ErrorBanner error={models.error} onRetry={() => void models.refetch()} />
         {models.data && modelList.length === 0 && !report && <Text size="sm" c="dimmed">No trained model yet.</Text>}
         {shown && (
           <Stack>
-            <Group gap="xs"><Badge>{shown.title}</Badge>{!report && current?.latest && <Badge color="green">in use</Badge>}
+            <Group gap="xs"><Badge>{shown.title}</Badge>{!report && current?.latest && <Badge color="gray">latest</Badge>}
               {!report && <Text size="sm" c="dimmed">trained {current?.trained_at ?? current?.saved_at ?? '—'}</Text>}</Group>
+            {!report && current && (
+              <ModelStagePanel model={current} stages={stages.data} canChange={can('model.train')} actions={modelStageActions}
+                onChanged={() => void queryClient.invalidateQueries({ queryKey: ['training'] })} />
+            )}
+            {!report && current?.comparison && (
+              <ComparisonTable comparison={current.comparison} accuracy={Number(shown.metrics.accuracy ?? 0)} macroF1={Number(shown.metrics.macro_f1 ?? 0)} />
+            )}
             <MetricsView metrics={shown.metrics} />
           </Stack>
         )}
