@@ -125,6 +125,11 @@ def detect_via(detector: Any, *, timeout_s: float = 30.0, source: str = "") -> D
     from ray.serve.handle import DeploymentHandle
 
     kwargs = {"source": source} if source and isinstance(detector, DeploymentHandle) else {}
+    if isinstance(detector, DeploymentHandle) and not detector.is_initialized:
+        # Frames must not cross the network: route to the detector replica on this process's node when
+        # there is one. Init options stay with the process that sets them (a pickled handle arrives
+        # uninitialised), so it is set here, in the camera actor; `_init` is how Ray 2.60 sets it.
+        detector._init(_prefer_local_routing=True)
 
     def detect(frames: list) -> list[FrameDetections]:
         response = remote(frames, **kwargs)
@@ -298,11 +303,13 @@ class CameraActor:
         return self.status() | {"drained": drained}
 
     def status(self) -> dict:
-        """Health (`CameraHealth.as_dict()`) plus `session_id`, `running`, `config_version` and, with a
+        """Health (`CameraHealth.as_dict()`) plus `session_id`, `running`, `config_version`, `node_id` (the Ray node
+        it runs on) and, with a
         spooling `on_event`, its counters under `delivery` (`EventForwarder.stats`)."""
         running = self._thread is not None and self._thread.is_alive()
         extra: dict[str, Any] = {"session_id": self._loop.session_id, "running": running,
                                  "config_version": self.config_version,
+                                 "node_id": ray.get_runtime_context().get_node_id(),
                                  "behaviour_models": self._loop.classifier_versions()}  # fmt: skip
         stats = getattr(self._on_event, "stats", None)
         if callable(stats):

@@ -7,11 +7,20 @@ from the database again (not the one it was first started with) and re-sends the
 spool holds (`spool_dir/{camera_id}`). Routes call `start`, `stop` (which waits, bounded, for the
 camera's events to be stored), `status`, `reconfigure` (reload the camera's config from the
 database and apply it live, without a restart) and `latest_frame`.
+
+Placement (multi-node clusters): with a Serve detector, each camera actor is started on a node that
+hosts a detector replica (`domain.placement`: spread by load, in detection frames/s per replica; new
+nodes take new cameras), and calls the replica on its own node (prefer-local routing), so frames never
+cross the network. A watch thread re-checks every `CAMERA__PLACEMENT_CHECK_S`: cameras whose node died
+or lost its replicas are stopped and started again on a node that has one (`moves()` lists each move
+with the time it took). Events still in a dead node's disk spool are lost with the node.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +28,10 @@ import ray
 
 from actors.camera_actor import CameraActor, CameraConfigLoader
 from actors.live_io import EventForwarder, RedisPublisher
+from actors.placement import CAMERA_ACTOR_PREFIX, camera_nodes, cluster_view, node_strategy
 from actors.sources import Backoff, open_source
 from domain.assessment import AssessmentParams
+from domain.placement import place_cameras
 
 __all__ = ["CameraManager", "MANAGER_NAME", "CameraManagerConfig"]
 
@@ -109,8 +120,16 @@ class CameraManager:
         self._local_handle: Any = None
         self.actors: dict[str, Any] = {}
         self.versions: dict[str, int] = {}
+        self.nodes: dict[str, str] = {}  # camera id -> the node it was placed on (or found on)
+        self.weights: dict[str, float] = {}  # camera id -> its detection frames/s (the placement's load)
+        self._moves: list[dict[str, Any]] = []
+        self._lock = threading.RLock()
+        self._placing = camera.get("placement", "spread") == "spread" and (detector is None or hasattr(detector, "deployment_name"))
+        self._watch_stop = threading.Event()
         if autostart:
             self.sync()
+        if self._placing and float(camera.get("placement_check_s", 2.0)) > 0:
+            threading.Thread(target=self._watch, name="camera-placement", daemon=True).start()
 
     # ------------------------------------------------------------------------------ lifecycle
     def sync(self) -> list[str]:
@@ -133,9 +152,14 @@ class CameraManager:
         return sorted(self.actors)
 
     def start(self, camera_id: str) -> dict[str, Any]:
-        """Start a camera (no-op when running). Raises LookupError for an unknown camera."""
-        if camera_id in self.actors:
-            return self.status(camera_id)
+        """Start a camera (no-op when running) on the node the placement picks. Raises LookupError for an unknown camera."""
+        with self._lock:
+            if camera_id in self.actors:
+                return self.status(camera_id)
+            self._start(camera_id)
+        return self.status(camera_id)
+
+    def _start(self, camera_id: str) -> None:
         row, config = self._load(camera_id)
         c, clip, r = self.camera_opts, self.clip_opts, self.reliability
         forwarder = EventForwarder(
@@ -144,9 +168,11 @@ class CameraManager:
             retry_initial_s=float(r.get("retry_initial_s", 0.25)), retry_max_s=float(r.get("retry_max_s", 2.0)),
             batch_max=int(r.get("sink_batch_max", 200)),
         )
+        self.weights[camera_id] = float(config.fps or c["detection_fps"])
+        node_id = self._place(camera_id)
         actor = CameraActor.options(
-            name=f"witness-camera-{camera_id}", namespace=self.namespace, num_cpus=c["num_cpus"],
-            get_if_exists=True,
+            name=f"{CAMERA_ACTOR_PREFIX}{camera_id}", namespace=self.namespace, num_cpus=c["num_cpus"],
+            get_if_exists=True, scheduling_strategy=node_strategy(node_id),
         ).remote(
             camera_id,
             config.model_dump(mode="json"),
@@ -174,12 +200,16 @@ class CameraManager:
         )
         self.actors[camera_id] = actor
         self.versions[camera_id] = row.version
-        return self.status(camera_id)
+        if node_id is not None:
+            self.nodes[camera_id] = node_id
 
     def stop(self, camera_id: str) -> dict[str, Any]:
         """Stop a camera and end its actor (no-op when not running)."""
-        actor = self.actors.pop(camera_id, None)
-        self.versions.pop(camera_id, None)
+        with self._lock:
+            actor = self.actors.pop(camera_id, None)
+            self.versions.pop(camera_id, None)
+            self.nodes.pop(camera_id, None)
+            self.weights.pop(camera_id, None)
         if actor is None:
             return {"camera_id": camera_id, "state": "stopped"}
         try:
@@ -212,7 +242,7 @@ class CameraManager:
         except ray.exceptions.RayError as exc:
             st = {"camera_id": camera_id, "state": "error", "error": f"camera actor unreachable: {exc}"}
         # The actor's own version: after a restart it is what it loaded, which the API must not guess.
-        return {"config_version": self.versions.get(camera_id)} | st
+        return {"config_version": self.versions.get(camera_id), "node_id": self.nodes.get(camera_id)} | st
 
     def latest_frame(self, camera_id: str, overlay: bool = True, mask_faces: bool = True) -> bytes:
         """The camera's latest frame as JPEG, faces masked unless `mask_faces` is False (`b""` when it is
@@ -225,6 +255,83 @@ class CameraManager:
     def running(self) -> list[str]:
         """Ids of running cameras."""
         return sorted(self.actors)
+
+    # ------------------------------------------------------------------------------ placement
+    def placement(self) -> dict[str, str]:
+        """Camera id -> node id (hex) of every placed camera, as the manager last saw it."""
+        with self._lock:
+            return dict(self.nodes)
+
+    def moves(self) -> list[dict[str, Any]]:
+        """Cameras moved off a dead node (or one without a replica), oldest first: `camera_id`, `from_node`,
+        `to_node`, `at` (epoch s), `restart_s` (stop of the old actor to the new one started)."""
+        with self._lock:
+            return list(self._moves)
+
+    def rebalance(self) -> list[str]:
+        """Move cameras whose node died or lost its detector replicas onto nodes that have one (what the watch
+        thread runs every `CAMERA__PLACEMENT_CHECK_S`). Returns the cameras moved."""
+        if not self._placing:
+            return []
+        with self._lock:
+            view = cluster_view(self.app_name, self.detector_deployment)
+            found = camera_nodes()
+            for camera_id in self.actors:
+                if camera_id in found:  # where the actor really runs (soft affinity, or started by an earlier manager)
+                    self.nodes[camera_id] = found[camera_id]
+            plan = place_cameras(sorted(self.actors), view, current=self.nodes, weights=self.weights,
+                                 max_load_per_replica=float(self.camera_opts.get("max_fps_per_replica", 0)) or None)
+            for camera_id in plan.moved:
+                self._move(camera_id)
+            return plan.moved
+
+    def _move(self, camera_id: str) -> None:
+        started = time.monotonic()
+        old_node = self.nodes.pop(camera_id, None)
+        actor = self.actors.pop(camera_id)
+        try:
+            ray.kill(actor, no_restart=True)
+        except ray.exceptions.RayError:
+            pass
+        name = f"{CAMERA_ACTOR_PREFIX}{camera_id}"
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:  # the name is free once Ray has the old actor dead
+            try:
+                ray.get_actor(name, namespace=self.namespace)
+            except ValueError:
+                break
+            time.sleep(0.1)
+        try:
+            self._start(camera_id)
+        except (LookupError, ValueError) as exc:
+            log.warning("camera %s not restarted after its node left: %s", camera_id, exc)
+            return
+        move = {"camera_id": camera_id, "from_node": old_node, "to_node": self.nodes.get(camera_id),
+                "at": time.time(), "restart_s": round(time.monotonic() - started, 3)}
+        self._moves = [*self._moves[-99:], move]
+        log.warning("camera %s moved from node %s to %s (%.1f s)", camera_id, old_node, move["to_node"], move["restart_s"])
+
+    def _place(self, camera_id: str) -> str | None:
+        """The node to start `camera_id` on (`None`: no node hosts a replica yet, or placement is off)."""
+        if not self._placing:
+            return None
+        try:
+            view = cluster_view(self.app_name, self.detector_deployment)
+        except Exception as exc:  # noqa: BLE001  (the GCS tables are an optimisation; Ray's default placement works)
+            log.warning("cluster view unavailable, camera %s placed by Ray: %r", camera_id, exc)
+            return None
+        others = {c: n for c, n in self.nodes.items() if c != camera_id}
+        plan = place_cameras([*others, camera_id], view, current=others, weights=self.weights,
+                             max_load_per_replica=float(self.camera_opts.get("max_fps_per_replica", 0)) or None)
+        return plan.assignments.get(camera_id)
+
+    def _watch(self) -> None:
+        period_s = float(self.camera_opts.get("placement_check_s", 2.0))
+        while not self._watch_stop.wait(period_s):
+            try:
+                self.rebalance()
+            except Exception as exc:  # noqa: BLE001  (the watch must outlive a transient GCS error)
+                log.warning("camera placement check failed: %r", exc)
 
     # ------------------------------------------------------------------------------ helpers
     def _load(self, camera_id: str):
@@ -265,8 +372,7 @@ class CameraManager:
                 from ray import serve
 
                 handle = serve.get_deployment_handle(self.detector_deployment, app_name=self.app_name)
-            if hasattr(handle, "deployment_name"):
-                # Frames must not cross the network: prefer the detector replica on the camera's node.
-                handle = handle.options(_prefer_local_routing=True)
+            # Prefer-local routing is set where the handle is used (`actors.camera_actor.detect_via`): a
+            # handle's init options do not travel with it to the camera actor.
             self._local_handle = handle
         return self._local_handle

@@ -15,6 +15,7 @@ from rich.table import Table
 from cluster.cli_analytics import analytics_app, export_video_cmd, report_cmd
 from cluster.cli_evidence import register as register_evidence
 from cluster.cli_models import models_benchmark
+from cluster.cli_plan import plan_cmd
 from cluster.cli_pos import pos_app
 from cluster.cli_stages import models_promote, models_rollback, models_stages
 from cluster.cli_train import models_app, train_app
@@ -36,6 +37,7 @@ app.command("report")(report_cmd)
 export_app.command("video")(export_video_cmd)
 register_evidence(app)  # witness retention | hold | verify (cluster/cli_evidence.py)
 models_app.command("benchmark")(models_benchmark)
+app.command("plan")(plan_cmd)
 models_app.command("promote")(models_promote)
 models_app.command("rollback")(models_rollback)
 models_app.command("stages")(models_stages)
@@ -286,6 +288,8 @@ def _print_outcome(outcome) -> None:
 @app.command()
 def up(
     site: Annotated[Optional[Path], typer.Option(help="Site file whose cameras to store and start.")] = None,
+    serve_app: Annotated[bool, typer.Option("--serve/--no-serve", help="Deploy the Serve application; --no-serve when "
+                                            "something else owns it (a KubeRay RayService's serveConfigV2).")] = True,
 ) -> None:
     """Start the live platform: Redis, Ray, the Serve app (API + detector), event sink and cameras."""
     settings = _settings()
@@ -295,7 +299,7 @@ def up(
 
     with err.status("starting the platform (Ray, Serve, model replicas, cameras)…"):
         try:
-            result = live_up(settings, site=site_cfg)
+            result = live_up(settings, site=site_cfg, deploy_serve=serve_app)
         except (ServiceError, TimeoutError) as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None

@@ -175,8 +175,11 @@ def _store_kwargs(settings: Settings) -> dict[str, Any]:
                 evidence=settings.evidence.store_kwargs(settings.sqlalchemy_url))
 
 
-def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) -> UpResult:
+def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0, deploy_serve: bool = True) -> UpResult:
     """Start the platform (see the module docstring). Idempotent: a running platform is updated.
+
+    With `deploy_serve=False` the Serve application is left to whoever owns it (a KubeRay RayService
+    deploys `cluster.serve_app:app` from its serveConfigV2); `up` still waits for it to be healthy.
 
     Raises:
         cluster.services.ServiceError: Redis or Ray could not be reached or started.
@@ -207,8 +210,9 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0) ->
     if site is not None:
         with session_scope(engine) as s:
             crud.import_site_config(s, site)
-    serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
-    serve.run(build_app(app_args(settings)), name=APP_NAME, route_prefix="/", blocking=False)
+    if deploy_serve:
+        serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
+        serve.run(build_app(app_args(settings)), name=APP_NAME, route_prefix="/", blocking=False)
     _wait_healthy(settings, wait_s)
     intent = settings.intent.params().model_dump() if settings.intent.enabled else None
     EventSink.options(name=SINK_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote(

@@ -213,6 +213,18 @@ class CameraSettings(BaseModel):
     error_after_failures: int = Field(10, ge=1, title="Consecutive reconnect failures before the camera shows `error`")
     detect_timeout_s: float = Field(30.0, gt=0, title="Longest wait for the detector per frame (s)")
     num_cpus: float = Field(0.25, gt=0, title="CPUs per camera actor")
+    placement: Literal["spread", "off"] = Field(
+        "spread", title="Camera placement across nodes",
+        description="spread: each camera actor starts on a node hosting a detector replica, spread by detection "
+        "frames/s per replica, and calls that replica locally (frames never cross the network); cameras of a node "
+        "that dies are started again elsewhere. off: Ray's default placement.")
+    placement_check_s: float = Field(
+        2.0, ge=0, title="How often the camera manager looks for cameras on dead nodes (s); 0: never",
+        description="Shorter moves a dead node's cameras sooner; each check reads Ray's node and actor tables.")
+    max_fps_per_replica: float = Field(
+        0.0, ge=0, title="Most detection frames/s placed per detector replica; 0: no limit",
+        description="Cameras beyond it on every node start wherever Ray puts them (and their pending work makes "
+        "the autoscaler add a node); lower keeps each replica's latency down, higher packs nodes fuller.")
     allowed_hosts: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS),
         title="Camera hosts allowed",
@@ -230,14 +242,33 @@ class DetectorSettings(BaseModel):
     """The detection + pose Serve deployment (live cameras); the model itself is `MODEL__*`."""
 
     num_replicas: int = Field(1, ge=1, title="Replicas (fixed) when autoscaling is off")
-    autoscale_max_replicas: int = Field(0, ge=0, title="0: no autoscaling; else scale 1..N on queue length")
-    target_ongoing_requests: float = Field(8.0, gt=0, title="Autoscaling target of queued frames per replica")
+    autoscale_max_replicas: int = Field(
+        0, ge=0, title="Most replicas under Serve autoscaling; 0: no autoscaling (DETECTOR__NUM_REPLICAS fixed)",
+        description="With autoscaling, pending replicas that no node can hold make the Ray autoscaler add a GPU node.")
+    autoscale_min_replicas: int = Field(
+        1, ge=0, title="Fewest replicas under autoscaling",
+        description="Higher keeps capacity (and GPU nodes) for a burst of cameras; lower lets idle nodes go.")
+    target_ongoing_requests: float = Field(
+        8.0, gt=0, title="Autoscaling target of frames in flight per replica",
+        description="Each camera frame is one request. Lower adds replicas sooner (less latency, more GPUs); higher "
+        "packs more cameras per replica and fills batches (DETECTOR__MAX_BATCH_SIZE) better.")
+    upscale_delay_s: float = Field(10.0, ge=0, title="Load above target this long before a replica is added (s)")
+    downscale_delay_s: float = Field(
+        120.0, ge=0, title="Load below target this long before a replica is removed (s)",
+        description="Longer rides out cameras reconnecting; shorter frees GPU nodes sooner.")
     num_cpus: float = Field(1.0, ge=0, title="CPUs per replica")
     num_gpus: float = Field(0.0, ge=0, title="GPUs per replica (fractional, e.g. 0.125)")
     max_batch_size: int = Field(8, ge=1, title="Frames batched across cameras per forward pass")
     batch_wait_timeout_s: float = Field(
         0.02, ge=0, title="Longest wait to fill a batch (s)", description="Longer: bigger batches, more latency."
     )
+
+    @model_validator(mode="after")
+    def _autoscale_bounds(self) -> DetectorSettings:
+        if self.autoscale_max_replicas and self.autoscale_min_replicas > self.autoscale_max_replicas:
+            raise ValueError(f"DETECTOR__AUTOSCALE_MIN_REPLICAS ({self.autoscale_min_replicas}) must not exceed "
+                             f"DETECTOR__AUTOSCALE_MAX_REPLICAS ({self.autoscale_max_replicas})")
+        return self
 
 
 class BehaviourSettings(BaseModel):

@@ -16,7 +16,7 @@ from ray.serve.handle import DeploymentHandle
 
 from deployments.detector import PoseDetector
 
-__all__ = ["AppArgs", "build_app", "make_fastapi", "APP_NAME"]
+__all__ = ["AppArgs", "build_app", "detector_autoscaling", "make_fastapi", "APP_NAME"]
 
 APP_NAME = "witness"
 
@@ -69,6 +69,21 @@ def make_fastapi(args: AppArgs):
     return finish_live_app(app, client)
 
 
+def detector_autoscaling(detector: dict[str, Any]) -> dict[str, Any]:
+    """The detector's Serve `autoscaling_config` from `DetectorSettings` fields (`autoscale_max_replicas` > 0).
+
+    Raises:
+        ValueError: `autoscale_min_replicas` above `autoscale_max_replicas`.
+    """
+    low, high = int(detector.get("autoscale_min_replicas", 1)), int(detector["autoscale_max_replicas"])
+    if low > high:
+        raise ValueError(f"DETECTOR__AUTOSCALE_MIN_REPLICAS ({low}) must not exceed DETECTOR__AUTOSCALE_MAX_REPLICAS ({high})")
+    return {"min_replicas": low, "max_replicas": high, "initial_replicas": max(low, 1),
+            "target_ongoing_requests": float(detector.get("target_ongoing_requests", 8.0)),
+            "upscale_delay_s": float(detector.get("upscale_delay_s", 10.0)),
+            "downscale_delay_s": float(detector.get("downscale_delay_s", 120.0))}
+
+
 def build_app(args: AppArgs | dict[str, Any]) -> Application:
     """The application graph: `Ingress.bind(PoseDetector.bind(...))`."""
     args = args if isinstance(args, AppArgs) else AppArgs.model_validate(args)
@@ -78,10 +93,7 @@ def build_app(args: AppArgs | dict[str, Any]) -> Application:
         user_config={"max_batch_size": d.get("max_batch_size", 8), "batch_wait_timeout_s": d.get("batch_wait_timeout_s", 0.02)},
     )
     if d.get("autoscale_max_replicas"):
-        options["autoscaling_config"] = {
-            "min_replicas": 1, "max_replicas": d["autoscale_max_replicas"],
-            "target_ongoing_requests": d.get("target_ongoing_requests", 8.0),
-        }
+        options["autoscaling_config"] = detector_autoscaling(d)
     else:
         options["num_replicas"] = d.get("num_replicas", 1)
     detector = PoseDetector.options(**options).bind(args.replica, args.redis_url, args.store or None)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Histogram
 from ray import serve
+from ray.serve.config import RequestRouterConfig
 
 from actors.pose_replica import FrameDetections, PoseReplica
 
@@ -49,7 +50,8 @@ def histogram_state(histogram: Histogram) -> dict[str, Any]:
     return {"buckets": buckets, "sum": total}
 
 
-@serve.deployment(name="PoseDetector", max_ongoing_requests=256, ray_actor_options={"num_cpus": 1})
+@serve.deployment(name="PoseDetector", max_ongoing_requests=256, ray_actor_options={"num_cpus": 1},
+                  request_router_config=RequestRouterConfig(request_router_class="deployments.routing.NodeLocalRouter"))
 class PoseDetector:
     """Serve deployment: `await handle.predict.remote(frames, source=camera_id)` → one `FrameDetections` per frame.
 
@@ -81,6 +83,7 @@ class PoseDetector:
             "last_infer_s": 0.0, "multi_camera_batches": 0, "backend": health.backend,
             "precision": health.precision, "compute": health.compute or health.precision,
             "backend_fallback": int(health.fallback), "backend_reason": health.reason,
+            "node_id": _node_id(),
         }
         registry = CollectorRegistry()  # private: only this replica's figures, shipped through Redis
         self._batch_frames = Histogram("witness_detector_batch_frames", "Frames per forward pass",
@@ -134,9 +137,11 @@ class PoseDetector:
         return [list(batch) for batch in self.recent_batches]
 
     def snapshot(self) -> dict[str, Any]:
-        """The statistics as reported to Redis (histograms included), with this replica's id."""
+        """The statistics as reported to Redis (histograms included), with this replica's id, its Ray `node_id`
+        and `recent_cameras` (the cameras of its latest batches: with placement, only cameras on its node)."""
         return self.stats | {
             "replica_id": self.replica_id,
+            "recent_cameras": sorted({c for batch in self.recent_batches for c in batch if c}),
             "batch_frames_hist": histogram_state(self._batch_frames),
             "batch_cameras_hist": histogram_state(self._batch_cameras),
             "at": time.time(),
@@ -153,6 +158,12 @@ class PoseDetector:
             self._redis.hset(REPLICA_STATS_KEY, self.replica_id, json.dumps(self.snapshot()))
         except redis.RedisError:  # metrics must never break inference
             pass
+
+
+def _node_id() -> str | None:
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
 def _in_serve() -> bool:
