@@ -37,7 +37,7 @@ from tests.conftest import TEST_RUN_ENV, stop_run_processes
 from tests.faults.harness import PrivatePostgres, tmp_root
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
-REPLICA = "MapWorker(MapBatches(PoseReplica))"
+REPLICA = "MapWorker(MapBatches(PoseStage))"  # the bulk job's pose stage (pipelines/pose_stage.py)
 
 
 @pytest.fixture(scope="module")
