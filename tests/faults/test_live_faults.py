@@ -256,6 +256,11 @@ def test_restarted_camera_runs_the_config_stored_now(rig: LiveRig) -> None:
         autostart=False, spool_dir=str(rig.work / "manager-spool"), reliability=rig.reliability)  # fmt: skip
     try:
         first = ray.get(manager.start.remote(camera_id), timeout=120)
+        deadline = time.monotonic() + 120
+        while "session_id" not in first and time.monotonic() < deadline:  # the actor may still be starting (busy machine)
+            time.sleep(0.5)
+            first = ray.get(manager.status.remote(camera_id), timeout=60)
+        assert "session_id" in first, first
         with Session(rig.engine) as s:  # an operator adds a zone through the API (same repository call)
             version = crud.put_zone(s, camera_id, "b", ZoneConfig(polygon=square)).version
         ray.get(manager.reconfigure.remote(camera_id), timeout=60)
