@@ -88,11 +88,19 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 def _truncate_all(engine: Engine) -> None:
+    """Empty every table, then put back the rows a fresh migration seeds (the demo POS catalog), so the
+    shared PostgreSQL schema looks like a freshly migrated database to the next test, as SQLite does."""
+    from domain.pos import Catalog
+    from storage.models import PosProduct
+
     existing = set(sa.inspect(engine).get_table_names())
     tables = [t.name for t in SQLModel.metadata.sorted_tables if t.name in existing]
     if tables:
         with engine.begin() as conn:
             conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            if PosProduct.__tablename__ in existing:
+                conn.execute(sa.insert(PosProduct.__table__),
+                             [{"sku": p.sku, "name": p.name, "price": p.price} for p in Catalog.default()])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -30,7 +30,8 @@ SITE = "liveid"
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, vtest_path: Path):
     data = tmp_path_factory.mktemp("live-identity")
-    views = cut_two_views(vtest_path, data / "views", seconds=20.0, layout="overlap")
+    # File cameras must sit under a media folder (CAMERA__MEDIA_ROOT; by default DATA_DIR/media).
+    views = cut_two_views(vtest_path, data / "media" / "views", seconds=20.0, layout="overlap")
     text = site_yaml(views, layout="overlap", name=SITE)
     for cam in "ab":
         text = text.replace(f"  {cam}:\n", f"  {cam}:\n    source: {views[cam]['path']}\n    fps: 2\n", 1)
