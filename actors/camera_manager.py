@@ -27,6 +27,7 @@ from typing import Any
 import ray
 
 from actors.camera_actor import CameraActor, CameraConfigLoader
+from actors.event_sink import sink_for_camera
 from actors.live_io import EventForwarder, RedisPublisher
 from actors.placement import CAMERA_ACTOR_PREFIX, camera_nodes, cluster_view, node_strategy
 from actors.sources import Backoff, open_source
@@ -167,6 +168,7 @@ class CameraManager:
             spool_max_bytes=int(r.get("spool_max_mb", 256)) << 20, memory_max=int(r.get("memory_queue_max", 1000)),
             retry_initial_s=float(r.get("retry_initial_s", 0.25)), retry_max_s=float(r.get("retry_max_s", 2.0)),
             batch_max=int(r.get("sink_batch_max", 200)),
+            sink_name=sink_for_camera(camera_id, int(r.get("sink_partitions", 1))),
         )
         self.weights[camera_id] = float(config.fps or c["detection_fps"])
         node_id = self._place(camera_id)

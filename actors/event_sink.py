@@ -1,4 +1,9 @@
-"""The event sink: one named actor that stores live events from every camera in batches.
+"""The event sink: named actors that store live events from every camera in batches.
+
+There are `RELIABILITY__SINK_PARTITIONS` of them (`witness-event-sink`, `witness-event-sink-1`, ...):
+a camera's events always go to partition `domain.placement.sink_partition(camera_id, partitions)`,
+so the writers share the load of many cameras and one camera's events keep their order. Partition 0
+also scores visits (there are few: one per person of interest, against thousands of events).
 
 Cameras call `submit(items)` and keep an item (in their disk spool, `actors.live_io`) until the call
 returns: it returns only after the batch holding it is committed, so a sink that dies before a
@@ -41,15 +46,31 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actors.rule_alerts import raise_rule_alerts
 from domain.events import Event
+from domain.placement import sink_partition
 
-__all__ = ["EventSink", "EVENTS_CHANNEL", "EVENTS_TOTAL_KEY", "SINK_NAME", "SinkUnavailableError", "event_message"]
+__all__ = ["EventSink", "EVENTS_CHANNEL", "EVENTS_TOTAL_KEY", "SINK_NAME", "SinkUnavailableError", "event_message",
+           "sink_actor_name", "sink_for_camera"]
 
 log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "witness:events"
 EVENTS_TOTAL_KEY = "witness:metrics:events_total"  # Redis counter of stored events (`witness_events_total`)
-SINK_NAME = "witness-event-sink"
+SINK_NAME = "witness-event-sink"  # partition 0; partition k > 0 is f"{SINK_NAME}-{k}"
 POS_FEED_WINDOW_S = 3600.0  # a camera's POS feed is taken as live when a transaction was seen within this of a visit
+
+
+def sink_actor_name(partition: int) -> str:
+    """The Ray actor name of event-sink partition `partition` (0: `witness-event-sink`)."""
+    return SINK_NAME if partition == 0 else f"{SINK_NAME}-{partition}"
+
+
+def sink_for_camera(camera_id: str, partitions: int) -> str:
+    """The name of the event-sink actor that stores `camera_id`'s events, of `partitions` sinks.
+
+    Raises:
+        ValueError: `partitions` < 1.
+    """
+    return sink_actor_name(sink_partition(camera_id, partitions))
 
 
 class SinkUnavailableError(RuntimeError):
@@ -77,7 +98,7 @@ def _first_line(exc: BaseException) -> str:
 
 @ray.remote(num_cpus=0.05, max_restarts=-1, max_task_retries=-1)
 class EventSink:
-    """Batched, idempotent event writer and visit scorer (named actor `witness-event-sink`).
+    """Batched, idempotent event writer and visit scorer (named actor `sink_actor_name(partition)`).
 
     Args:
         database_url: SQLAlchemy URL of the results database.
@@ -92,11 +113,14 @@ class EventSink:
         reliability: `cluster.settings.ReliabilitySettings` fields (`write_timeout_s`,
             `breaker_failures`, `breaker_reset_s`, `redis_timeout_s`, `db_connect_timeout_s`,
             `visit_poll_s`, `visit_max_attempts`, `webhook_poll_s`); defaults when absent.
+        partition: this sink's partition; only partition 0 scores stored visits (any partition
+            stores them), so no visit is scored by two sinks at once.
     """
 
     def __init__(self, database_url: str, redis_url: str, flush_interval_s: float = 0.2, max_batch: int = 200,
                  intent: dict[str, Any] | None = None, settle_s: float = 15.0,
-                 notify: dict[str, Any] | None = None, reliability: dict[str, Any] | None = None) -> None:  # fmt: skip
+                 notify: dict[str, Any] | None = None, reliability: dict[str, Any] | None = None,
+                 partition: int = 0) -> None:  # fmt: skip
         import redis
 
         from storage.db import make_engine
@@ -132,6 +156,7 @@ class EventSink:
         self.alerts_raised = 0
         self.visits_failed = 0
         self.visits_scored = 0
+        self.partition = partition
 
     # ------------------------------------------------------------------------------ public API
     async def submit(self, items: list[dict[str, Any]]) -> int:
@@ -181,7 +206,7 @@ class EventSink:
         """Counters since start: events written and dead-lettered, events waiting, calls refused while the
         database was down, visits scored / failed, alerts raised, and the circuit states."""
         self._ensure_loop()
-        return {"written": self.written, "dead": self.dead, "pending": len(self._pending),
+        return {"partition": self.partition, "written": self.written, "dead": self.dead, "pending": len(self._pending),
                 "rejected_calls": self.rejected_calls, "visits_scored": self.visits_scored,
                 "visits_failed": self.visits_failed, "alerts": self.alerts_raised,
                 "database_circuit": self.breaker.current_state, "redis_circuit": self.redis_breaker.current_state}  # fmt: skip
@@ -190,7 +215,9 @@ class EventSink:
     def _ensure_loop(self) -> None:
         if not self._tasks:
             self._wake = asyncio.Event()
-            self._tasks = [asyncio.create_task(self._flush_loop()), asyncio.create_task(self._score_loop())]
+            self._tasks = [asyncio.create_task(self._flush_loop())]
+            if self.partition == 0:
+                self._tasks.append(asyncio.create_task(self._score_loop()))
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         """Run blocking database work on a thread, through the circuit breaker, within `write_timeout_s`.

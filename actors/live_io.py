@@ -96,6 +96,7 @@ class EventForwarder:
     Args:
         store: the object store for clips (picklable: local folder or S3).
         namespace: Ray namespace of the named event sink.
+        sink_name: the event-sink actor of this camera (`actors.event_sink.sink_for_camera`).
         clip_prefix: object-store key prefix of live clips.
         spool_dir: the camera's spool folder on this node (`None`: memory only).
         spool_max_bytes: spool size bound.
@@ -108,15 +109,16 @@ class EventForwarder:
 
     def __init__(self, store: Any, namespace: str, clip_prefix: str = "clips/live", *, spool_dir: str | Path | None = None,
                  spool_max_bytes: int = 256 << 20, memory_max: int = 1000, retry_initial_s: float = 0.25,
-                 retry_max_s: float = 2.0, batch_max: int = 200, upload_wait_s: float = 5.0) -> None:  # fmt: skip
-        self.store, self.namespace, self.clip_prefix = store, namespace, clip_prefix
+                 retry_max_s: float = 2.0, batch_max: int = 200, upload_wait_s: float = 5.0,
+                 sink_name: str = SINK_NAME) -> None:  # fmt: skip
+        self.store, self.namespace, self.clip_prefix, self.sink_name = store, namespace, clip_prefix, sink_name
         self.spool_dir = None if spool_dir is None else str(spool_dir)
         self.spool_max_bytes, self.memory_max = spool_max_bytes, memory_max
         self.retry_initial_s, self.retry_max_s = retry_initial_s, retry_max_s
         self.batch_max, self.upload_wait_s = batch_max, upload_wait_s
         self._rt: _Runtime | None = None
 
-    _CONFIG = ("store", "namespace", "clip_prefix", "spool_dir", "spool_max_bytes", "memory_max", "retry_initial_s",
+    _CONFIG = ("store", "namespace", "clip_prefix", "sink_name", "spool_dir", "spool_max_bytes", "memory_max", "retry_initial_s",
                "retry_max_s", "batch_max", "upload_wait_s")  # fmt: skip
 
     def __getstate__(self) -> dict[str, Any]:
@@ -454,7 +456,7 @@ class _Runtime:
         failures = 0
         while True:
             try:
-                sink = ray.get_actor(SINK_NAME, namespace=self.fw.namespace)
+                sink = ray.get_actor(self.fw.sink_name, namespace=self.fw.namespace)
                 ray.get(make_call(sink), timeout=30)
                 if failures:
                     log.info("event forwarder: %s stored after %d failed attempt(s)", what, failures)

@@ -16,11 +16,16 @@ import ray
 
 from domain.placement import NodeView
 
-__all__ = ["cluster_view", "camera_nodes", "node_strategy", "replica_class_name", "CAMERA_ACTOR_PREFIX"]
+__all__ = ["cluster_view", "camera_nodes", "node_strategy", "replica_class_name", "CAMERA_ACTOR_PREFIX",
+           "HEAD_NODE_OPTIONS"]
 
 log = logging.getLogger(__name__)
 
 CAMERA_ACTOR_PREFIX = "witness-camera-"  # + camera id: the camera actors' names
+# Actor options that keep a CPU-less control actor (the camera manager) on the head node, as Serve keeps its
+# controller: a worker node that dies then never takes the manager with it. `node:__internal_head__` is the
+# resource Ray gives the head node only; the request is a sliver of it, so it never limits what runs there.
+HEAD_NODE_OPTIONS: dict = {"resources": {"node:__internal_head__": 0.001}}
 
 
 def replica_class_name(app_name: str, deployment: str) -> str:

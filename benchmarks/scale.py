@@ -9,11 +9,14 @@ For each load factor, for `--seconds`:
   the production `RedisPublisher`, and each camera's health once a second; a subscriber on every
   camera's channel measures delivery;
 reporting sustained rates against the target, p50 / p95 latency (submit → committed; publish →
-received), CPU and memory of the sink actor, PostgreSQL and Redis, and the headroom. The bare
-baseline is the same events written straight with `crud.save_live_events` in batches of 200 from one
-process (the database's own capacity for this write), in the same run.
+received), CPU and memory of the sink actors, PostgreSQL and Redis, and the headroom. Each load runs
+once per `--partitions` count: 1 is the single sink (the baseline of the partitioning), N routes each
+camera's events to `sink_partition(camera, N)` of N sinks, as the camera manager does with
+`RELIABILITY__SINK_PARTITIONS`. The bare baseline is the same events written straight with
+`crud.save_live_events` in batches of 200 from one process (the database's own capacity for this
+write), in the same run.
 
-    . .venv/bin/activate && python benchmarks/scale.py --cameras 600 --factors 1 3 --seconds 20
+    . .venv/bin/activate && python benchmarks/scale.py --cameras 600 --factors 1 3 --partitions 1 2 4 --seconds 20
 """
 
 from __future__ import annotations
@@ -146,7 +149,7 @@ def listen(redis_url: str, prefix: str, seconds: float, out: "multiprocessing.Qu
     out.put({"received": meter.done, "p50_ms": round(meter.pct(50), 1), "p95_ms": round(meter.pct(95), 1)})
 
 
-def run_factor(sink, args, factor: float, redis_url: str) -> dict:
+def run_factor(sinks: list, args, factor: float, redis_url: str) -> dict:
     import asyncio
     import multiprocessing
 
@@ -155,18 +158,20 @@ def run_factor(sink, args, factor: float, redis_url: str) -> dict:
     from ray._private import state
 
     from domain.capacity import CONTROL_PLANE_RATES as R
+    from domain.placement import sink_partition
 
     cameras = [f"bench{uuid.uuid4().hex[:4]}.c{i:03d}" for i in range(args.cameras)]
     event_rate = args.cameras * R.events_per_s.value * factor
     people = int(round(R.people_in_view.value * factor))
     meter = Meter()
+    route = {c: sinks[sink_partition(c, len(sinks))] for c in cameras}
 
     async def drive() -> int:
         """Each event is one `submit` call (what a camera's forwarder sends at ~1 event/s), awaited for its commit."""
         async def one(item: dict) -> None:
             sent = time.perf_counter()
             try:
-                await sink.submit.remote([item])
+                await route[item["event"].camera_id].submit.remote([item])
                 meter.add(time.perf_counter() - sent)
             except ray.exceptions.RayError:
                 meter.errors += 1
@@ -181,11 +186,14 @@ def run_factor(sink, args, factor: float, redis_url: str) -> dict:
         await asyncio.wait(tasks, timeout=120)
         return n
 
-    sink_pid = state.actors(actor_id=sink._actor_id.hex()).get("Pid")
-    watched = {"event sink": [psutil.Process(sink_pid)] if sink_pid else [], "postgresql": _procs(("postgres",)),
+    sink_pids = [state.actors(actor_id=sink._actor_id.hex()).get("Pid") for sink in sinks]
+    watched = {"event sink": [psutil.Process(p) for p in sink_pids if p], "postgresql": _procs(("postgres",)),
                "redis": _procs(("redis-server",)), "driver": [psutil.Process()]}
     before = {k: _cpu_rss(v) for k, v in watched.items()}
-    written0 = ray.get(sink.stats.remote())["written"]
+    def written_total() -> int:
+        return sum(st["written"] for st in ray.get([sink.stats.remote() for sink in sinks]))
+
+    written0 = written_total()
     out: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
     tracker = multiprocessing.get_context("spawn").Process(
         target=tracking_load, args=(redis_url, cameras, args.fps, people, args.seconds, args.publishers, out))
@@ -193,7 +201,7 @@ def run_factor(sink, args, factor: float, redis_url: str) -> dict:
     tracker.start()
     sent = asyncio.run(drive())
     drained = time.perf_counter() - t0
-    written = ray.get(sink.stats.remote())["written"] - written0
+    written = written_total() - written0
     tracking = out.get(timeout=120)
     tracker.join(30)
     wall = time.perf_counter() - t0
@@ -201,7 +209,7 @@ def run_factor(sink, args, factor: float, redis_url: str) -> dict:
     usage = {k: {"cpu_cores": round((after[k][0] - before[k][0]) / wall, 2), "rss_mib": round(after[k][1], 1)}
              for k in watched}
     return {
-        "factor": factor, "seconds": args.seconds, "events_sent": sent,
+        "factor": factor, "partitions": len(sinks), "seconds": args.seconds, "events_sent": sent,
         "events_target_per_s": round(event_rate, 1), "events_stored_per_s": round(written / drained, 1),
         "events_drain_s": round(drained - args.seconds, 1),
         "events_p50_ms": round(meter.pct(50), 1), "events_p95_ms": round(meter.pct(95), 1),
@@ -234,6 +242,8 @@ def main() -> None:
     ap.add_argument("--cameras", type=int, default=600)
     ap.add_argument("--fps", type=float, default=5.0)
     ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 3.0])
+    ap.add_argument("--partitions", type=int, nargs="+", default=[1, 2, 4],
+                    help="event-sink counts to compare (1: the single-sink baseline)")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--publishers", type=int, default=4, help="driver threads publishing tracking updates")
     ap.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL",
@@ -244,6 +254,7 @@ def main() -> None:
     import ray
 
     from actors.event_sink import EventSink
+    from domain.capacity import CONTROL_PLANE_RATES as R
     from analytics import _drop, _schema_url  # benchmarks/analytics.py (this folder is on sys.path)
     from storage.db import make_engine, migrate
 
@@ -257,29 +268,37 @@ def main() -> None:
         print(f"bare baseline: crud.save_live_events, batches of 200, one process: {bare:.0f} events/s", flush=True)
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
 
-        sink = EventSink.remote(url, args.redis_url)
-        ray.get(sink.ping.remote())
         results = []
-        for factor in args.factors:
-            r = run_factor(sink, args, factor, args.redis_url)
-            results.append(r)
-            print(json.dumps(r), flush=True)
-        print("\n| load | events/s target | stored/s (until drained) | drain after the load s | submit→stored p50 / p95 ms "
+        for partitions in args.partitions:
+            sinks = [EventSink.remote(url, args.redis_url, partition=k) for k in range(partitions)]
+            ray.get([sink.ping.remote() for sink in sinks])
+            for factor in args.factors:
+                r = run_factor(sinks, args, factor, args.redis_url)
+                results.append(r)
+                print(json.dumps(r), flush=True)
+            for sink in sinks:
+                ray.kill(sink, no_restart=True)
+        print("\n| load | sinks | events/s target | stored/s (until drained) | drain after the load s | submit→stored p50 / p95 ms "
               "| tracking msgs/s target / sent / received | publish→received p50 / p95 ms | sink CPU (cores, RSS) "
               "| PostgreSQL CPU | Redis CPU | driver CPU |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for r in results:
             u = r["usage"]
-            print(f"| ×{r['factor']:g} | {r['events_target_per_s']:g} | {r['events_stored_per_s']:g} | "
+            print(f"| ×{r['factor']:g} | {r['partitions']} | {r['events_target_per_s']:g} | {r['events_stored_per_s']:g} | "
                   f"{r['events_drain_s']:g} | {r['events_p50_ms']:g} / {r['events_p95_ms']:g} | "
                   f"{r['tracking_target_per_s']:g} / {r['tracking_sent_per_s']:g} / {r['tracking_received_per_s']:g} | "
                   f"{r['tracking_p50_ms']:g} / {r['tracking_p95_ms']:g} | "
                   f"{u['event sink']['cpu_cores']:g} ({u['event sink']['rss_mib']:g} MiB) | {u['postgresql']['cpu_cores']:g} | "
                   f"{u['redis']['cpu_cores']:g} | {u['driver']['cpu_cores']:g} |")
-        top = results[-1]
-        print(f"\nheadroom of the database write vs ×{top['factor']:g} events: bare {bare:.0f} events/s = "
-              f"{bare / top['events_target_per_s']:.1f}× the target; sink path stored "
-              f"{top['events_stored_per_s'] / top['events_target_per_s']:.2f} of its target")
+        top_factor = max(args.factors)
+        print(f"\nheadroom of the database write vs ×{top_factor:g} events: bare {bare:.0f} events/s = "
+              f"{bare / (args.cameras * R.events_per_s.value * top_factor):.1f}× the target")
+        single = {r["factor"]: r for r in results if r["partitions"] == 1}
+        for r in results:
+            base = single.get(r["factor"])
+            ratio = f"; {r['events_stored_per_s'] / base['events_stored_per_s']:.2f}× the single sink" if base and r is not base else ""
+            print(f"×{r['factor']:g} load, {r['partitions']} sink(s): stored "
+                  f"{r['events_stored_per_s'] / r['events_target_per_s']:.2f} of the target{ratio}")
     finally:
         ray.shutdown()
         _drop(args.database_url, schema)

@@ -189,7 +189,8 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0, de
     from ray import serve
 
     from actors.camera_manager import MANAGER_NAME, CameraManager
-    from actors.event_sink import SINK_NAME, EventSink
+    from actors.event_sink import EventSink, sink_actor_name
+    from actors.placement import HEAD_NODE_OPTIONS
     from deployments.app import APP_NAME, build_app
     from storage import crud
     from storage.db import session_scope
@@ -215,12 +216,14 @@ def up(settings: Settings, *, site: Any | None = None, wait_s: float = 300.0, de
         serve.run(build_app(app_args(settings)), name=APP_NAME, route_prefix="/", blocking=False)
     _wait_healthy(settings, wait_s)
     intent = settings.intent.params().model_dump() if settings.intent.enabled else None
-    EventSink.options(name=SINK_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote(
-        settings.sqlalchemy_url, settings.redis_url, intent=intent, settle_s=settings.intent.live_settle_s,
-        notify=settings.notify.model_dump(), reliability=settings.reliability.model_dump(),
-    )
+    for partition in range(settings.reliability.sink_partitions):
+        EventSink.options(name=sink_actor_name(partition), namespace=NAMESPACE, lifetime="detached",
+                          get_if_exists=True).remote(
+            settings.sqlalchemy_url, settings.redis_url, intent=intent, settle_s=settings.intent.live_settle_s,
+            notify=settings.notify.model_dump(), reliability=settings.reliability.model_dump(), partition=partition,
+        )
     manager = CameraManager.options(
-        name=MANAGER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+        name=MANAGER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, **HEAD_NODE_OPTIONS
     ).remote(
         database_url=settings.sqlalchemy_url, redis_url=settings.redis_url, store=open_store(settings, actor="camera"),
         namespace=NAMESPACE, tracker_params=settings.tracker, camera=settings.camera.model_dump(),
@@ -268,11 +271,10 @@ def down(settings: Settings) -> list[str]:
             pass
         serve.shutdown()
         stopped.append("serve application")
-        try:
-            ray.kill(ray.get_actor(SINK_NAME, namespace=NAMESPACE), no_restart=True)
-            stopped.append("event sink")
-        except ValueError:
-            pass
+        for name in sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                           if a["namespace"] == NAMESPACE and (a["name"] == SINK_NAME or a["name"].startswith(f"{SINK_NAME}-"))):
+            ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+            stopped.append(f"event sink {name}")
         try:
             from actors.retention_actor import RETENTION_NAME
 

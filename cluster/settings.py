@@ -599,6 +599,11 @@ class ReliabilitySettings(BaseModel):
         2.0, gt=0, title="Longest retry delay of an unstored event or clip (s)",
         description="Bounds the recovery time after an outage ends; smaller retries more often during one.")
     sink_batch_max: int = Field(200, ge=1, title="Events per event-sink call of one camera")
+    sink_partitions: int = Field(
+        2, ge=1, le=64, title="Event-sink actors; each camera's events go to one of them (by camera id)",
+        description="One sink stores a few hundred events/s into PostgreSQL (`benchmarks/scale.py --only sink` "
+        "measures 1 against several); `witness plan` says how many a camera count needs. Changing it takes a "
+        "`witness down` / `up`.")
     write_timeout_s: float = Field(
         10.0, gt=0, title="Longest event-sink database write (s)",
         description="A write slower than this (a paused database) counts as failed; the camera retries.")

@@ -13,14 +13,33 @@ strategies. The rules, in order:
    node id, so a node that just joined takes the new cameras until it is as loaded as the others.
 4. With `max_load_per_replica`, a node never takes more; a camera that fits nowhere is left
    unplaced (the caller starts it without a node, so it waits for the autoscaler to add one).
+
+The control plane is partitioned the same way: `sink_partition` says which of the event-sink actors
+stores a camera's events (a stable hash, so a camera's events always go to the same writer).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["NodeView", "Placement", "place_cameras"]
+__all__ = ["NodeView", "Placement", "place_cameras", "sink_partition"]
+
+
+def sink_partition(camera_id: str, partitions: int) -> int:
+    """The event-sink partition (0 .. `partitions` - 1) that stores `camera_id`'s events.
+
+    CRC-32 of the id's UTF-8 bytes modulo `partitions`: stable across processes and restarts (unlike
+    Python's salted `hash`), so a camera's retries after a crash reach the writer that may already
+    hold its batch, and one camera's events keep their order.
+
+    Raises:
+        ValueError: `partitions` < 1.
+    """
+    if partitions < 1:
+        raise ValueError(f"sink partitions must be >= 1, got {partitions}")
+    return zlib.crc32(camera_id.encode("utf-8")) % partitions
 
 
 @dataclass(frozen=True)

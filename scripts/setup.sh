@@ -68,6 +68,8 @@ python -m pip install -q -e ".[test]"
 cv_version=$(python -c "import importlib.metadata as m; print(m.version('opencv-python-headless'))")
 python -m pip uninstall -q -y opencv-python opencv-contrib-python >/dev/null 2>&1 || true
 python -m pip install -q --force-reinstall --no-deps "opencv-python-headless==${cv_version}"
-python -c "import cv2, torch, ultralytics, ray; print('cv2', cv2.__version__, '| torch', torch.__version__, '| ultralytics', ultralytics.__version__, '| ray', ray.__version__)"
+mkdir -p data/ultralytics  # the project-owned Ultralytics config folder (Settings.yolo_config_dir), never $HOME
+YOLO_CONFIG_DIR="$PWD/data/ultralytics" YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 \
+  python -c "import cv2, torch, ultralytics, ray; print('cv2', cv2.__version__, '| torch', torch.__version__, '| ultralytics', ultralytics.__version__, '| ray', ray.__version__)"
 rm -f .venv/.installed-*
 touch "$stamp"

@@ -47,6 +47,7 @@ def test_cameras_spread_colocated_and_moved_off_a_dead_node(pg_url: str, pg_engi
     from sqlmodel import Session
 
     from actors.camera_manager import CameraManager
+    from actors.placement import HEAD_NODE_OPTIONS
     from cluster.settings import CameraSettings, ClipSettings, Settings, TrackerSettings
     from deployments.detector import REPLICA_STATS_KEY, PoseDetector
     from domain.site import SiteConfig
@@ -78,7 +79,8 @@ def test_cameras_spread_colocated_and_moved_off_a_dead_node(pg_url: str, pg_engi
         replica = dict(imgsz=320, torch_threads=1, export_dir=str(model_export_dir))
         serve.run(PoseDetector.options(num_replicas=2, max_replicas_per_node=1, ray_actor_options={"num_cpus": 1})
                   .bind(replica, REDIS_URL), name="witness", route_prefix=None)
-        manager = CameraManager.options(namespace=namespace).remote(
+        # On the head node, as `witness up` starts it: killing a worker node never takes the manager with it.
+        manager = CameraManager.options(namespace=namespace, **HEAD_NODE_OPTIONS).remote(
             database_url=pg_url, redis_url=REDIS_URL, store=local_store, namespace=namespace,
             tracker_params=TrackerSettings(), camera=CameraSettings(max_width=384, detection_fps=2.0,
                                                                     placement_check_s=0.5).model_dump(),

@@ -1,8 +1,9 @@
+import zlib
 from contextlib import ExitStack as DoesNotRaise
 
 import pytest
 
-from domain.placement import NodeView, place_cameras
+from domain.placement import NodeView, place_cameras, sink_partition
 
 
 def cams(n: int, prefix: str = "c") -> list[str]:
@@ -102,3 +103,15 @@ def test_capacity_leaves_the_rest_unplaced() -> None:
     # Running cameras keep their node even when the capacity is now lower.
     kept = place_cameras(cams(6), [NodeView("a", 1), NodeView("b", 2)], current=p.assignments, max_load_per_replica=1)
     assert kept.assignments == {c: p.assignments[c] for c in cams(6) if c in p.assignments}
+
+
+def test_sink_partition_is_stable_in_range_and_spreads_cameras() -> None:
+    cameras = [f"store-7.cam{i:03d}" for i in range(600)]
+    parts = [sink_partition(c, 4) for c in cameras]
+    assert set(parts) == {0, 1, 2, 3}
+    assert max(parts.count(k) for k in range(4)) < 1.3 * 150  # no partition takes far more than its share
+    assert sink_partition("store-7.cam001", 4) == sink_partition("store-7.cam001", 4)
+    assert sink_partition("store-7.cam001", 4) == zlib.crc32(b"store-7.cam001") % 4  # the documented formula
+    assert {sink_partition(c, 1) for c in cameras} == {0}
+    with pytest.raises(ValueError, match="partitions"):
+        sink_partition("c", 0)
