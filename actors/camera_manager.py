@@ -169,6 +169,7 @@ class CameraManager:
             retry_initial_s=float(r.get("retry_initial_s", 0.25)), retry_max_s=float(r.get("retry_max_s", 2.0)),
             batch_max=int(r.get("sink_batch_max", 200)),
             sink_name=sink_for_camera(camera_id, int(r.get("sink_partitions", 1))),
+            linger_s=float(r.get("sink_linger_s", 0.0)),
         )
         self.weights[camera_id] = float(config.fps or c["detection_fps"])
         node_id = self._place(camera_id)

@@ -96,7 +96,9 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:2000]
 
 
-@ray.remote(num_cpus=0.05, max_restarts=-1, max_task_retries=-1)
+# No CPU reservation: a sink mostly waits on PostgreSQL (`benchmarks/scale.py` reports the CPU it really uses),
+# and a reservation per partition would take room from cameras on a small head or fit nowhere on a CPU-less one.
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class EventSink:
     """Batched, idempotent event writer and visit scorer (named actor `sink_actor_name(partition)`).
 

@@ -104,22 +104,25 @@ class EventForwarder:
         retry_initial_s: first retry delay; doubled per failure up to `retry_max_s`.
         retry_max_s: longest retry delay (bounds the recovery time after an outage ends).
         batch_max: events per sink call.
+        linger_s: how long a ready event waits for others of this camera before the sink call (0: none),
+            as Kafka's `linger.ms`: a few events per call instead of one costs the sink far less per event
+            (`benchmarks/scale.py --linger-s`); skipped while the camera drains on stop.
         upload_wait_s: longest an event waits for its clip's upload before it is stored without it.
     """
 
     def __init__(self, store: Any, namespace: str, clip_prefix: str = "clips/live", *, spool_dir: str | Path | None = None,
                  spool_max_bytes: int = 256 << 20, memory_max: int = 1000, retry_initial_s: float = 0.25,
                  retry_max_s: float = 2.0, batch_max: int = 200, upload_wait_s: float = 5.0,
-                 sink_name: str = SINK_NAME) -> None:  # fmt: skip
+                 sink_name: str = SINK_NAME, linger_s: float = 0.0) -> None:  # fmt: skip
         self.store, self.namespace, self.clip_prefix, self.sink_name = store, namespace, clip_prefix, sink_name
         self.spool_dir = None if spool_dir is None else str(spool_dir)
         self.spool_max_bytes, self.memory_max = spool_max_bytes, memory_max
         self.retry_initial_s, self.retry_max_s = retry_initial_s, retry_max_s
-        self.batch_max, self.upload_wait_s = batch_max, upload_wait_s
+        self.batch_max, self.upload_wait_s, self.linger_s = batch_max, upload_wait_s, linger_s
         self._rt: _Runtime | None = None
 
     _CONFIG = ("store", "namespace", "clip_prefix", "sink_name", "spool_dir", "spool_max_bytes", "memory_max", "retry_initial_s",
-               "retry_max_s", "batch_max", "upload_wait_s")  # fmt: skip
+               "retry_max_s", "batch_max", "upload_wait_s", "linger_s")  # fmt: skip
 
     def __getstate__(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._CONFIG} | {"_rt": None}
@@ -212,6 +215,7 @@ class _Runtime:
         self.outbox: dict[str, tuple[float, int]] = {}  # key -> (next attempt, monotonic s; failures so far)
         self.uploads: dict[str, Any] = {}  # key -> Future of its clip upload
         self.inflight = 0
+        self.draining = False  # set by drain(): the camera is stopping
         self.counts = collections.Counter()
         self.uploader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-upload")
         self.thread = threading.Thread(target=self._run, name="event-forwarder", daemon=True)
@@ -314,6 +318,8 @@ class _Runtime:
     def drain(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         with self.cond:
+            self.draining = True  # no lingering: what is ready goes now
+            self.cond.notify_all()
             while self.ready or self.inflight:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -336,6 +342,11 @@ class _Runtime:
                     if not self.ready:
                         self.cond.wait(0.2)
                         continue
+                    if self.fw.linger_s > 0 and "-visit-" not in self.ready[0]:
+                        linger_end = time.monotonic() + self.fw.linger_s
+                        while (len(self.ready) < self.fw.batch_max and not self.draining
+                               and (left := linger_end - time.monotonic()) > 0):
+                            self.cond.wait(left)
                     keys = [self.ready.popleft()]
                     if "-visit-" not in keys[0]:
                         while self.ready and len(keys) < self.fw.batch_max and "-visit-" not in self.ready[0]:

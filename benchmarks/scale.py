@@ -16,7 +16,7 @@ camera's events to `sink_partition(camera, N)` of N sinks, as the camera manager
 `crud.save_live_events` in batches of 200 from one process (the database's own capacity for this
 write), in the same run.
 
-    . .venv/bin/activate && python benchmarks/scale.py --cameras 600 --factors 1 3 --partitions 1 2 4 --seconds 20
+    . .venv/bin/activate && python benchmarks/scale.py --cameras 600 --factors 1 3 --partitions 1 2 --linger-s 0 1 --seconds 20
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def listen(redis_url: str, prefix: str, seconds: float, out: "multiprocessing.Qu
     out.put({"received": meter.done, "p50_ms": round(meter.pct(50), 1), "p95_ms": round(meter.pct(95), 1)})
 
 
-def run_factor(sinks: list, args, factor: float, redis_url: str) -> dict:
+def run_factor(sinks: list, args, factor: float, redis_url: str, linger_s: float) -> dict:
     import asyncio
     import multiprocessing
 
@@ -167,22 +167,34 @@ def run_factor(sinks: list, args, factor: float, redis_url: str) -> dict:
     route = {c: sinks[sink_partition(c, len(sinks))] for c in cameras}
 
     async def drive() -> int:
-        """Each event is one `submit` call (what a camera's forwarder sends at ~1 event/s), awaited for its commit."""
-        async def one(item: dict) -> None:
-            sent = time.perf_counter()
+        """Each camera's events go in one `submit` call per `linger_s` window, as its forwarder sends them (with
+        `linger_s` 0 each event alone: ~1 call per camera per second at the measured rate); awaited for the commit."""
+        async def call(camera: str, batch: list[tuple[float, dict]]) -> None:
             try:
-                await route[item["event"].camera_id].submit.remote([item])
-                meter.add(time.perf_counter() - sent)
+                await route[camera].submit.remote([item for _, item in batch])
+                now = time.perf_counter()
+                for created, _ in batch:
+                    meter.add(now - created)
             except ray.exceptions.RayError:
-                meter.errors += 1
+                meter.errors += len(batch)
 
+        waiting: dict[str, list[tuple[float, dict]]] = {}
         tasks, n, start = [], 0, time.perf_counter()
+
+        def send_due(now: float, everything: bool = False) -> None:
+            for camera in [c for c, b in waiting.items() if everything or now - b[0][0] >= linger_s]:
+                tasks.append(asyncio.ensure_future(call(camera, waiting.pop(camera))))
+
         while time.perf_counter() - start < args.seconds:
-            due = int((time.perf_counter() - start) * event_rate)
+            now = time.perf_counter()
+            due = int((now - start) * event_rate)
             while n < due:
-                tasks.append(asyncio.ensure_future(one(_event(random.choice(cameras), n, people))))
+                camera = random.choice(cameras)
+                waiting.setdefault(camera, []).append((now, _event(camera, n, people)))
                 n += 1
+            send_due(now)
             await asyncio.sleep(0.01)
+        send_due(time.perf_counter(), everything=True)
         await asyncio.wait(tasks, timeout=120)
         return n
 
@@ -195,21 +207,25 @@ def run_factor(sinks: list, args, factor: float, redis_url: str) -> dict:
 
     written0 = written_total()
     out: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
-    tracker = multiprocessing.get_context("spawn").Process(
+    tracker = None if args.events_only else multiprocessing.get_context("spawn").Process(
         target=tracking_load, args=(redis_url, cameras, args.fps, people, args.seconds, args.publishers, out))
     t0 = time.perf_counter()
-    tracker.start()
+    if tracker is not None:
+        tracker.start()
     sent = asyncio.run(drive())
     drained = time.perf_counter() - t0
     written = written_total() - written0
-    tracking = out.get(timeout=120)
-    tracker.join(30)
+    nan = float("nan")
+    tracking = {"sent_per_s": nan, "received_per_s": nan, "p50_ms": nan, "p95_ms": nan}
+    if tracker is not None:
+        tracking = out.get(timeout=120)
+        tracker.join(30)
     wall = time.perf_counter() - t0
     after = {k: _cpu_rss(v) for k, v in watched.items()}
     usage = {k: {"cpu_cores": round((after[k][0] - before[k][0]) / wall, 2), "rss_mib": round(after[k][1], 1)}
              for k in watched}
     return {
-        "factor": factor, "partitions": len(sinks), "seconds": args.seconds, "events_sent": sent,
+        "factor": factor, "partitions": len(sinks), "linger_s": linger_s, "seconds": args.seconds, "events_sent": sent,
         "events_target_per_s": round(event_rate, 1), "events_stored_per_s": round(written / drained, 1),
         "events_drain_s": round(drained - args.seconds, 1),
         "events_p50_ms": round(meter.pct(50), 1), "events_p95_ms": round(meter.pct(95), 1),
@@ -244,8 +260,13 @@ def main() -> None:
     ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 3.0])
     ap.add_argument("--partitions", type=int, nargs="+", default=[1, 2, 4],
                     help="event-sink counts to compare (1: the single-sink baseline)")
+    ap.add_argument("--linger-s", type=float, nargs="+", default=[0.0, 1.0],
+                    help="forwarder linger times to compare (RELIABILITY__SINK_LINGER_S; 0: one call per event, the baseline)")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--publishers", type=int, default=4, help="driver threads publishing tracking updates")
+    ap.add_argument("--events-only", action="store_true",
+                    help="no tracking load: the sinks get the CPU the tracking publisher would take (on a small machine "
+                    "the load generator otherwise starves what it measures)")
     ap.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL",
                                                              "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     ap.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
@@ -272,19 +293,20 @@ def main() -> None:
         for partitions in args.partitions:
             sinks = [EventSink.remote(url, args.redis_url, partition=k) for k in range(partitions)]
             ray.get([sink.ping.remote() for sink in sinks])
-            for factor in args.factors:
-                r = run_factor(sinks, args, factor, args.redis_url)
-                results.append(r)
-                print(json.dumps(r), flush=True)
+            for linger_s in args.linger_s:
+                for factor in args.factors:
+                    r = run_factor(sinks, args, factor, args.redis_url, linger_s)
+                    results.append(r)
+                    print(json.dumps(r), flush=True)
             for sink in sinks:
                 ray.kill(sink, no_restart=True)
-        print("\n| load | sinks | events/s target | stored/s (until drained) | drain after the load s | submit→stored p50 / p95 ms "
+        print("\n| load | sinks | linger s | events/s target | stored/s (until drained) | drain after the load s | submit→stored p50 / p95 ms "
               "| tracking msgs/s target / sent / received | publish→received p50 / p95 ms | sink CPU (cores, RSS) "
               "| PostgreSQL CPU | Redis CPU | driver CPU |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for r in results:
             u = r["usage"]
-            print(f"| ×{r['factor']:g} | {r['partitions']} | {r['events_target_per_s']:g} | {r['events_stored_per_s']:g} | "
+            print(f"| ×{r['factor']:g} | {r['partitions']} | {r['linger_s']:g} | {r['events_target_per_s']:g} | {r['events_stored_per_s']:g} | "
                   f"{r['events_drain_s']:g} | {r['events_p50_ms']:g} / {r['events_p95_ms']:g} | "
                   f"{r['tracking_target_per_s']:g} / {r['tracking_sent_per_s']:g} / {r['tracking_received_per_s']:g} | "
                   f"{r['tracking_p50_ms']:g} / {r['tracking_p95_ms']:g} | "
@@ -293,11 +315,13 @@ def main() -> None:
         top_factor = max(args.factors)
         print(f"\nheadroom of the database write vs ×{top_factor:g} events: bare {bare:.0f} events/s = "
               f"{bare / (args.cameras * R.events_per_s.value * top_factor):.1f}× the target")
-        single = {r["factor"]: r for r in results if r["partitions"] == 1}
+        first = args.linger_s[0]
+        single = {r["factor"]: r for r in results if r["partitions"] == 1 and r["linger_s"] == first}
         for r in results:
             base = single.get(r["factor"])
-            ratio = f"; {r['events_stored_per_s'] / base['events_stored_per_s']:.2f}× the single sink" if base and r is not base else ""
-            print(f"×{r['factor']:g} load, {r['partitions']} sink(s): stored "
+            ratio = (f"; {r['events_stored_per_s'] / base['events_stored_per_s']:.2f}× one sink without lingering"
+                     if base and r is not base else "")
+            print(f"×{r['factor']:g} load, {r['partitions']} sink(s), linger {r['linger_s']:g} s: stored "
                   f"{r['events_stored_per_s'] / r['events_target_per_s']:.2f} of the target{ratio}")
     finally:
         ray.shutdown()

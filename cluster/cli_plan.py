@@ -57,6 +57,7 @@ def plan_cmd(
         ("identity lookups/s", f"{plan.identity_lookups_per_s:g}"),
         ("database writes/s", f"{plan.db_writes_per_s:g}"),
         ("Redis messages/s", f"{plan.redis_messages_per_s:g}"),
+        ("event sinks (RELIABILITY__SINK_PARTITIONS)", str(plan.event_sinks)),
         ("planned headroom", f"{plan.headroom:.0%}"),
     ]:
         table.add_row(what, figure)

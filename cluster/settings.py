@@ -599,9 +599,14 @@ class ReliabilitySettings(BaseModel):
         2.0, gt=0, title="Longest retry delay of an unstored event or clip (s)",
         description="Bounds the recovery time after an outage ends; smaller retries more often during one.")
     sink_batch_max: int = Field(200, ge=1, title="Events per event-sink call of one camera")
+    sink_linger_s: float = Field(
+        1.0, ge=0, le=10, title="How long a camera's ready event waits for more before its sink call (s)",
+        description="Batches a camera's events (Kafka's linger.ms): fewer, larger sink calls carry more events per "
+        "second per sink (`benchmarks/scale.py --linger-s 0 1`), for up to this much later storage. 0: every event "
+        "is sent alone. Skipped while a camera drains on stop.")
     sink_partitions: int = Field(
         2, ge=1, le=64, title="Event-sink actors; each camera's events go to one of them (by camera id)",
-        description="One sink stores a few hundred events/s into PostgreSQL (`benchmarks/scale.py --only sink` "
+        description="One sink stores a few hundred events/s into PostgreSQL (`benchmarks/scale.py --partitions 1 2 4` "
         "measures 1 against several); `witness plan` says how many a camera count needs. Changing it takes a "
         "`witness down` / `up`.")
     write_timeout_s: float = Field(

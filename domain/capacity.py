@@ -99,8 +99,14 @@ ACCELERATORS: dict[str, AcceleratorProfile] = {
 }
 
 
+SINK_EVENTS_PER_S = 1593.0
+SINK_SOURCE = ("measured: benchmarks/scale.py --events-only on 2 CPU cores (README 'Control plane', 2026-12-01): one "
+               "event sink stored 1593 events/s of 600 cameras ×3 with RELIABILITY__SINK_LINGER_S=1 (851 with one call "
+               "per event), the machine's CPU the limit")
+
+
 class ControlPlaneRates(BaseModel):
-    """Per-camera control-plane rates (per second of one camera's stream)."""
+    """Per-camera control-plane rates (per second of one camera's stream), and what one event sink stores."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -113,6 +119,8 @@ class ControlPlaneRates(BaseModel):
     people_in_view: Figure = Figure(
         value=7.0, source="measured: the same run: 7 people placed on the floor plan at once")
     health_per_s: Figure = Figure(value=1.0, source="platform: CAMERA health callback every 1 s (actors/camera.py)")
+    sink_events_per_s: Figure = Figure(
+        value=SINK_EVENTS_PER_S, source=SINK_SOURCE)  # one event-sink actor's sustained rate (not per camera)
 
 
 CONTROL_PLANE_RATES = ControlPlaneRates()
@@ -138,6 +146,7 @@ class CapacityPlan(BaseModel):
     identity_lookups_per_s: float
     db_writes_per_s: float
     redis_messages_per_s: float
+    event_sinks: int
     headroom: float
     sources: dict[str, str]
 
@@ -205,13 +214,15 @@ def plan_capacity(
     db_writes = events + events / event_batch + new_tracks
     # Redis: a tracking update per analysed frame, the health hash per second, each event published once.
     redis = frames + health + events
+    # Event-sink partitions (`RELIABILITY__SINK_PARTITIONS`): each stores one sink's measured rate, planned at `utilisation`.
+    sinks = math.ceil(events / (rates.sink_events_per_s.value * utilisation))
     return CapacityPlan(
         cameras=cameras, fps=fps, imgsz=imgsz, gpu=gpu, busy_factor=busy_factor, frames_per_s=frames,
         replica_frames_per_s=Figure(value=round(replica_fps, 2), source=a.frames_per_s.source),
         detector_replicas=replicas, devices=devices, nodes=nodes, node_type=a.node_type,
         camera_cpus=round(camera_cpus, 1), detector_cpus=round(detector_cpus, 1), events_per_s=round(events, 1),
         identity_lookups_per_s=round(lookups, 1), db_writes_per_s=round(db_writes, 1),
-        redis_messages_per_s=round(redis, 1), headroom=round(1 - utilisation, 3),
+        redis_messages_per_s=round(redis, 1), event_sinks=sinks, headroom=round(1 - utilisation, 3),
         sources={
             "detector frames/s": a.frames_per_s.source,
             "camera CPU per frame": a.camera_core_s_per_frame.source,
@@ -219,5 +230,6 @@ def plan_capacity(
             "new tracks per camera": rates.tracks_per_s.source,
             "people in view per camera": rates.people_in_view.source,
             "health per camera": rates.health_per_s.source,
+            "events per event sink": rates.sink_events_per_s.source,
         },
     )

@@ -28,6 +28,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
 from storage.db import make_engine, migrate
+
+# Local Ray instances the tests start run without token auth (as scripts/test.sh sets; also for a bare `pytest`).
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 from storage.objectstore import LocalObjectStore, S3ObjectStore
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

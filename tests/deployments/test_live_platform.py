@@ -235,8 +235,13 @@ def test_a_killed_camera_actor_is_restarted_and_resumes(platform):
               f"ray.kill(ray.get_actor('witness-camera-{SITE}.b', namespace='witness'), no_restart=False)")
     env = platform["env"] | {"RAY_ADDRESS": head_address(Path(platform["env"]["DATA_DIR"]) / "ray-head.address")}
     subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, timeout=120)
-    wait_for(lambda: (s := status(platform, "b")).get("state") == "streaming" and s.get("fps_out", 0) > 0,
-             timeout_s=180, what="camera b streaming after its actor was killed")
+    seen: list[dict] = []
+    try:
+        wait_for(lambda: (s := status(platform, "b")) and (seen.append(s) or True) and s.get("state") == "streaming"
+                 and s.get("fps_out", 0) > 0, timeout_s=180, what="camera b streaming after its actor was killed")
+    except BaseException:
+        print("camera b last status:", seen[-1:] or None)
+        raise
 
 
 def test_zone_change_applies_to_the_running_camera(platform):

@@ -2,7 +2,7 @@ from contextlib import ExitStack as DoesNotRaise
 
 import pytest
 
-from domain.capacity import ACCELERATORS, plan_capacity
+from domain.capacity import ACCELERATORS, CONTROL_PLANE_RATES, plan_capacity
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,14 @@ def test_control_plane_load_scales_with_cameras_and_busy_factor() -> None:
     # Redis: one tracking update per analysed frame, health once a second, each event once.
     assert one.redis_messages_per_s == pytest.approx(3000 + 600 + one.events_per_s, abs=0.5)
     assert one.db_writes_per_s > one.events_per_s
+
+
+def test_event_sinks_carry_the_events_at_the_planned_utilisation() -> None:
+    sink = CONTROL_PLANE_RATES.sink_events_per_s.value
+    one, busy = plan_capacity(600, 5, 960, "l4"), plan_capacity(600, 5, 960, "l4", busy_factor=3)
+    for p in (one, busy):
+        assert p.event_sinks * sink * 0.7 >= p.events_per_s  # enough sinks for the events
+        assert (p.event_sinks - 1) * sink * 0.7 < p.events_per_s  # and no more than needed
+    assert busy.event_sinks > one.event_sinks
+    assert plan_capacity(1, 5, 960, "cpu").event_sinks == 1
+    assert CONTROL_PLANE_RATES.sink_events_per_s.source.startswith("measured")
