@@ -107,7 +107,7 @@ def analyze(
     """Analyse videos as one bulk job on Ray: people tracked with pose, zone events, evidence clips, intent alerts."""
     settings = _settings()
     site_cfg = _load_site(site)
-    from cluster.runtime import init_ray, open_database, open_store
+    from cluster.runtime import init_ray, library_log_path, open_database, open_store
     from pipelines.bulk import JobOptions, run_job
 
     engine = open_database(settings)
@@ -156,6 +156,7 @@ def analyze(
         out.print_json(json.dumps(_outcome_dict(outcome)))
     else:
         _print_outcome(outcome)
+        err.print(f"[dim]library log (Ray, warnings): {library_log_path(settings)}[/]")
     if outcome.failed:
         raise typer.Exit(1)
 

@@ -8,7 +8,33 @@ from typing import Any
 
 from cluster.settings import Settings
 
-__all__ = ["prepare_environment", "init_ray", "open_database", "open_store"]
+__all__ = ["prepare_environment", "init_ray", "open_database", "open_store", "library_log_path"]
+
+
+def library_log_path(settings: Settings):
+    """Where the libraries' log lines of CLI runs go (`DATA_DIR/logs/witness.log`, appended)."""
+    return settings.data_dir.resolve() / "logs" / "witness.log"
+
+
+def _route_library_logs(settings: Settings) -> None:
+    """Send Ray's Python loggers and Python warnings (e.g. Ray Data's deprecations, "Progress bars
+    disabled") to `library_log_path` instead of the terminal, which keeps the CLI's own progress, summary
+    and errors. Idempotent."""
+    path = library_log_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.captureWarnings(True)
+    for name in ("ray", "py.warnings"):
+        logger = logging.getLogger(name)
+        if any(getattr(h, "_witness_file", False) for h in logger.handlers):
+            continue
+        for old in [h for h in logger.handlers if isinstance(h, logging.StreamHandler)
+                    and not isinstance(h, logging.FileHandler)]:
+            logger.removeHandler(old)
+        handler._witness_file = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def prepare_environment(settings: Settings) -> None:
@@ -46,6 +72,7 @@ def init_ray(settings: Settings) -> None:
     import ray.data
 
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    _route_library_logs(settings)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the CLI draws its own
     ctx.print_on_execution_start = False

@@ -223,3 +223,12 @@ def test_invalid_site_file_exits_2_naming_line_and_field(tmp_path, vtest_clip):
     line = next(i for i, text in enumerate(site.read_text().splitlines(), 1) if "dwell_s: -4" in text)
     assert f"{site}:{line}:" in proc.stderr and "dwell_s" in proc.stderr
     assert not (tmp_path / "witness.db").exists()  # rejected before any job was created
+
+
+def test_local_run_keeps_library_logs_off_the_terminal(local_run):
+    proc, _, env, _ = local_run
+    # Ray Data's deprecation warning and its "Progress bars disabled" line go to the log file, not the terminal.
+    for noise in ("RayDeprecationWarning", "Progress bars disabled"):
+        assert noise not in proc.stderr, proc.stderr[-2000:]
+    log = Path(env["DATA_DIR"]).resolve() / "logs" / "witness.log"
+    assert log.is_file() and "Progress bars disabled" in log.read_text()
