@@ -17,7 +17,7 @@ def library_log_path(settings: Settings):
 
 
 def _route_library_logs(settings: Settings) -> None:
-    """Send Ray's Python loggers and Python warnings (e.g. Ray Data's deprecations, "Progress bars
+    """Send Ray's Python loggers (Ray Data's keeps its own session file too) and Python warnings (e.g. Ray Data's deprecations, "Progress bars
     disabled") to `library_log_path` instead of the terminal, which keeps the CLI's own progress, summary
     and errors. Idempotent."""
     path = library_log_path(settings)
@@ -25,7 +25,7 @@ def _route_library_logs(settings: Settings) -> None:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.captureWarnings(True)
-    for name in ("ray", "py.warnings"):
+    for name in ("ray", "ray.data", "py.warnings"):  # Ray Data's logger has its own console handler
         logger = logging.getLogger(name)
         if any(getattr(h, "_witness_file", False) for h in logger.handlers):
             continue
