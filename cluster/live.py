@@ -271,10 +271,14 @@ def down(settings: Settings) -> list[str]:
             pass
         serve.shutdown()
         stopped.append("serve application")
-        for name in sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-                           if a["namespace"] == NAMESPACE and (a["name"] == SINK_NAME or a["name"].startswith(f"{SINK_NAME}-"))):
-            ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
-            stopped.append(f"event sink {name}")
+        sinks = sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)  # every partition
+                       if a["namespace"] == NAMESPACE and (a["name"] == SINK_NAME or a["name"].startswith(f"{SINK_NAME}-")))
+        for name in sinks:
+            try:
+                ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+                stopped.append(f"event sink {name}")
+            except ValueError:  # gone since it was listed
+                pass
         try:
             from actors.retention_actor import RETENTION_NAME
 

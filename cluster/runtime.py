@@ -17,22 +17,23 @@ def library_log_path(settings: Settings):
 
 
 def _route_library_logs(settings: Settings) -> None:
-    """Send Ray's Python loggers (Ray Data's keeps its own session file too) and Python warnings (e.g. Ray Data's deprecations, "Progress bars
-    disabled") to `library_log_path` instead of the terminal, which keeps the CLI's own progress, summary
-    and errors. Idempotent."""
+    """Send Ray's Python loggers (Ray Data's has its own console handler) and Python warnings (e.g. Ray
+    Data's deprecations, "Progress bars disabled") to `library_log_path` instead of the terminal, which
+    keeps the CLI's own progress, summary and errors. Idempotent."""
+    loggers = [logging.getLogger(name) for name in ("ray", "ray.data", "py.warnings")]
+    todo = [lg for lg in loggers if not any(getattr(h, "_witness_file", False) for h in lg.handlers)]
+    if not todo:
+        return
     path = library_log_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler._witness_file = True  # type: ignore[attr-defined]
     logging.captureWarnings(True)
-    for name in ("ray", "ray.data", "py.warnings"):  # Ray Data's logger has its own console handler
-        logger = logging.getLogger(name)
-        if any(getattr(h, "_witness_file", False) for h in logger.handlers):
-            continue
-        for old in [h for h in logger.handlers if isinstance(h, logging.StreamHandler)
-                    and not isinstance(h, logging.FileHandler)]:
+    for logger in todo:
+        for old in [h for h in logger.handlers
+                    if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]:
             logger.removeHandler(old)
-        handler._witness_file = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.propagate = False
 
