@@ -99,12 +99,6 @@ ACCELERATORS: dict[str, AcceleratorProfile] = {
 }
 
 
-SINK_EVENTS_PER_S = 1593.0
-SINK_SOURCE = ("measured: benchmarks/scale.py --events-only on 2 CPU cores (README 'Control plane', 2026-12-01): one "
-               "event sink stored 1593 events/s of 600 cameras ×3 with RELIABILITY__SINK_LINGER_S=1 (851 with one call "
-               "per event), the machine's CPU the limit")
-
-
 class ControlPlaneRates(BaseModel):
     """Per-camera control-plane rates (per second of one camera's stream), and what one event sink stores."""
 
@@ -119,8 +113,11 @@ class ControlPlaneRates(BaseModel):
     people_in_view: Figure = Figure(
         value=7.0, source="measured: the same run: 7 people placed on the floor plan at once")
     health_per_s: Figure = Figure(value=1.0, source="platform: CAMERA health callback every 1 s (actors/camera.py)")
-    sink_events_per_s: Figure = Figure(
-        value=SINK_EVENTS_PER_S, source=SINK_SOURCE)  # one event-sink actor's sustained rate (not per camera)
+    sink_events_per_s: Figure = Figure(  # one event-sink actor's sustained rate (not per camera)
+        value=1593.0,
+        source="measured: benchmarks/scale.py --events-only on 2 CPU cores (README 'Control plane', 2026-12-01): one "
+        "event sink stored 1593 events/s of 600 cameras ×3 with RELIABILITY__SINK_LINGER_S=1 (851 with one call per "
+        "event), the machine's CPU the limit")
 
 
 CONTROL_PLANE_RATES = ControlPlaneRates()
