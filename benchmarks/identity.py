@@ -89,37 +89,64 @@ def vtest_crops(limit: int) -> list[np.ndarray]:
     return crops[:limit]
 
 
-def embedder_throughput(crops: list[np.ndarray], threads: int) -> None:
+class _BareLoop:
+    """`EmbedderReplica.embed` in a plain loop over batches of `batch_size` (crops/s), the model kept loaded."""
+
+    def __init__(self, kwargs: dict) -> None:
+        from actors.embedder_replica import EmbedderReplica
+
+        self.rep, self.step = EmbedderReplica(**kwargs), int(kwargs["batch_size"])
+
+    def run(self, crops: list[np.ndarray]) -> float:
+        self.rep.embed(crops[:self.step])  # warm-up
+        t0 = time.perf_counter()
+        for i in range(0, len(crops), self.step):
+            self.rep.embed(crops[i:i + self.step])
+        return len(crops) / (time.perf_counter() - t0)
+
+
+def embedder_throughput(crops: list[np.ndarray], threads: int, rounds: int = 3) -> None:
+    """Bare loop in the driver, the same loop in a Ray worker placed like the replica, and the Serve path.
+
+    The worker loop and the Serve path alternate for `rounds` rounds and the medians are compared:
+    this machine's speed drifts by tens of percent over a minute, which one pass of each would
+    read as a difference between them.
+    """
+    import concurrent.futures as cf
+
     import ray
     from ray import serve
 
-    from actors.embedder_replica import EmbedderReplica
     from deployments.embedder import PersonEmbedder
 
     kwargs = dict(kind="fusion", torch_threads=threads, batch_size=16)
-    rep = EmbedderReplica(**kwargs)
-    rep.embed(crops[:16])  # warm-up
-    t0 = time.perf_counter()
-    for i in range(0, len(crops), 16):
-        rep.embed(crops[i:i + 16])
-    bare = len(crops) / (time.perf_counter() - t0)
-    del rep
+    bare = _BareLoop(kwargs).run(crops)
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads)}})
+    # The same loop in a Ray worker with the replica's resources: Ray runs workers at a lower CPU
+    # priority (`worker_niceness`) and with its own threads, a cost of any Ray process, not of Serve.
+    worker = ray.remote(num_cpus=1)(_BareLoop).remote(kwargs)
     handle = serve.run(PersonEmbedder.options(ray_actor_options={"num_cpus": 1}).bind(kwargs), name="bench-embedder",
                        route_prefix=None)
     handle.embed.remote(crops[:16]).result()
-    import concurrent.futures as cf
-
     chunks = [crops[i:i + 8] for i in range(0, len(crops), 8)]
-    t0 = time.perf_counter()
-    with cf.ThreadPoolExecutor(4) as pool:  # four cameras asking at once
-        list(pool.map(lambda c: handle.embed.remote(c).result(timeout_s=120), chunks))
-    served = len(crops) / (time.perf_counter() - t0)
+    in_worker, served = [], []
+    for _ in range(rounds):
+        in_worker.append(ray.get(worker.run.remote(crops)))
+        t0 = time.perf_counter()
+        with cf.ThreadPoolExecutor(4) as pool:  # four cameras asking at once
+            list(pool.map(lambda c: handle.embed.remote(c).result(timeout_s=120), chunks))
+        served.append(len(crops) / (time.perf_counter() - t0))
     serve.shutdown()
     ray.shutdown()
-    print(f"\n| embedder (fusion) | crops/s |\n| --- | --- |\n| bare EmbedderReplica loop | {bare:.1f} |\n"
-          f"| PersonEmbedder on Serve, 4 callers | {served:.1f} |\n| ratio served / bare | **{served / bare:.2f}** |")
+    w, sv = float(np.median(in_worker)), float(np.median(served))
+    print(f"\n| embedder (fusion), median of {rounds} alternating rounds | crops/s |\n| --- | --- |\n"
+          f"| bare EmbedderReplica loop, driver process (one pass, before Ray starts) | {bare:.1f} |\n"
+          f"| bare loop in a Ray worker (num_cpus 1, as the replica) | {w:.1f} "
+          f"({', '.join(f'{x:.0f}' for x in in_worker)}) |\n"
+          f"| PersonEmbedder on Serve, 4 callers of 8 crops | {sv:.1f} ({', '.join(f'{x:.0f}' for x in served)}) |\n"
+          f"| ratio served / bare in a worker (the serving path) | **{sv / w:.2f}** |\n"
+          f"| ratio served / bare in the driver | {sv / bare:.2f} |")
 
 
 def live_stage_cost(frames: int, imgsz: int) -> None:
