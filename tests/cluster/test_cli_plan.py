@@ -15,7 +15,7 @@ def test_plan_prints_replicas_nodes_and_control_plane_with_sources() -> None:
     result = runner.invoke(app, ["plan", "--cameras", "600", "--fps", "5", "--imgsz", "960", "--gpu", "l4"])
     assert result.exit_code == 0, result.output
     for words in ("detector replicas", "GPUs", "worker nodes", "events/s", "identity lookups/s", "database writes/s",
-                  "Redis messages/s", "published, unmeasured here", "measured: benchmarks/live_cameras.py"):
+                  "Redis messages/s", "published, unmeasured here", "measured: benchmarks/data_plane.py"):
         assert words in result.output, words
     plan = json.loads(runner.invoke(app, ["plan", "--cameras", "600", "--gpu", "cpu", "--json"]).stdout)
     assert plan["frames_per_s"] == 3000 and plan["detector_replicas"] == 154 and plan["gpu"] == "cpu"

@@ -28,7 +28,7 @@ def test_cpu_plan_arithmetic() -> None:
     assert p.detector_replicas == p.devices == 154  # ceil(3000 / 19.6)
     assert p.detector_cpus == 308  # 2 threads each
     assert p.camera_cpus == pytest.approx(3000 * ACCELERATORS["cpu"].camera_core_s_per_frame.value / 0.7, abs=0.1)
-    # 8 replicas per 32-vCPU node: 20 nodes hold 154 replicas (their 573 CPUs would fit in 18).
+    # 8 replicas per 32-vCPU node: 20 nodes hold 154 replicas (their CPUs would fit in fewer).
     assert p.nodes == max(-(-154 // 8), -(-(p.camera_cpus + p.detector_cpus) // 32)) == 20
     assert p.headroom == pytest.approx(0.3)
 
