@@ -103,6 +103,8 @@ def analyze(
     offset: Annotated[Optional[list[str]], typer.Option(
         help="VIDEO=SECONDS: a video's start on the recording session's clock, for global person ids across "
         "cameras (repeatable; other videos start at 0).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=(
+        "Show Ray's, the libraries' and the workers' logs on the terminal instead of the library log file."))] = False,
 ) -> None:
     """Analyse videos as one bulk job on Ray: people tracked with pose, zone events, evidence clips, intent alerts."""
     settings = _settings()
@@ -114,7 +116,7 @@ def analyze(
     catalog = _catalog(engine)
     job_pos = _load_pos(pos, video_start, catalog) if pos is not None else None
     store = open_store(settings)
-    init_ray(settings)
+    init_ray(settings, verbose=verbose)
     options = JobOptions(
         model=settings.model, tracker=settings.tracker, job=settings.job, clip=settings.clip,
         cache_dir=settings.data_dir.resolve() / "cache", fps=fps, imgsz=imgsz,
@@ -156,7 +158,8 @@ def analyze(
         out.print_json(json.dumps(_outcome_dict(outcome)))
     else:
         _print_outcome(outcome)
-        err.print(f"[dim]library log (Ray, warnings): {library_log_path(settings)}[/]")
+        if not verbose:
+            err.print(f"[dim]library log (Ray, warnings): {library_log_path(settings)}[/]")
     if outcome.failed:
         raise typer.Exit(1)
 

@@ -52,18 +52,26 @@ def prepare_environment(settings: Settings) -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
-def init_ray(settings: Settings) -> None:
-    """Join `RAY_ADDRESS`, or start a local Ray instance sized by `RAY_NUM_CPUS` (idempotent)."""
+def init_ray(settings: Settings, *, verbose: bool = False) -> None:
+    """Join `RAY_ADDRESS`, or start a local Ray instance sized by `RAY_NUM_CPUS` (idempotent).
+
+    Args:
+        settings: the platform settings.
+        verbose: keep Ray's, the libraries' and the workers' logs on the terminal (INFO and up) instead
+            of routing them to `library_log_path` (the CLI's `--verbose`).
+    """
     prepare_environment(settings)
     import ray
 
     if ray.is_initialized():
         return
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     env_vars = settings.runtime_env_vars() | {"RAY_AUTH_MODE": os.environ["RAY_AUTH_MODE"]}
     kwargs: dict[str, Any] = dict(
         runtime_env={"env_vars": env_vars},
-        logging_level=logging.WARNING,
-        log_to_driver=False,
+        logging_level=logging.INFO if verbose else logging.WARNING,
+        log_to_driver=verbose,
         configure_logging=True,
     )
     if settings.ray_address:
@@ -72,8 +80,9 @@ def init_ray(settings: Settings) -> None:
         ray.init(address="local", num_cpus=settings.ray_num_cpus, include_dashboard=False, **kwargs)
     import ray.data
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    _route_library_logs(settings)
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        _route_library_logs(settings)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the CLI draws its own
     ctx.print_on_execution_start = False
