@@ -18,8 +18,8 @@ deleted people) accumulate until `drain_changes()`, which the actor writes to st
 
 from __future__ import annotations
 
-import math
 import logging
+import math
 import threading
 import time
 import uuid
@@ -556,7 +556,6 @@ class IdentityRegistryCore:
                 "index": self.index.active_kind, "tracks": len(self.bindings)}
 
 
-# ------------------------------------------------------------------------------- Ray actor
 def _gallery_sim(person: _Person, query: npt.NDArray[np.float32]) -> float | None:
     """`gallery_similarity` of `query` to the person's gallery (`None` when it is empty).
 
@@ -570,6 +569,7 @@ def _gallery_sim(person: _Person, query: npt.NDArray[np.float32]) -> float | Non
     return gallery_similarity([float(v @ query) for v in vectors], person.qualities) if vectors else None
 
 
+# ------------------------------------------------------------------------------- Ray actor
 def _observation(d: dict[str, Any] | TrackObservation) -> TrackObservation:
     return d if isinstance(d, TrackObservation) else TrackObservation(**d)
 

@@ -331,7 +331,7 @@ def gallery_similarity(similarities: npt.ArrayLike, qualities: npt.ArrayLike, *,
     """
     if isinstance(similarities, list) and isinstance(qualities, list) and len(similarities) <= 64:
         # A gallery of a few entries (the registry's case, once per candidate): plain floats are
-        # several times faster than NumPy's per-call overhead, with the same result.
+        # several times faster than NumPy's per-call overhead, with the same result (exact ties aside).
         if len(similarities) != len(qualities):
             raise ValueError(f"qualities must have shape ({len(similarities)},), but got shape ({len(qualities)},)")
         if not similarities:
