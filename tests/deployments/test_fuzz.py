@@ -25,6 +25,7 @@ from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.errors import UnsupportedSchema
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -141,6 +142,12 @@ def test_no_server_error_and_responses_match_the_schema(api_schema, fuzz_app, ad
             run()
         except Unsatisfiable:  # nothing of this operation can be made invalid (no parameters, free-form strings)
             assert mode is GenerationMode.NEGATIVE, name
+        except UnsupportedSchema as exc:
+            # Schemathesis' own limit, not the API's: a negative-mode mutation it drew (the draw depends on
+            # the process's hash seed) produced a `not` it cannot generate from. Valid input still covers
+            # the operation, and the reached-its-handler check below still applies.
+            assert mode is GenerationMode.NEGATIVE, f"{name}: {exc}"
+            print(f"fuzzer: {name} (negative) not generated: {str(exc)[:200]}")
         except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001  (a check failed: report all at the end)
             failures[f"{name} ({mode.value})"] = f"{type(exc).__name__}: {str(exc)[:1500]}"
     assert not failures, "\n\n".join(f"{k}\n{v}" for k, v in failures.items())
