@@ -18,8 +18,8 @@ deleted people) accumulate until `drain_changes()`, which the actor writes to st
 
 from __future__ import annotations
 
+import heapq
 import logging
-import math
 import threading
 import time
 import uuid
@@ -221,11 +221,10 @@ class IdentityRegistryCore:
         self.persons: dict[str, _Person] = {}
         self.bindings: dict[str, str] = {}  # track_key -> global_id
         self._entry_owner: dict[int, str] = {}
-        # People seen lately (the candidates of a same-place match): global_id -> last_seen_s, and the same
-        # people by the whole second of their last sighting, so a lookup reads only the last second or two
-        # of them (not everyone kept for the margin) and the ones left behind go a second's bucket at a time.
+        # People seen lately (the candidates of a same-place match): global_id -> last_seen_s, and a heap of
+        # (last_seen_s, global_id) to drop the ones left behind in O(log n) (stale heap entries are skipped).
         self._recent: dict[str, float] = {}
-        self._recent_by_s: dict[int, set[str]] = {}
+        self._recent_heap: list[tuple[float, str]] = []
         self.recent_margin_s = 10.0
         self._next_entry = 1
         self._changes = RegistryChanges()
@@ -281,32 +280,19 @@ class IdentityRegistryCore:
         return (q / n).astype(np.float32) if n > 0 else None
 
     def _touch(self, gid: str, last_seen_s: float) -> None:
-        old = self._recent.get(gid)
-        if old == last_seen_s or not np.isfinite(last_seen_s):
-            return
-        if old is not None:
-            self._unbucket(gid, old)
-        self._recent[gid] = last_seen_s
-        self._recent_by_s.setdefault(math.floor(last_seen_s), set()).add(gid)
-
-    def _unbucket(self, gid: str, last_seen_s: float) -> None:
-        bucket = self._recent_by_s.get(math.floor(last_seen_s))
-        if bucket is not None:
-            bucket.discard(gid)
-            if not bucket:
-                del self._recent_by_s[math.floor(last_seen_s)]
+        if self._recent.get(gid) != last_seen_s:
+            self._recent[gid] = last_seen_s
+            heapq.heappush(self._recent_heap, (last_seen_s, gid))
 
     def _candidates(self, new: Sighting, query: npt.NDArray[np.float32] | None) -> set[str]:
         horizon = new.t_first_s - self.params.time_slack_s
         cut = horizon - self.recent_margin_s  # tracks arrive about in order of their start: keep a margin
-        first = math.floor(horizon)
-        out: set[str] = set()
-        for second in list(self._recent_by_s):
-            if second < math.floor(cut):
-                for gid in self._recent_by_s.pop(second):
-                    del self._recent[gid]
-            elif second >= first:
-                out.update(gid for gid in self._recent_by_s[second] if self._recent[gid] >= horizon)
+        heap = self._recent_heap
+        while heap and heap[0][0] < cut:
+            last, gid = heapq.heappop(heap)
+            if self._recent.get(gid) == last:
+                del self._recent[gid]
+        out = {gid for gid, last in self._recent.items() if last >= horizon}
         if query is not None and len(self.index):
             for entry, _ in self.index.search(query, self.top_k):
                 owner = self._entry_owner.get(entry)
@@ -322,7 +308,12 @@ class IdentityRegistryCore:
             if gid == exclude or gid not in self.persons:
                 continue
             person = self.persons[gid]
-            sim = None if query is None else _gallery_sim(person, query)
+            sim = None
+            if query is not None and person.vectors:
+                if len(person.vectors) == 1:
+                    sim = float(person.vectors[0] @ query)
+                else:
+                    sim = gallery_similarity(np.stack(person.vectors) @ query, person.qualities)
             # Skip what the policy is bound to refuse (the same answers, sooner): too unlike for any
             # match, or unlike for an appearance match and not seen at the same time (no same-place match).
             if sim is not None and (sim < p.colocated_min_similarity
@@ -462,9 +453,7 @@ class IdentityRegistryCore:
 
     def _forget(self, gid: str) -> None:
         person = self.persons.pop(gid, None)
-        last = self._recent.pop(gid, None)
-        if last is not None:
-            self._unbucket(gid, last)
+        self._recent.pop(gid, None)
         self._dirty.discard(gid)
         if person is None:
             return
@@ -554,19 +543,6 @@ class IdentityRegistryCore:
         """Counts for health and benchmarks."""
         return {"site": self.site, "persons": len(self.persons), "embeddings": len(self.index),
                 "index": self.index.active_kind, "tracks": len(self.bindings)}
-
-
-def _gallery_sim(person: _Person, query: npt.NDArray[np.float32]) -> float | None:
-    """`gallery_similarity` of `query` to the person's gallery (`None` when it is empty).
-
-    A lookup scores every person seen in the last `time_slack_s` (hundreds in a busy site), so this
-    takes one dot product per entry and hands plain floats to `gallery_similarity`, which averages a
-    few of them faster than NumPy would (no stacking of the gallery per candidate).
-    """
-    vectors = person.vectors
-    if len(vectors) == 1:
-        return float(vectors[0] @ query)
-    return gallery_similarity([float(v @ query) for v in vectors], person.qualities) if vectors else None
 
 
 # ------------------------------------------------------------------------------- Ray actor

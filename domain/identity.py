@@ -329,19 +329,6 @@ def gallery_similarity(similarities: npt.ArrayLike, qualities: npt.ArrayLike, *,
         >>> round(gallery_similarity([0.9, 0.5, 0.8, 0.1], [1.0, 1.0, 0.5, 1.0], top_k=2), 3)
         0.867
     """
-    if isinstance(similarities, list) and isinstance(qualities, list) and len(similarities) <= 64:
-        # A gallery of a few entries (the registry's case, once per candidate): plain floats are
-        # several times faster than NumPy's per-call overhead, with the same result (exact ties aside).
-        if len(similarities) != len(qualities):
-            raise ValueError(f"qualities must have shape ({len(similarities)},), but got shape ({len(qualities)},)")
-        if not similarities:
-            return None
-        best = sorted(range(len(similarities)), key=similarities.__getitem__, reverse=True)[:top_k]
-        num = den = 0.0
-        for i in best:
-            w = max(float(qualities[i]), 1e-6)
-            num, den = num + float(similarities[i]) * w, den + w
-        return num / den
     s = np.asarray(similarities, np.float64).reshape(-1)
     q = np.asarray(qualities, np.float64).reshape(-1)
     if len(s) == 0:

@@ -84,18 +84,6 @@ def test_gallery_similarity_and_quality() -> None:
     assert crop_quality([100, 100, 140, 180], 1.0, (768, 576)) == pytest.approx(0.5)  # 80 px of 160
 
 
-def test_gallery_similarity_lists_and_arrays_agree() -> None:
-    # the plain-float path (lists, the registry's per-candidate call) and the NumPy path give one answer
-    rng = np.random.default_rng(3)
-    for g in (1, 2, 3, 5, 8):
-        sims, quals = rng.uniform(-1, 1, g).tolist(), rng.uniform(0.05, 1, g).tolist()
-        for k in (1, 3):
-            assert gallery_similarity(sims, quals, top_k=k) == pytest.approx(
-                gallery_similarity(np.array(sims), np.array(quals), top_k=k), abs=1e-12)
-    with pytest.raises(ValueError, match="shape"):
-        gallery_similarity(np.array([0.9]), np.array([1.0, 1.0]))
-
-
 def test_params_are_checked() -> None:
     with pytest.raises(ValueError, match="colocated_min_similarity"):
         MatchParams(min_similarity=0.4, colocated_min_similarity=0.5)
