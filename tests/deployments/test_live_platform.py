@@ -170,7 +170,9 @@ def test_events_reach_the_websocket_the_database_and_the_clip_store(platform):
                 event = msg
         assert event is not None, "no event with a clip on /ws/events"
     stored = httpx.get(f"{platform['base']}/api/v1/events/{event['id']}", headers=platform["headers"], timeout=30)
-    assert stored.status_code == 200 and stored.json()["rule"] == "walk-enter"
+    # The first event with a clip is the walk-enter rule's or, on camera a (which also watches for
+    # shoplifting intent), an intent cue's: which comes first depends on timing. Either must be stored.
+    assert stored.status_code == 200 and stored.json()["rule"] in ("walk-enter", "intent"), stored.text
     clip = httpx.get(f"{platform['base']}/api/v1/events/{event['id']}/clip", headers=platform["headers"], timeout=30)
     assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
     path = Path(platform["env"]["DATA_DIR"]) / "clip.mp4"
