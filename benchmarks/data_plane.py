@@ -90,6 +90,7 @@ def measure_detector(video: Path, imgsz: int, threads: int) -> tuple[dict[int, f
         if not ok:
             break
         frames.append(frame)
+    cap.release()
     replica.predict(frames[:2])  # warm-up
     latency = {}
     for n in BATCHES:
